@@ -1,0 +1,127 @@
+"""The `nongbot` command line: serve, migrate, chat."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import uuid
+from collections.abc import Sequence
+from typing import NoReturn
+
+from aiohttp import web
+
+from bot import db, inbox, logs
+from bot.app import create_app
+from bot.config import Config, ConfigError, load_config
+from bot.messages import InboundMessage
+from bot.phones import normalise_phone
+
+log = logging.getLogger("nongbot.cli")
+
+
+class UsageError(Exception):
+    """A user mistake on the command line; shown as one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="nongbot", description="nongbot: farming advice by SMS and WeChat")
+    parser.add_argument("--config", help="config file (default: ./config.toml)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    serve = sub.add_parser("serve", help="run the service")
+    serve.add_argument("--config", default=argparse.SUPPRESS)
+    serve.add_argument("--role", choices=("all", "web", "worker"), default="all")
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations (idempotent)")
+    migrate.add_argument("--config", default=argparse.SUPPRESS)
+    migrate.set_defaults(func=cmd_migrate)
+
+    chat = sub.add_parser("chat", help="talk to the bot as a villager, through the full inbound pipeline")
+    chat.add_argument("--config", default=argparse.SUPPRESS)
+    chat.add_argument("--from", dest="sender", default=None, help="phone (sms) or openid (wechat)")
+    chat.add_argument("--channel", choices=("sms", "wechat"), default="sms")
+    chat.set_defaults(func=cmd_chat)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"nongbot: config error: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(config.server.log_level, config.server.log_format)
+    try:
+        return int(args.func(args, config))
+    except UsageError as exc:
+        print(f"nongbot: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    app = create_app(config, role=args.role)
+    log.info("nongbot starting", extra={"role": args.role,
+                                        "url": f"http://{config.server.host}:{config.server.port}"})
+    web.run_app(
+        app, host=config.server.host, port=config.server.port,
+        shutdown_timeout=config.server.shutdown_timeout, print=None,
+    )
+    log.info("nongbot stopped")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, config: Config) -> int:
+    async def run() -> None:
+        async with db.database(config.database.url):
+            pass
+
+    asyncio.run(run())
+    print("migrations applied")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace, config: Config) -> int:
+    if args.channel == "sms":
+        address = normalise_phone(args.sender or "13800138000")
+        if address is None:
+            raise UsageError(f"--from {args.sender!r} is not a phone number (e.g. 13800138000)")
+    else:
+        address = args.sender or "oChatDemoUser0000000000000000"
+    return asyncio.run(_chat(config, args.channel, address))
+
+
+async def _chat(config: Config, channel: str, address: str) -> int:
+    app = create_app(config, role="cli")
+    runner = web.AppRunner(app)
+    await runner.setup()
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print(f"以 {address} 的身份通过 {channel} 与{config.bot.name}对话；Ctrl-D 退出。", file=sys.stderr)
+    try:
+        while True:
+            if interactive:
+                print("你> ", end="", flush=True, file=sys.stderr)
+            line = await asyncio.to_thread(sys.stdin.readline)
+            if not line:
+                break
+            msg = InboundMessage(
+                channel=channel, provider="chat", address=address,
+                text=line.rstrip("\r\n"), provider_id=f"chat-{uuid.uuid4().hex}",
+            )
+            outcome = await inbox.process(app, msg)
+            print(outcome.reply.text if outcome.reply else "（无回复）", flush=True)
+            print(flush=True)
+    finally:
+        await runner.cleanup()
+    return 0

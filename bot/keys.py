@@ -1,0 +1,19 @@
+"""Typed keys for what the app shares (aiohttp AppKey): no module globals."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from bot.channels import Sender
+    from bot.config import Config
+    from bot.metrics import Metrics
+    from bot.routing import Router
+
+CONFIG = web.AppKey("config", "Config")
+METRICS = web.AppKey("metrics", "Metrics")
+ROUTER = web.AppKey("router", "Router")
+SENDERS = web.AppKey("senders", "dict[str, Sender]")
+ROLE = web.AppKey("role", str)

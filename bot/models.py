@@ -1,0 +1,113 @@
+"""Shared core tables: subscribers, their consent history, and every message in or out."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.indexes import Index
+from tortoise.models import Model
+
+CHANNELS = ("sms", "wechat")
+TOPICS = ("技术", "价格", "务工")
+
+
+def pack_set(items: list[str] | set[str] | tuple[str, ...]) -> str:
+    """Store a small set of words as ',a,b,' so `field__contains=',a,'` works on every backend."""
+    words = sorted({w.strip() for w in items if w and w.strip()})
+    return f",{','.join(words)}," if words else ""
+
+
+def unpack_set(packed: str) -> list[str]:
+    return [w for w in packed.split(",") if w]
+
+
+class Subscriber(Model):
+    """A villager: who they are, what they grow, what they want pushed, and their consent."""
+
+    id = fields.IntField(primary_key=True)
+    phone = fields.CharField(max_length=20, null=True, unique=True)  # E.164
+    wechat_openid = fields.CharField(max_length=64, null=True, unique=True)
+    name = fields.CharField(max_length=50, default="", db_default="")
+    township = fields.CharField(max_length=50, default="", db_default="")
+    village = fields.CharField(max_length=50, default="", db_default="")
+    crops = fields.CharField(max_length=400, default="", db_default="")  # pack_set()
+    topics = fields.CharField(max_length=100, default="", db_default="")  # pack_set() of TOPICS
+    preferred_channel = fields.CharField(max_length=16, default="sms", db_default="sms")
+    status = fields.CharField(max_length=16, default="active", db_default="active")  # active|opted_out
+    consent_source = fields.CharField(max_length=64, default="", db_default="")
+    opted_in_at = fields.DatetimeField(null=True)
+    opted_out_at = fields.DatetimeField(null=True)
+    last_inbound_at = fields.DatetimeField(null=True)
+    # Multi-step conversations (registration, "更多", numbered choices) keep their place here.
+    dialog: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "subscriber"
+        indexes = (
+            Index(fields=("status", "township"), name="idx_subscriber_status_town"),
+            Index(fields=("status", "preferred_channel"), name="idx_subscriber_status_chan"),
+        )
+
+    @property
+    def crop_list(self) -> list[str]:
+        return unpack_set(self.crops)
+
+    @property
+    def topic_list(self) -> list[str]:
+        return unpack_set(self.topics)
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+class ConsentEvent(Model):
+    """Audit trail: every opt-in and opt-out, with where it came from and the words used."""
+
+    id = fields.IntField(primary_key=True)
+    subscriber: fields.ForeignKeyRelation[Subscriber] = fields.ForeignKeyField(
+        "models.Subscriber", related_name="consent_events", on_delete=fields.CASCADE
+    )
+    action = fields.CharField(max_length=16)  # opt_in | opt_out
+    channel = fields.CharField(max_length=16)
+    source = fields.CharField(max_length=64)
+    text = fields.CharField(max_length=200, default="", db_default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "consent_event"
+        indexes = (Index(fields=("subscriber_id", "created_at"), name="idx_consent_sub_time"),)
+
+
+class Message(Model):
+    """One text in or out on any channel, inbound rows deduplicated by (channel, provider_id)."""
+
+    id = fields.IntField(primary_key=True)
+    direction = fields.CharField(max_length=3)  # in | out
+    channel = fields.CharField(max_length=16)  # sms | wechat
+    provider = fields.CharField(max_length=16)  # twilio | log | chat | wechat …
+    provider_id = fields.CharField(max_length=64, null=True)
+    address = fields.CharField(max_length=64)  # E.164 phone or WeChat openid
+    subscriber: fields.ForeignKeyNullableRelation[Subscriber] = fields.ForeignKeyField(
+        "models.Subscriber", related_name="messages", null=True, on_delete=fields.SET_NULL
+    )
+    reply_to: fields.ForeignKeyNullableRelation[Message] = fields.ForeignKeyField(
+        "models.Message", related_name="replies", null=True, on_delete=fields.SET_NULL
+    )
+    body = fields.TextField()
+    # in: processing | answered | failed;  out: queued | sending | sent | delivered | undelivered | failed
+    status = fields.CharField(max_length=16)
+    handler = fields.CharField(max_length=64, default="", db_default="")
+    error_code = fields.CharField(max_length=32, null=True)
+    error = fields.CharField(max_length=500, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "message"
+        unique_together = (("channel", "provider_id"),)
+        indexes = (
+            Index(fields=("subscriber_id", "created_at"), name="idx_message_sub_time"),
+            Index(fields=("direction", "created_at"), name="idx_message_dir_time"),
+        )

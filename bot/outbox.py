@@ -1,0 +1,53 @@
+"""Send one text to one subscriber now: record it, hand it to the channel's provider, record the result."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from bot.channels import SendResult
+from bot.keys import METRICS, SENDERS
+from bot.models import Message, Subscriber
+from bot.phones import mask_phone
+
+log = logging.getLogger("nongbot.outbox")
+
+
+class NoAddress(Exception):
+    """The subscriber cannot be reached on that channel."""
+
+
+def address_for(subscriber: Subscriber, channel: str) -> str:
+    address = subscriber.phone if channel == "sms" else subscriber.wechat_openid
+    if not address:
+        raise NoAddress(f"subscriber {subscriber.id} has no {channel} address")
+    return address
+
+
+async def send_text(
+    app: web.Application, subscriber: Subscriber, text: str, *, channel: str | None = None,
+    handler: str = "",
+) -> Message:
+    """The row is written before the provider is called, so a crash leaves a trace, not a ghost."""
+    channel = channel or subscriber.preferred_channel
+    sender = app[SENDERS][channel]
+    address = address_for(subscriber, channel)
+    row = await Message.create(
+        direction="out", channel=channel, provider=sender.provider, address=address,
+        subscriber=subscriber, body=text, status="sending", handler=handler,
+    )
+    try:
+        result = await sender.send(address, text)
+    except Exception as exc:  # a provider bug must not lose the record of the attempt
+        log.exception("send raised", extra={"message_id": row.id})
+        result = SendResult(status="failed", error=str(exc)[:500], retryable=True)
+    row.status = result.status
+    row.provider_id = result.provider_id
+    row.error_code = result.error_code
+    row.error = result.error
+    await row.save(update_fields=["status", "provider_id", "error_code", "error", "updated_at"])
+    app[METRICS].outbound.labels(channel, result.status).inc()
+    log.info("outbound", extra={"message_id": row.id, "channel": channel, "status": result.status,
+                                "to": mask_phone(address) if channel == "sms" else address[:6] + "…"})
+    return row

@@ -1,0 +1,1 @@
+"""What goes out on its own: schedules, audiences and the delivery engine."""

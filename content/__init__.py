@@ -1,0 +1,1 @@
+"""The knowledge base: articles, Chinese tokenising, the search index and answer rendering."""

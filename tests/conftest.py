@@ -1,0 +1,108 @@
+"""Shared fixtures: a test database (SQLite file, or PostgreSQL when asked) and a running app."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from bot.app import create_app
+from bot.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("NONGBOT_TEST_DATABASE_URL", "")
+BACKEND = os.environ.get("NONGBOT_TEST_BACKEND", "sqlite")
+if BACKEND not in ("sqlite", "postgres"):
+    raise RuntimeError(f"NONGBOT_TEST_BACKEND must be sqlite or postgres, got {BACKEND!r}")
+if BACKEND == "postgres" and not PG_ADMIN_URL:
+    raise RuntimeError("NONGBOT_TEST_BACKEND=postgres needs NONGBOT_TEST_DATABASE_URL")
+
+
+def pg_url(database: str) -> str:
+    base = PG_ADMIN_URL.split("?", 1)[0].rsplit("/", 1)[0]
+    return f"{base}/{database}"
+
+
+async def pg_admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_URL.split("?", 1)[0])
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _admin_sync(sql: str) -> None:
+    # Session fixtures may be first requested from inside a running loop: use a thread of our own.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, pg_admin(sql)).result()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """One scratch PostgreSQL database for the session; tests truncate it."""
+    name = f"nongbot_t_{uuid.uuid4().hex[:12]}"
+    _admin_sync(f'CREATE DATABASE "{name}"')
+    try:
+        yield pg_url(name)
+    finally:
+        _admin_sync(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _truncate(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        tables = [r["tablename"] for r in await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'tortoise_migrations'"
+        )]
+        if tables:
+            await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if BACKEND == "postgres":
+        url: str = request.getfixturevalue("pg_database")
+        await _truncate(url)
+        return url
+    return f"sqlite://{tmp_path}/nongbot.sqlite3"
+
+
+def make_config(db_url: str, **sections: dict[str, Any]) -> Config:
+    base = load_config(ROOT / "config.toml", env={})
+    changes: dict[str, dict[str, Any]] = {"database": {"url": db_url}, "sms": {"quiet_hours": ""}}
+    for name, values in sections.items():
+        changes[name] = {**changes.get(name, {}), **values}
+    return base.replace(**changes)
+
+
+@pytest.fixture
+def config(db_url: str) -> Config:
+    return make_config(db_url)
+
+
+@pytest.fixture
+async def app(config: Config) -> AsyncIterator[web.Application]:
+    """The app with its cleanup contexts running, but no HTTP server (for pipeline tests)."""
+    application = create_app(config, role="cli")
+    runner = web.AppRunner(application)
+    await runner.setup()
+    try:
+        yield application
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, config: Config) -> TestClient:
+    return await aiohttp_client(create_app(config))
