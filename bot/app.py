@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -12,26 +13,33 @@ from bot import __version__, db
 from bot.channels import Sender
 from bot.channels.log import LogSender
 from bot.config import Config
-from bot.keys import CONFIG, METRICS, ROLE, ROUTER, SENDERS
+from bot.keys import CONFIG, METRICS, ROLE, ROUTER, SEARCH, SEED, SENDERS
 from bot.metrics import Metrics
+from bot.seed import seed_if_empty
+from content.search import Searcher
+from content.tokenizer import shared as tokenizer_shared
 from handlers import build_router
 
 log = logging.getLogger("nongbot.app")
 ROLES = ("all", "web", "worker", "cli")
 WEBHOOK_MAX_BYTES = 64 * 1024
+SEARCH_REFRESH_SECONDS = 2.0  # an article edited anywhere is searchable within this
 
 
-def create_app(config: Config, *, role: str = "all") -> web.Application:
-    """role: all (one process does everything), web (HTTP only), worker (senders), cli (no HTTP)."""
+def create_app(config: Config, *, role: str = "all", seed: bool = False) -> web.Application:
+    """role: all (one process does everything), web (HTTP only), worker (senders), cli (no HTTP).
+    seed: load the bundled knowledge base and demo villagers into an empty database."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     app = web.Application(client_max_size=1024 * 1024)
     app[CONFIG] = config
     app[ROLE] = role
+    app[SEED] = seed
     app[METRICS] = Metrics()
     app[ROUTER] = build_router()
     # Started in list order, stopped in reverse: the ORM first, everything that needs it after.
     app.cleanup_ctx.append(orm_ctx)
+    app.cleanup_ctx.append(search_ctx)
     app.cleanup_ctx.append(senders_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
@@ -40,7 +48,33 @@ def create_app(config: Config, *, role: str = "all") -> web.Application:
 
 async def orm_ctx(app: web.Application) -> AsyncIterator[None]:
     async with db.database(app[CONFIG].database.url):
+        if app[SEED]:
+            await seed_if_empty()
         yield
+
+
+async def search_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load the dictionary (about a second, in a thread, before traffic) and keep the index fresh."""
+    tokenizer = await asyncio.to_thread(tokenizer_shared)
+    searcher = Searcher(tokenizer)
+    await searcher.refresh()
+    app[SEARCH] = searcher
+
+    async def keep_fresh() -> None:
+        while True:
+            await asyncio.sleep(SEARCH_REFRESH_SECONDS)
+            try:
+                await searcher.refresh()
+            except Exception:  # a failed refresh keeps the old index; the next one retries
+                log.exception("search index refresh failed")
+
+    task = asyncio.create_task(keep_fresh())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def senders_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -1,13 +1,15 @@
-"""The `nongbot` command line: serve, migrate, chat."""
+"""The `nongbot` command line: serve, migrate, chat, import, ask."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from aiohttp import web
@@ -17,6 +19,11 @@ from bot.app import create_app
 from bot.config import Config, ConfigError, load_config
 from bot.messages import InboundMessage
 from bot.phones import normalise_phone
+from content import importer
+from content.loader import read_path
+from content.search import Searcher
+from content.tokenizer import Tokenizer
+from handlers import search as search_handler
 
 log = logging.getLogger("nongbot.cli")
 
@@ -38,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the service")
     serve.add_argument("--config", default=argparse.SUPPRESS)
     serve.add_argument("--role", choices=("all", "web", "worker"), default="all")
+    serve.add_argument("--seed", action="store_true",
+                       help="load the bundled articles and demo villagers if the database is empty")
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="apply database migrations (idempotent)")
@@ -49,6 +58,22 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--from", dest="sender", default=None, help="phone (sms) or openid (wechat)")
     chat.add_argument("--channel", choices=("sms", "wechat"), default="sms")
     chat.set_defaults(func=cmd_chat)
+
+    imp = sub.add_parser("import", help="load data from a file")
+    imp.add_argument("--config", default=argparse.SUPPRESS)
+    kinds = imp.add_subparsers(dest="kind", required=True, parser_class=_Parser)
+    articles = kinds.add_parser("articles", help="a directory of Markdown files or a JSONL file; upserts by ref")
+    articles.add_argument("--config", default=argparse.SUPPRESS)
+    articles.add_argument("path")
+    articles.set_defaults(func=cmd_import_articles)
+
+    ask = sub.add_parser("ask", help="what the bot would answer to TEXT ('-' reads one question per line)")
+    ask.add_argument("--config", default=argparse.SUPPRESS)
+    ask.add_argument("--channel", choices=("sms", "wechat"), default="sms")
+    ask.add_argument("--json", action="store_true", help="print {answer, answered, hits} (JSON Lines with -)")
+    ask.add_argument("--limit", type=int, default=5, help="how many ranked hits to show")
+    ask.add_argument("text")
+    ask.set_defaults(func=cmd_ask)
     return parser
 
 
@@ -70,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
-    app = create_app(config, role=args.role)
+    app = create_app(config, role=args.role, seed=args.seed)
     log.info("nongbot starting", extra={"role": args.role,
                                         "url": f"http://{config.server.host}:{config.server.port}"})
     web.run_app(
@@ -124,4 +149,51 @@ async def _chat(config: Config, channel: str, address: str) -> int:
             print(flush=True)
     finally:
         await runner.cleanup()
+    return 0
+
+
+def cmd_import_articles(args: argparse.Namespace, config: Config) -> int:
+    path = Path(args.path)
+    if not path.exists():
+        raise UsageError(f"{path}: no such file or directory")
+    report = read_path(path)
+    for error in report.errors:
+        print(f"skipped {error}", file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    async def run() -> importer.ImportCounts:
+        async with db.database(config.database.url):
+            return await importer.upsert(report.articles, progress)
+
+    counts = asyncio.run(run())
+    print(file=sys.stderr)
+    print(f"articles: {counts.created} new, {counts.updated} updated, {counts.unchanged} unchanged, "
+          f"{len(report.errors)} skipped")
+    return 1 if report.errors else 0
+
+
+def cmd_ask(args: argparse.Namespace, config: Config) -> int:
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    questions = sys.stdin.read().splitlines() if args.text == "-" else [args.text]
+
+    async def run() -> None:
+        async with db.database(config.database.url):
+            searcher = Searcher(await asyncio.to_thread(Tokenizer))
+            await searcher.refresh()
+        for question in questions:
+            composed = search_handler.compose(searcher, question, args.channel, config)
+            result = searcher.search(question, limit=args.limit)
+            if args.json:
+                hits = [{"id": h.id, "ref": h.ref, "title": h.title, "score": h.score} for h in result.hits]
+                print(json.dumps({"answer": composed.text, "answered": result.answered, "hits": hits},
+                                 ensure_ascii=False), flush=True)
+            else:
+                print(composed.text + "\n", flush=True)
+
+    asyncio.run(run())
     return 0

@@ -11,9 +11,12 @@ if TYPE_CHECKING:
     from bot.config import Config
     from bot.metrics import Metrics
     from bot.routing import Router
+    from content.search import Searcher
 
 CONFIG = web.AppKey("config", "Config")
 METRICS = web.AppKey("metrics", "Metrics")
 ROUTER = web.AppKey("router", "Router")
 SENDERS = web.AppKey("senders", "dict[str, Sender]")
 ROLE = web.AppKey("role", str)
+SEED = web.AppKey("seed", bool)
+SEARCH = web.AppKey("search", "Searcher")

@@ -111,3 +111,29 @@ class Message(Model):
             Index(fields=("subscriber_id", "created_at"), name="idx_message_sub_time"),
             Index(fields=("direction", "created_at"), name="idx_message_dir_time"),
         )
+
+
+class Question(Model):
+    """A question the bot could not answer well, waiting for an extension officer."""
+
+    id = fields.IntField(primary_key=True)
+    subscriber: fields.ForeignKeyNullableRelation[Subscriber] = fields.ForeignKeyField(
+        "models.Subscriber", related_name="questions", null=True, on_delete=fields.SET_NULL
+    )
+    message: fields.ForeignKeyNullableRelation[Message] = fields.ForeignKeyField(
+        "models.Message", related_name="questions", null=True, on_delete=fields.SET_NULL
+    )
+    channel = fields.CharField(max_length=16)
+    text = fields.TextField()
+    status = fields.CharField(max_length=16, default="open", db_default="open")  # open|answered|closed
+    reason = fields.CharField(max_length=32, default="", db_default="")  # no_match|weak|crop_mismatch
+    best_ref = fields.CharField(max_length=100, default="", db_default="")
+    best_score = fields.FloatField(default=0.0)
+    answer = fields.TextField(null=True)
+    answered_by = fields.CharField(max_length=100, null=True)
+    answered_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "question"
+        indexes = (Index(fields=("status", "created_at"), name="idx_question_status_time"),)

@@ -28,7 +28,7 @@ class Vocabulary:
 def vocabulary(path: Path = VOCAB_FILE) -> Vocabulary:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     aliases: dict[str, str] = {}
-    for table in ("crops", "terms"):
+    for table in ("crops", "terms", "phrases"):
         for standard, words in data.get(table, {}).items():
             for word in words:
                 aliases[word] = standard

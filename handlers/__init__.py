@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.routing import Router
-from handlers import help, optout, profile, register, subscribe, unknown
+from handlers import help, optout, profile, register, search, subscribe
 
 
 def build_router() -> Router:
@@ -13,6 +13,7 @@ def build_router() -> Router:
     root.include(subscribe.router)
     root.include(register.router)
     root.include(profile.router)
+    root.include(search.router)  # 更多 and numbered choices
     root.include(register.dialog_router)  # answers to "请回复您的姓名" and the like
-    root.fallback()(unknown.not_understood)
+    root.fallback()(search.answer_question)
     return root

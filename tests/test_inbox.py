@@ -173,6 +173,10 @@ async def test_handler_crash_gives_apology_and_is_recorded(app: web.Application)
 
 async def test_database_error_is_raised_not_swallowed(app: web.Application) -> None:
     await say(app, "帮助")
-    await connections.get("default").execute_script("DROP TABLE message")
-    with pytest.raises(inbox.InboxUnavailable):
-        await say(app, "帮助")
+    conn = connections.get("default")
+    await conn.execute_script("ALTER TABLE message RENAME TO message_gone")  # the table is "lost"
+    try:
+        with pytest.raises(inbox.InboxUnavailable):
+            await say(app, "帮助")
+    finally:
+        await conn.execute_script("ALTER TABLE message_gone RENAME TO message")

@@ -1,0 +1,136 @@
+"""Read articles from Markdown files with TOML front matter or from JSON Lines, with line-numbered errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BUNDLED = Path(__file__).parent / "articles"
+FRONT_MATTER = re.compile(r"\A\+\+\+\s*\n(.*?)\n\+\+\+\s*\n?(.*)\Z", re.S)
+REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class ArticleData:
+    ref: str
+    title: str
+    body: str
+    summary: str = ""
+    crops: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    months: tuple[int, ...] = ()
+    keywords: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    origin: str = ""
+
+
+@dataclass
+class LoadReport:
+    articles: list[ArticleData] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # "file:line: what is wrong"
+
+
+def _strings(value: Any, name: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(v.strip() for v in re.split(r"[,，;；、]", value) if v.strip())
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(v.strip() for v in value if v.strip())
+    raise ValueError(f"{name}: expected a list of strings")
+
+
+def article_from_mapping(data: dict[str, Any], origin: str, default_ref: str = "") -> ArticleData:
+    """Validate one article's fields; raises ValueError with a plain reason."""
+    title = str(data.get("title") or "").strip()
+    body = str(data.get("body") or "").strip()
+    if not title:
+        raise ValueError("title: missing")
+    if not body and not data.get("summary"):
+        raise ValueError("body: missing")
+    ref = str(data.get("ref") or default_ref).strip()
+    if not REF.match(ref):
+        raise ValueError(f"ref: expected letters, digits, '-', '_' or '.', got {ref!r}")
+    months = data.get("months") or []
+    if not isinstance(months, list) or not all(isinstance(m, int) and 1 <= m <= 12 for m in months):
+        raise ValueError("months: expected a list of integers 1-12")
+    sources = data.get("sources", data.get("source"))
+    return ArticleData(
+        ref=ref, title=title[:200], body=body, summary=str(data.get("summary") or "").strip(),
+        crops=_strings(data.get("crops"), "crops"), topics=_strings(data.get("topics"), "topics"),
+        months=tuple(months), keywords=_strings(data.get("keywords"), "keywords"),
+        sources=_strings(sources, "sources"), origin=origin,
+    )
+
+
+def parse_markdown(text: str, origin: str, default_ref: str) -> ArticleData:
+    match = FRONT_MATTER.match(text)
+    if not match:
+        raise ValueError("expected TOML front matter between +++ lines at the top")
+    try:
+        meta = tomllib.loads(match.group(1))
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"front matter is not valid TOML: {exc}") from None
+    return article_from_mapping({**meta, "body": match.group(2)}, origin, default_ref)
+
+
+def _content_hash_ref(row: dict[str, Any]) -> str:
+    """Rows without a ref get one from their title, so importing the file again updates, not duplicates."""
+    return "a-" + hashlib.sha1(str(row.get("title", "")).encode()).hexdigest()[:12]
+
+
+def read_path(path: Path) -> LoadReport:
+    """A directory of .md files, one .md file, or a .jsonl file."""
+    report = LoadReport()
+    if path.is_dir():
+        for file in sorted(path.rglob("*.md")):
+            if file.name.lower() == "readme.md":
+                continue
+            _read_markdown(file, report)
+    elif path.suffix == ".md":
+        _read_markdown(path, report)
+    else:
+        for lineno, data in _jsonl(path, report):
+            try:
+                report.articles.append(article_from_mapping(data, f"{path.name}:{lineno}", _content_hash_ref(data)))
+            except ValueError as exc:
+                report.errors.append(f"{path}:{lineno}: {exc}")
+    refs: dict[str, str] = {}
+    unique = []
+    for art in report.articles:
+        if art.ref in refs:
+            report.errors.append(f"{art.origin}: ref {art.ref!r} already used by {refs[art.ref]}")
+            continue
+        refs[art.ref] = art.origin
+        unique.append(art)
+    report.articles = unique
+    return report
+
+
+def _read_markdown(file: Path, report: LoadReport) -> None:
+    try:
+        report.articles.append(parse_markdown(file.read_text(encoding="utf-8"), file.name, file.stem))
+    except (ValueError, UnicodeDecodeError) as exc:
+        report.errors.append(f"{file}:1: {exc}")
+
+
+def _jsonl(path: Path, report: LoadReport) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                report.errors.append(f"{path}:{lineno}: not valid JSON ({exc.msg})")
+                continue
+            if not isinstance(data, dict):
+                report.errors.append(f"{path}:{lineno}: expected a JSON object")
+                continue
+            yield lineno, data

@@ -1,0 +1,27 @@
+"""Knowledge-base tables: the articles villagers' questions are answered from."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Article(Model):
+    """One article: front-matter fields plus the Markdown body (crops/topics/months packed ',a,b,')."""
+
+    id = fields.IntField(primary_key=True)
+    ref = fields.CharField(max_length=100, unique=True)
+    title = fields.CharField(max_length=200)
+    crops = fields.CharField(max_length=400, default="", db_default="")
+    topics = fields.CharField(max_length=200, default="", db_default="")
+    months = fields.CharField(max_length=60, default="", db_default="")
+    keywords: list = fields.JSONField(default=list)  # type: ignore[assignment]
+    summary = fields.TextField(default="")
+    body = fields.TextField(default="")
+    sources: list = fields.JSONField(default=list)  # type: ignore[assignment]
+    origin = fields.CharField(max_length=200, default="", db_default="")  # file or import it came from
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        table = "article"
