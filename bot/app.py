@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bot import __version__, db
-from bot.channels import Sender
+from bot.channels import Sender, twilio
 from bot.channels.log import LogSender
 from bot.config import Config
 from bot.keys import CONFIG, METRICS, ROLE, ROUTER, SEARCH, SEED, SENDERS
@@ -41,6 +41,10 @@ def create_app(config: Config, *, role: str = "all", seed: bool = False) -> web.
     app.cleanup_ctx.append(orm_ctx)
     app.cleanup_ctx.append(search_ctx)
     app.cleanup_ctx.append(senders_ctx)
+    if config.sms.provider == "twilio":
+        app.cleanup_ctx.append(twilio.sender_ctx)
+        if role in ("all", "web"):
+            twilio.setup(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     return app

@@ -62,6 +62,7 @@ class TwilioConfig:
     from_number: str = ""
     messaging_service_sid: str = ""
     api_base: str = "https://api.twilio.com"
+    timeout: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"sms.max_segments: expected 1-10, got {cfg.sms.max_segments}")
     if cfg.bot.max_inbound_chars < 1:
         raise ConfigError(f"bot.max_inbound_chars: expected a positive integer, got {cfg.bot.max_inbound_chars}")
+    if cfg.twilio.timeout <= 0:
+        raise ConfigError(f"twilio.timeout: expected a positive number of seconds, got {cfg.twilio.timeout}")
     if cfg.sms.provider == "twilio":
         _require_url("twilio.api_base", cfg.twilio.api_base)
         _require("twilio.account_sid", cfg.twilio.account_sid, "NONGBOT_TWILIO_ACCOUNT_SID")

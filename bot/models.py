@@ -97,10 +97,11 @@ class Message(Model):
     )
     body = fields.TextField()
     # in: processing | answered | failed;  out: queued | sending | sent | delivered | undelivered | failed
-    status = fields.CharField(max_length=16)
+    status = fields.CharField(max_length=24)
     handler = fields.CharField(max_length=64, default="", db_default="")
     error_code = fields.CharField(max_length=32, null=True)
     error = fields.CharField(max_length=500, null=True)
+    attempts = fields.IntField(default=0, db_default=0)  # provider calls made for an outbound row
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -137,3 +138,19 @@ class Question(Model):
     class Meta:
         table = "question"
         indexes = (Index(fields=("status", "created_at"), name="idx_question_status_time"),)
+
+
+class MessageEvent(Model):
+    """Each delivery state a provider reported for an outbound message, with its error code."""
+
+    id = fields.IntField(primary_key=True)
+    message: fields.ForeignKeyRelation[Message] = fields.ForeignKeyField(
+        "models.Message", related_name="events", on_delete=fields.CASCADE
+    )
+    status = fields.CharField(max_length=24)
+    error_code = fields.CharField(max_length=32, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "message_event"
+        indexes = (Index(fields=("message_id", "created_at"), name="idx_message_event_msg"),)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
@@ -27,9 +28,11 @@ def address_for(subscriber: Subscriber, channel: str) -> str:
 
 async def send_text(
     app: web.Application, subscriber: Subscriber, text: str, *, channel: str | None = None,
-    handler: str = "",
+    handler: str = "", attempts: int = 3, backoff: float = 1.0,
 ) -> Message:
-    """The row is written before the provider is called, so a crash leaves a trace, not a ghost."""
+    """The row is written before the provider is called, so a crash leaves a trace, not a ghost.
+    Retryable failures (rate limits, outages, no answer) are tried again `attempts` times in all,
+    waiting backoff, 4×backoff, …; providers check an unanswered send before it is repeated."""
     channel = channel or subscriber.preferred_channel
     sender = app[SENDERS][channel]
     address = address_for(subscriber, channel)
@@ -37,16 +40,22 @@ async def send_text(
         direction="out", channel=channel, provider=sender.provider, address=address,
         subscriber=subscriber, body=text, status="sending", handler=handler,
     )
-    try:
-        result = await sender.send(address, text)
-    except Exception as exc:  # a provider bug must not lose the record of the attempt
-        log.exception("send raised", extra={"message_id": row.id})
-        result = SendResult(status="failed", error=str(exc)[:500], retryable=True)
+    for attempt in range(attempts):
+        try:
+            result = await sender.send(address, text)
+        except Exception as exc:  # a provider bug must not lose the record of the attempt
+            log.exception("send raised", extra={"message_id": row.id})
+            result = SendResult(status="failed", error=str(exc)[:500], retryable=False)
+        row.attempts = attempt + 1
+        if not (result.status == "failed" and result.retryable) or attempt == attempts - 1:
+            break
+        log.warning("send failed, will retry", extra={"message_id": row.id, "error": result.error})
+        await asyncio.sleep(backoff * 4**attempt)
     row.status = result.status
     row.provider_id = result.provider_id
     row.error_code = result.error_code
     row.error = result.error
-    await row.save(update_fields=["status", "provider_id", "error_code", "error", "updated_at"])
+    await row.save(update_fields=["status", "provider_id", "error_code", "error", "attempts", "updated_at"])
     app[METRICS].outbound.labels(channel, result.status).inc()
     log.info("outbound", extra={"message_id": row.id, "channel": channel, "status": result.status,
                                 "to": mask_phone(address) if channel == "sms" else address[:6] + "…"})

@@ -53,3 +53,17 @@ async def test_models_match_migration_files() -> None:
     async with TortoiseContext() as ctx:
         await ctx.init(config={"connections": {"default": "sqlite://:memory:"}, "apps": apps})
         assert await MigrationAutodetector(ctx.apps, apps).changes() == []
+
+
+async def test_message_dedupe_constraint_survives_all_migrations(empty_url: str) -> None:
+    """Regression: 0003 altered message.status; on SQLite Tortoise rebuilt the table without it."""
+    from tortoise.exceptions import IntegrityError
+
+    from bot.models import Message
+
+    async with db.database(empty_url):
+        await Message.create(direction="in", channel="sms", provider="t", provider_id="SM1", address="+1",
+                             body="", status="processing")
+        with pytest.raises(IntegrityError):
+            await Message.create(direction="in", channel="sms", provider="t", provider_id="SM1", address="+1",
+                                 body="", status="processing")
