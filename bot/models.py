@@ -37,6 +37,10 @@ class Subscriber(Model):
     opted_in_at = fields.DatetimeField(null=True)
     opted_out_at = fields.DatetimeField(null=True)
     last_inbound_at = fields.DatetimeField(null=True)
+    # WeChat: whether they still follow the account, and customer-service texts sent to them since
+    # their last message (WeChat allows a few inside the 48-hour window that message opens).
+    wechat_followed = fields.BooleanField(default=False, db_default=False)
+    wechat_cs_sent = fields.IntField(default=0, db_default=0)
     # Multi-step conversations (registration, "更多", numbered choices) keep their place here.
     dialog: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -154,3 +158,16 @@ class MessageEvent(Model):
     class Meta:
         table = "message_event"
         indexes = (Index(fields=("message_id", "created_at"), name="idx_message_event_msg"),)
+
+
+class AccessToken(Model):
+    """A provider access token shared by every process (WeChat's must not be fetched per process)."""
+
+    id = fields.IntField(primary_key=True)
+    app_id = fields.CharField(max_length=64, unique=True)
+    token = fields.CharField(max_length=1024)
+    expires_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "access_token"
