@@ -10,12 +10,15 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bot import __version__, db
-from bot.channels import Sender, twilio
+from bot.channels import Sender, twilio, wechat
 from bot.channels.log import LogSender
 from bot.config import Config
-from bot.keys import CONFIG, METRICS, ROLE, ROUTER, SEARCH, SEED, SENDERS
+from bot.keys import CONFIG, METRICS, ROLE, ROUTER, SEARCH, SEED, SENDERS, STATUS_LISTENERS
 from bot.metrics import Metrics
 from bot.seed import seed_if_empty
+from broadcasts import api as broadcasts_api
+from broadcasts import dispatcher
+from broadcasts.scheduler import Scheduler
 from content.search import Searcher
 from content.tokenizer import shared as tokenizer_shared
 from handlers import build_router
@@ -37,6 +40,7 @@ def create_app(config: Config, *, role: str = "all", seed: bool = False) -> web.
     app[SEED] = seed
     app[METRICS] = Metrics()
     app[ROUTER] = build_router()
+    app[STATUS_LISTENERS] = [dispatcher.delivery_status]
     # Started in list order, stopped in reverse: the ORM first, everything that needs it after.
     app.cleanup_ctx.append(orm_ctx)
     app.cleanup_ctx.append(search_ctx)
@@ -45,6 +49,14 @@ def create_app(config: Config, *, role: str = "all", seed: bool = False) -> web.
         app.cleanup_ctx.append(twilio.sender_ctx)
         if role in ("all", "web"):
             twilio.setup(app)
+    if config.wechat.enabled:
+        app.cleanup_ctx.append(wechat.sender_ctx)
+        if role in ("all", "web"):
+            wechat.setup(app)
+    if role in ("all", "web"):
+        broadcasts_api.setup(app)
+    if role in ("all", "worker"):
+        app.cleanup_ctx.append(broadcast_worker_ctx)  # last: it needs the database and every sender
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     return app
@@ -88,6 +100,21 @@ async def senders_ctx(app: web.Application) -> AsyncIterator[None]:
         log.info("sms provider is 'log': outbound SMS are printed, not sent")
     app[SENDERS] = senders
     yield
+
+
+async def broadcast_worker_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The scheduler (one elected process wakes broadcasts) and the dispatcher (every worker sends)."""
+    scheduler = Scheduler(app)
+    app[broadcasts_api.SCHEDULER_WAKE] = scheduler.wake
+    tasks = [asyncio.create_task(scheduler.run_forever()), asyncio.create_task(dispatcher.Dispatcher(app).run_forever())]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def healthz(request: web.Request) -> web.Response:

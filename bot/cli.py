@@ -1,9 +1,10 @@
-"""The `nongbot` command line: serve, migrate, chat, import, ask."""
+"""The `nongbot` command line: serve, migrate, chat, import, ask, officer, token, wechat."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
 import sys
@@ -16,9 +17,12 @@ from aiohttp import web
 
 from bot import db, inbox, logs
 from bot.app import create_app
+from bot.channels import wechat
 from bot.config import Config, ConfigError, load_config
 from bot.messages import InboundMessage
+from bot.models import Officer
 from bot.phones import normalise_phone
+from bot.web import auth
 from content import importer
 from content.loader import read_path
 from content.search import Searcher
@@ -66,6 +70,32 @@ def build_parser() -> argparse.ArgumentParser:
     articles.add_argument("--config", default=argparse.SUPPRESS)
     articles.add_argument("path")
     articles.set_defaults(func=cmd_import_articles)
+
+    officer = sub.add_parser("officer", help="console accounts")
+    officer.add_argument("--config", default=argparse.SUPPRESS)
+    officer_cmds = officer.add_subparsers(dest="officer_command", required=True, parser_class=_Parser)
+    add = officer_cmds.add_parser("add", help="create an account (password from a prompt or --password-stdin)")
+    add.add_argument("--config", default=argparse.SUPPRESS)
+    add.add_argument("name")
+    add.add_argument("--role", choices=("officer", "supervisor", "admin"), required=True)
+    add.add_argument("--password-stdin", action="store_true")
+    add.set_defaults(func=cmd_officer_add)
+
+    token = sub.add_parser("token", help="API bearer tokens")
+    token.add_argument("--config", default=argparse.SUPPRESS)
+    token_cmds = token.add_subparsers(dest="token_command", required=True, parser_class=_Parser)
+    make = token_cmds.add_parser("create", help="print a new API bearer token for officer NAME")
+    make.add_argument("--config", default=argparse.SUPPRESS)
+    make.add_argument("name")
+    make.set_defaults(func=cmd_token_create)
+
+    wx = sub.add_parser("wechat", help="WeChat Official Account tools")
+    wx.add_argument("--config", default=argparse.SUPPRESS)
+    wx_cmds = wx.add_subparsers(dest="wechat_command", required=True, parser_class=_Parser)
+    menu = wx_cmds.add_parser("menu", help="publish the custom menu from wechat.menu")
+    menu.add_argument("--config", default=argparse.SUPPRESS)
+    menu.add_argument("--dry-run", action="store_true", help="print the menu as JSON, publish nothing")
+    menu.set_defaults(func=cmd_wechat_menu)
 
     ask = sub.add_parser("ask", help="what the bot would answer to TEXT ('-' reads one question per line)")
     ask.add_argument("--config", default=argparse.SUPPRESS)
@@ -174,6 +204,59 @@ def cmd_import_articles(args: argparse.Namespace, config: Config) -> int:
     print(f"articles: {counts.created} new, {counts.updated} updated, {counts.unchanged} unchanged, "
           f"{len(report.errors)} skipped")
     return 1 if report.errors else 0
+
+
+def cmd_officer_add(args: argparse.Namespace, config: Config) -> int:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            raise UsageError("the passwords differ")
+
+    async def run() -> None:
+        async with db.database(config.database.url):
+            if await Officer.exists(name=args.name):
+                raise UsageError(f"officer {args.name!r} exists already")
+            try:
+                await auth.add_officer(args.name, args.role, password)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+
+    asyncio.run(run())
+    print(f"officer {args.name} added as {args.role}")
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace, config: Config) -> int:
+    async def run() -> str:
+        async with db.database(config.database.url):
+            officer = await Officer.get_or_none(name=args.name, active=True)
+            if officer is None:
+                raise UsageError(f"no active officer named {args.name!r}")
+            return await auth.create_token(officer)
+
+    print(asyncio.run(run()))
+    return 0
+
+
+def cmd_wechat_menu(args: argparse.Namespace, config: Config) -> int:
+    try:
+        buttons = wechat.menu_buttons(config.wechat.menu)
+    except ValueError as exc:
+        raise UsageError(f"wechat.menu: {exc}") from None
+    if args.dry_run:
+        print(json.dumps({"button": buttons}, ensure_ascii=False, indent=2))
+        return 0
+    if not config.wechat.enabled:
+        raise UsageError("wechat.enabled is false; enable it and set the WeChat secrets to publish the menu")
+    try:
+        asyncio.run(wechat.publish_menu(config, buttons))
+    except wechat.WechatError as exc:
+        print(f"nongbot: WeChat refused the menu: {exc}", file=sys.stderr)
+        return 1
+    print(f"menu published ({len(buttons)} buttons)")
+    return 0
 
 
 def cmd_ask(args: argparse.Namespace, config: Config) -> int:

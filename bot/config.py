@@ -53,6 +53,7 @@ class SmsConfig:
     signature: str = "【农技通】"
     quiet_hours: str = "21:00-07:30"
     max_segments: int = 3
+    cost_per_segment: float = 0.045
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,30 @@ class WechatConfig:
     encoding_aes_key: str = field(default="", repr=False)
     mode: str = "safe"
     api_base: str = "https://api.weixin.qq.com"
+    reply_budget: float = 4.0
+    max_clock_skew: int = 300
+    timeout: float = 5.0
+    stable_token: bool = True
+    template_tip: str = ""
+    template_price: str = ""
+    template_labour: str = ""
+    template_notice: str = ""
+    menu: str = "技术问答=MENU_ASK; 今日价格=MENU_PRICES; 更多: 务工信息=MENU_JOBS, 我的订阅=MENU_MINE, 使用帮助=MENU_HELP"
+
+
+@dataclass(frozen=True)
+class BroadcastsConfig:
+    allow_self_approval: bool = False
+    grace_minutes: int = 60
+    lease_seconds: int = 120
+    max_attempts: int = 6
+    retry_base_seconds: float = 30.0
+    sms_rate: float = 0.0
+    wechat_rate: float = 0.0
+    batch_size: int = 200
+    poll_seconds: float = 1.0
+    unknown_policy: str = "resend"
+    leader_lock: int = 0x6E62_0001
 
 
 @dataclass(frozen=True)
@@ -84,6 +109,7 @@ class Config:
     sms: SmsConfig = SmsConfig()
     twilio: TwilioConfig = TwilioConfig()
     wechat: WechatConfig = WechatConfig()
+    broadcasts: BroadcastsConfig = BroadcastsConfig()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -225,6 +251,15 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"sms.quiet_hours: expected HH:MM-HH:MM or \"\", got {cfg.sms.quiet_hours!r}")
     if not 1 <= cfg.sms.max_segments <= 10:
         raise ConfigError(f"sms.max_segments: expected 1-10, got {cfg.sms.max_segments}")
+    b = cfg.broadcasts
+    if b.unknown_policy not in ("resend", "fail"):
+        raise ConfigError(f"broadcasts.unknown_policy: expected \"resend\" or \"fail\", got {b.unknown_policy!r}")
+    for key in ("grace_minutes", "lease_seconds", "max_attempts", "batch_size"):
+        if getattr(b, key) < 1:
+            raise ConfigError(f"broadcasts.{key}: expected a positive integer, got {getattr(b, key)}")
+    for key in ("sms_rate", "wechat_rate", "retry_base_seconds", "poll_seconds"):
+        if getattr(b, key) < 0:
+            raise ConfigError(f"broadcasts.{key}: expected a number >= 0, got {getattr(b, key)}")
     if cfg.bot.max_inbound_chars < 1:
         raise ConfigError(f"bot.max_inbound_chars: expected a positive integer, got {cfg.bot.max_inbound_chars}")
     if cfg.twilio.timeout <= 0:
@@ -237,6 +272,11 @@ def _validate(cfg: Config) -> None:
             raise ConfigError("twilio.from_number: expected from_number or messaging_service_sid when sms.provider = \"twilio\"")
     if cfg.wechat.mode not in ("plain", "compatible", "safe"):
         raise ConfigError(f"wechat.mode: expected plain, compatible or safe, got {cfg.wechat.mode!r}")
+    if not 0 < cfg.wechat.reply_budget < 5:
+        raise ConfigError(f"wechat.reply_budget: expected seconds above 0 and below 5 (WeChat waits 5), got {cfg.wechat.reply_budget}")
+    for key in ("max_clock_skew", "timeout"):
+        if getattr(cfg.wechat, key) <= 0:
+            raise ConfigError(f"wechat.{key}: expected a positive number of seconds, got {getattr(cfg.wechat, key)}")
     if cfg.wechat.enabled:
         _require_url("wechat.api_base", cfg.wechat.api_base)
         _require("wechat.app_id", cfg.wechat.app_id, "NONGBOT_WECHAT_APP_ID")

@@ -11,7 +11,7 @@ import asyncpg
 from tortoise import Tortoise
 from tortoise.migrations.api import migrate
 
-MODEL_MODULES = ["bot.models", "content.models"]
+MODEL_MODULES = ["bot.models", "content.models", "broadcasts.models"]
 MIGRATION_LOCK = 0x6E6F6E67  # "nong": serialises migrate() across processes on PostgreSQL
 SQLITE_PRAGMAS = "busy_timeout=10000&synchronous=NORMAL"
 

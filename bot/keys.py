@@ -20,3 +20,6 @@ SENDERS = web.AppKey("senders", "dict[str, Sender]")
 ROLE = web.AppKey("role", str)
 SEED = web.AppKey("seed", bool)
 SEARCH = web.AppKey("search", "Searcher")
+# Called with (channel, provider id, status, error code) for delivery reports that match no logged
+# message; return True when they matched something of theirs (broadcast deliveries register here).
+STATUS_LISTENERS = web.AppKey("status_listeners", list)

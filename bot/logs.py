@@ -58,5 +58,5 @@ def configure(level: str = "info", fmt: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Tortoise logs every SQL statement (with phone numbers) at DEBUG.
-    logging.getLogger("tortoise").setLevel(max(logging.INFO, root.level))
+    logging.getLogger("tortoise").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)

@@ -171,3 +171,35 @@ class AccessToken(Model):
 
     class Meta:
         table = "access_token"
+
+
+class Officer(Model):
+    """An extension officer console account, with role officer, supervisor or admin."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=50, unique=True)
+    role = fields.CharField(max_length=16)
+    password_hash = fields.CharField(max_length=200)
+    active = fields.BooleanField(default=True, db_default=True)
+    failed_logins = fields.IntField(default=0, db_default=0)
+    locked_until = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "officer"
+
+
+class ApiToken(Model):
+    """A bearer token for the JSON API, of which only the SHA-256 is stored."""
+
+    id = fields.IntField(primary_key=True)
+    officer: fields.ForeignKeyRelation[Officer] = fields.ForeignKeyField(
+        "models.Officer", related_name="tokens", on_delete=fields.CASCADE
+    )
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_used_at = fields.DatetimeField(null=True)
+    revoked = fields.BooleanField(default=False, db_default=False)
+
+    class Meta:
+        table = "api_token"

@@ -40,6 +40,14 @@ async def send_text(
         direction="out", channel=channel, provider=sender.provider, address=address,
         subscriber=subscriber, body=text, status="sending", handler=handler,
     )
+    return await deliver(app, row, attempts=attempts, backoff=backoff)
+
+
+async def deliver(app: web.Application, row: Message, *, attempts: int = 3, backoff: float = 1.0) -> Message:
+    """Send an outbound row already recorded (by send_text, or a reply that missed its channel's
+    reply window) through its channel's provider, with send_text's retries, and record the result."""
+    channel, address, text = row.channel, row.address, row.body
+    sender = app[SENDERS][channel]
     for attempt in range(attempts):
         try:
             result = await sender.send(address, text)

@@ -26,7 +26,8 @@ async def test_healthz_ok(client: TestClient) -> None:
     assert body["status"] == "ok" and body["database"] == "ok"
 
 
-async def test_healthz_503_when_database_is_down(client: TestClient) -> None:
+async def test_healthz_503_when_database_is_down(aiohttp_client, config) -> None:  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(create_app(config, role="web"))  # no background workers to trip over it
     conn = connections.get("default")
     await conn.close()
     # Point the client somewhere that cannot be opened, as a lost disk or server would.

@@ -22,7 +22,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from bot import consent, inbox
 from bot.channels import SendResult
 from bot.config import Config
-from bot.keys import CONFIG, METRICS, SENDERS
+from bot.keys import CONFIG, METRICS, SENDERS, STATUS_LISTENERS
 from bot.messages import InboundMessage
 from bot.models import Message, MessageEvent, Subscriber
 from bot.phones import mask_phone
@@ -74,7 +74,7 @@ class TwilioSender:
             return _classify(exc)
         except (TimeoutError, aiohttp.ClientError) as exc:
             # The request may have reached Twilio: look before anyone sends it again.
-            existing = await self._find_sent(address, body, started)
+            existing = await self.find_sent(address, body, started)
             if existing is not None:
                 log.warning("send outcome unclear, found it at Twilio", extra={"sid": existing[0]})
                 return SendResult(existing[1], provider_id=existing[0])
@@ -82,7 +82,8 @@ class TwilioSender:
             return SendResult("failed", error=f"no answer from Twilio ({reason})", retryable=True)
         return SendResult(created.status or "queued", provider_id=created.sid)
 
-    async def _find_sent(self, address: str, body: str, since: datetime) -> tuple[str, str] | None:
+    async def find_sent(self, address: str, body: str, since: datetime) -> tuple[str, str] | None:
+        """(sid, status) of a message with this body sent to `address` since `since`, per Twilio's log."""
         try:
             async with asyncio.timeout(self._config.twilio.timeout):
                 recent = await self._client.messages.list_async(to=address, limit=20)
@@ -185,9 +186,8 @@ async def status_callback(request: web.Request) -> web.Response:
         return _reject(request, 400, "missing MessageSid or MessageStatus")
     code = form.get("ErrorCode") or None
     try:
-        message = await _outbound(sid)
+        message = await _outbound(request.app, sid, status, code)
         if message is None:
-            log.warning("status for an unknown message", extra={"sid": sid, "status": status})
             return web.Response(text="")
         await MessageEvent.create(message=message, status=status[:24], error_code=code)
         lower = [s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK.get(status, -1)]
@@ -207,11 +207,19 @@ async def status_callback(request: web.Request) -> web.Response:
     return web.Response(text="")
 
 
-async def _outbound(sid: str, wait: float = 2.0) -> Message | None:
-    """The message a callback is about; a callback can beat the save of the sid, so wait briefly."""
+async def _outbound(app: web.Application, sid: str, status: str, code: str | None,
+                    wait: float = 2.0) -> Message | None:
+    """The logged message a callback is about, or None when another listener (a broadcast
+    delivery) took it. A callback can beat the save of the sid, so wait briefly."""
     deadline = time.monotonic() + wait
     while True:
         message = await Message.get_or_none(channel="sms", direction="out", provider_id=sid)
-        if message is not None or time.monotonic() >= deadline:
+        if message is not None:
             return message
+        for listener in app[STATUS_LISTENERS]:
+            if await listener("sms", sid, status, code):
+                return None
+        if time.monotonic() >= deadline:
+            log.warning("status for an unknown message", extra={"sid": sid, "status": status})
+            return None
         await asyncio.sleep(0.1)
