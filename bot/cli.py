@@ -15,7 +15,7 @@ from typing import NoReturn
 
 from aiohttp import web
 
-from bot import db, inbox, logs
+from bot import db, inbox, logs, roster
 from bot.app import create_app
 from bot.channels import wechat
 from bot.config import Config, ConfigError, load_config
@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     articles.add_argument("--config", default=argparse.SUPPRESS)
     articles.add_argument("path")
     articles.set_defaults(func=cmd_import_articles)
+    people = kinds.add_parser("subscribers", help="CSV: phone,name,township,village,crops,topics,channel")
+    people.add_argument("--config", default=argparse.SUPPRESS)
+    people.add_argument("path")
+    people.set_defaults(func=cmd_import_subscribers)
 
     officer = sub.add_parser("officer", help="console accounts")
     officer.add_argument("--config", default=argparse.SUPPRESS)
@@ -257,6 +261,22 @@ def cmd_wechat_menu(args: argparse.Namespace, config: Config) -> int:
         return 1
     print(f"menu published ({len(buttons)} buttons)")
     return 0
+
+
+def cmd_import_subscribers(args: argparse.Namespace, config: Config) -> int:
+    path = Path(args.path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+
+    async def run() -> roster.RosterReport:
+        async with db.database(config.database.url):
+            return await roster.import_csv(path)
+
+    report = asyncio.run(run())
+    for error in report.errors:
+        print(f"skipped {error}", file=sys.stderr)
+    print(f"subscribers: {report.created} new, {report.updated} updated, {len(report.errors)} skipped")
+    return 1 if report.errors else 0
 
 
 def cmd_ask(args: argparse.Namespace, config: Config) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +30,7 @@ BULK = 10  # Delivery.priority of broadcasts; anything lower (replies) goes firs
 MAX_BACKOFF = timedelta(hours=1)
 CONCURRENCY = 32
 RUN_STATE_TTL = 0.25
+WORKER = f"{socket.gethostname()}:{os.getpid()}"[:64]
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class Dispatcher:
         self.config: Config = app[CONFIG]
         self.buckets = {"sms": TokenBucket(self.config.broadcasts.sms_rate),
                         "wechat": TokenBucket(self.config.broadcasts.wechat_rate)}
-        self._texts: dict[int, str] = {}
+        self._texts: dict[int, tuple[str, str]] = {}  # run id -> (text, kind)
         self._run_states: dict[int, tuple[float, str]] = {}  # run id -> (checked at, state)
         self._postgres = db.is_postgres(self.config.database.url)
 
@@ -98,21 +101,24 @@ class Dispatcher:
             query = Delivery.filter(state="queued", due_at__lte=now, run_id__in=runs)
             if quiet:
                 query = query.filter(priority__lt=BULK)
+            # Model rows, not .values(): Tortoise 1.1.9 silently drops FOR UPDATE from values() queries.
             rows = await (query.order_by("priority", "due_at", "id").limit(self.config.broadcasts.batch_size)
-                          .select_for_update(skip_locked=True).using_db(tx)
-                          .values("id", "run_id", "subscriber_id", "channel", "priority", "attempts", "due_at"))
+                          .select_for_update(skip_locked=True).using_db(tx))
             if not rows:
                 return []
             lease = now + timedelta(seconds=self.config.broadcasts.lease_seconds)
-            await Delivery.filter(id__in=[r["id"] for r in rows]).using_db(tx).update(
-                state="sending", lease_until=lease, attempts=F("attempts") + 1)
-        return [Job(**{**r, "attempts": r["attempts"] + 1}) for r in rows]
+            await Delivery.filter(id__in=[r.id for r in rows]).using_db(tx).update(
+                state="sending", lease_until=lease, attempts=F("attempts") + 1, claimed_by=WORKER)
+        return [Job(r.id, r.run_id, r.subscriber_id, r.channel, r.priority, r.attempts + 1, r.due_at) for r in rows]
 
     async def text_for(self, run_id: int) -> str:
+        return (await self._message(run_id))[0]
+
+    async def _message(self, run_id: int) -> tuple[str, str]:
         if run_id not in self._texts:
             run = await BroadcastRun.get(id=run_id)
             broadcast = await Broadcast.get(id=run.broadcast_id)
-            self._texts[run_id] = broadcast.text
+            self._texts[run_id] = (broadcast.text, broadcast.kind)
         return self._texts[run_id]
 
     async def run_state(self, run_id: int) -> str:
@@ -142,14 +148,14 @@ class Dispatcher:
             await Delivery.filter(id=job.id).update(state="skipped", error="opted out before sending")
             return
         address = who["phone"] if job.channel == "sms" else who["wechat_openid"]
-        text = await self.text_for(job.run_id)
+        text, kind = await self._message(job.run_id)
         sender = self.app[SENDERS][job.channel]
         cost = segments(self.config.sms.signature + text) if job.channel == "sms" else 1
         await self.buckets[job.channel].take(cost)
         if not await self._still_on(job):  # it may have waited a while for the rate limit
             return
         try:
-            result = await sender.send(address, text)
+            result = await sender.send(address, text, kind=kind)
         except Exception as exc:  # a bug in a provider module: fail this row, keep the engine alive
             log.exception("send raised", extra={"delivery": job.id})
             result = SendResult("failed", error=str(exc)[:300])

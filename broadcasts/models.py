@@ -27,6 +27,7 @@ class Broadcast(Model):
     approved_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "models.Officer", related_name="broadcasts_approved", null=True, on_delete=fields.RESTRICT
     )
+    approved_at = fields.DatetimeField(null=True)  # "send when approved" means this moment, once
     reason = fields.CharField(max_length=500, default="", db_default="")  # why rejected or cancelled
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
@@ -75,6 +76,7 @@ class Delivery(Model):
     # queued | sending | sent | delivered | failed | skipped
     due_at = fields.DatetimeField()
     lease_until = fields.DatetimeField(null=True)
+    claimed_by = fields.CharField(max_length=64, null=True)  # host:pid of the worker that sent it
     attempts = fields.SmallIntField(default=0, db_default=0)
     provider_id = fields.CharField(max_length=64, null=True)
     error_code = fields.CharField(max_length=32, null=True)

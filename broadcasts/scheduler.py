@@ -89,12 +89,13 @@ class Scheduler:
         if self._lock_conn is not None:
             await self._lock_conn.fetchval("SELECT 1")  # still holding the lock? (raises if the link broke)
         rows = await Broadcast.filter(state__in=("scheduled", "sending", "paused")).values(
-            "id", "schedule", "updated_at", "state")
+            "id", "schedule", "approved_at")
         live = {r["id"] for r in rows}
         for gone in set(self._known) - live:
             self._drop(gone)
         for row in rows:
-            version = f"{row['schedule']}|{row['updated_at']}"
+            # Not updated_at: state changes (scheduled -> sending) must not re-plan, let alone re-fire.
+            version = f"{row['schedule']}|{row['approved_at']}"
             if self._known.get(row["id"]) == version:
                 continue
             self._drop(row["id"])
@@ -109,8 +110,7 @@ class Scheduler:
 
     async def _plan(self, row: dict[str, Any]) -> None:
         now = datetime.now(UTC)
-        approved_at = row["updated_at"]
-        plan = schedules.parse(row["schedule"], self.config.tz, approved_at)
+        plan = schedules.parse(row["schedule"], self.config.tz, row["approved_at"] or now)
         await self._catch_up(row["id"], plan, now)
         for n, trigger in enumerate(plan.triggers):
             if isinstance(trigger, DateTrigger) and trigger.run_date <= now:

@@ -69,7 +69,8 @@ async def approve(broadcast: Broadcast, officer: Officer, config: Config) -> Bro
         raise BroadcastError(f"cannot approve a broadcast that is {broadcast.state}", 409)
     broadcast.state = "scheduled"
     broadcast.approved_by = officer
-    await broadcast.save(update_fields=["state", "approved_by_id", "updated_at"])
+    broadcast.approved_at = datetime.now(UTC).replace(microsecond=0)
+    await broadcast.save(update_fields=["state", "approved_by_id", "approved_at", "updated_at"])
     return broadcast
 
 

@@ -27,6 +27,17 @@ if BACKEND == "postgres" and not PG_ADMIN_URL:
     raise RuntimeError("NONGBOT_TEST_BACKEND=postgres needs NONGBOT_TEST_DATABASE_URL")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `postgres` need several processes on one database: they are deselected (not
+    skipped) in the SQLite pass and run in the PostgreSQL pass of scripts/test."""
+    if BACKEND == "postgres":
+        return
+    keep = [i for i in items if i.get_closest_marker("postgres") is None]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
+
+
 def pg_url(database: str) -> str:
     base = PG_ADMIN_URL.split("?", 1)[0].rsplit("/", 1)[0]
     return f"{base}/{database}"

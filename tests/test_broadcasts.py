@@ -289,3 +289,22 @@ async def test_orphaned_rows_are_reconciled_not_resent(aiohttp_client: Any, db_u
 
     await wait_for(done)
     assert sorted(m["to"] for m in fake.messages.values()) == sorted(s.phone for s in subs)
+
+
+@pytest.mark.postgres
+async def test_concurrent_claims_are_disjoint_regression_values_drops_for_update(app: Any) -> None:
+    """Regression: Tortoise dropped FOR UPDATE SKIP LOCKED from a .values() claim query, so two
+    workers claimed the same rows and sent 568 messages to 300 people."""
+    from broadcasts.dispatcher import Dispatcher
+
+    officer = await auth.add_officer("boss", "supervisor", "password-123")
+    await villagers(60)
+    broadcast = await Broadcast.create(kind="tip", text="x", audience={}, state="sending", created_by=officer)
+    run = await BroadcastRun.create(broadcast=broadcast, fire_at=datetime.now(UTC), state="sending", targeted=60)
+    now = datetime.now(UTC)
+    for sub in await Subscriber.all():
+        await Delivery.create(run=run, subscriber=sub, channel="sms", due_at=now)
+    one, two = Dispatcher(app), Dispatcher(app)
+    first, second = await asyncio.gather(one.claim(), two.claim())
+    ids = [j.id for j in first] + [j.id for j in second]
+    assert len(ids) == len(set(ids)) == 60

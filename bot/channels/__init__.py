@@ -19,4 +19,6 @@ class Sender(Protocol):
     channel: str  # "sms" | "wechat"
     provider: str  # "log" | "twilio" | "wechat" …
 
-    async def send(self, address: str, text: str) -> SendResult: ...
+    async def send(self, address: str, text: str, *, kind: str = "") -> SendResult:
+        """kind: what the text is (tip, price, labour, notice; "" for a reply), for providers whose
+        templates differ by kind (WeChat template messages, domestic SMS templates)."""

@@ -17,7 +17,7 @@ class LogSender:
         self.channel = channel
         self._stream = stream
 
-    async def send(self, address: str, text: str) -> SendResult:
+    async def send(self, address: str, text: str, *, kind: str = "") -> SendResult:
         who = mask_phone(address) if address.startswith("+") else address
         stream = self._stream or sys.stdout
         print(f"[{self.channel} → {who}] {text}", file=stream, flush=True)

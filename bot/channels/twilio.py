@@ -60,7 +60,7 @@ class TwilioSender:
             if config.twilio.messaging_service_sid else {"from_": config.twilio.from_number}
         )
 
-    async def send(self, address: str, text: str) -> SendResult:
+    async def send(self, address: str, text: str, *, kind: str = "") -> SendResult:
         body = self._config.sms.signature + text
         if len(body) > MAX_CHARS:
             return SendResult("failed", error=f"text too long ({len(body)} > {MAX_CHARS} characters)")

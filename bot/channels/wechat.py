@@ -68,8 +68,8 @@ UNSUPPORTED = {
 OTHER_KIND = "目前只能看懂文字消息，"
 IDENT = re.compile(r"[A-Za-z0-9_-]{1,64}")  # openids and gh_ account ids
 
-CRYPTO = web.AppKey("wechat_crypto", "WeChatCrypto | None")
-PENDING = web.AppKey("wechat_pending", "Pending")
+CRYPTO: web.AppKey[WeChatCrypto | None] = web.AppKey("wechat_crypto")
+PENDING: web.AppKey[Pending] = web.AppKey("wechat_pending")
 
 
 class WechatError(Exception):
@@ -139,7 +139,6 @@ class TokenStore:
         self._failures = 0
         self._retry_at = 0.0
         self._last_error: TokenError | None = None
-        self.fetches = 0
 
     async def get(self) -> str:
         usable = self._usable(await AccessToken.get_or_none(app_id=self._config.app_id), None)
@@ -173,8 +172,9 @@ class TokenStore:
                                            "check wechat.app_id, the AppSecret and the IP whitelist",
                                      retryable=True)
             if time.monotonic() < self._retry_at and self._last_error is not None:
-                raise TokenError(self._last_error.code, f"{self._last_error} (next try in "
-                                 f"{self._retry_at - time.monotonic():.0f} s)", retryable=self._last_error.retryable)
+                wait = self._retry_at - time.monotonic()
+                raise TokenError(self._last_error.code, f"{self._last_error.detail} (next try in {wait:.0f} s)",
+                                 retryable=self._last_error.retryable)
             try:
                 token = await (self._renew_locked(stale) if self._postgres else self._fetch_and_store(stale))
             except TokenError as exc:
@@ -215,7 +215,6 @@ class TokenStore:
 
     async def _fetch(self, *, force: bool) -> tuple[str, int]:
         config = self._config
-        self.fetches += 1
         try:
             if config.stable_token:
                 # force_refresh only for a token WeChat rejected: normal mode would hand it back.
@@ -226,7 +225,7 @@ class TokenStore:
                 payload = await self._api.call("GET", "token", params={
                     "grant_type": "client_credential", "appid": config.app_id, "secret": config.app_secret})
         except WechatError as exc:
-            raise TokenError(exc.code, f"access token: {exc}", retryable=exc.retryable) from exc
+            raise TokenError(exc.code, f"access token: {exc.detail}", retryable=exc.retryable) from exc
         token, expires_in = payload.get("access_token"), payload.get("expires_in", 7200)
         if not isinstance(token, str) or not token or not isinstance(expires_in, int) or expires_in <= 0:
             raise TokenError(None, "access token: WeChat's answer has no token", retryable=True)
@@ -264,7 +263,7 @@ class WechatSender:
         if subscriber is not None and not subscriber.wechat_followed:
             return SendResult("failed", error_code=str(NOT_FOLLOWING), error="not following the account")
         try:
-            if subscriber is not None and await self._customer_service(subscriber, text):
+            if subscriber is not None and await self._customer_service(subscriber, address, text):
                 return SendResult("sent")
             msgid = await self._template(address, text, kind)
         except WechatError as exc:
@@ -275,7 +274,7 @@ class WechatSender:
         # Prefixed: a template msgid and an inbound MsgId could be equal, and (channel, provider_id) is unique.
         return SendResult("sent", provider_id=f"tmpl:{msgid}" if msgid is not None else None)
 
-    async def _customer_service(self, subscriber: Subscriber, text: str) -> bool:
+    async def _customer_service(self, subscriber: Subscriber, address: str, text: str) -> bool:
         """True when sent; False when the window is closed or its quota used up (by our count or WeChat's)."""
         opened = subscriber.last_inbound_at
         if opened is None or datetime.now(UTC) - opened >= SERVICE_WINDOW:
@@ -285,14 +284,13 @@ class WechatSender:
                 wechat_cs_sent=F("wechat_cs_sent") + 1):
             return False
         try:
-            await self.call("message/custom/send", {"touser": subscriber.wechat_openid, "msgtype": "text",
-                                                    "text": {"content": text}})
+            await self.call("message/custom/send", {"touser": address, "msgtype": "text", "text": {"content": text}})
         except WechatError as exc:
             if exc.code in WINDOW_ERRORS:
                 # WeChat says none are left until they write again, whatever our count says.
                 await Subscriber.filter(id=subscriber.id).update(wechat_cs_sent=CS_QUOTA)
                 log.info("customer-service window closed, sending a template message",
-                         extra={"errcode": exc.code, "to": subscriber.wechat_openid[:6] + "…"})
+                         extra={"errcode": exc.code, "to": address[:6] + "…"})
                 return False
             await Subscriber.filter(id=subscriber.id, wechat_cs_sent__gt=0).update(
                 wechat_cs_sent=F("wechat_cs_sent") - 1)
@@ -492,13 +490,13 @@ def _checked(message: Any) -> str:
     for name in ("source", "target"):
         value = getattr(message, name)
         if not (isinstance(value, str) and IDENT.fullmatch(value)):
-            raise ValueError(f"bad {name}")
+            raise TypeError(f"bad {name}")
     if not isinstance(message.time, int):
-        raise ValueError("bad CreateTime")
+        raise TypeError("bad CreateTime")
     for name in ("content", "recognition", "key", "scene_id", "status"):
         value = getattr(message, name, None)
         if value is not None and not isinstance(value, str):
-            raise ValueError(f"bad {name}")
+            raise TypeError(f"bad {name}")
     if isinstance(message, (wx_messages.TextMessage, wx_messages.VoiceMessage,
                             wx_events.TemplateSendJobFinishEvent)) and message.id <= 0:
         raise ValueError("missing MsgId")
@@ -514,16 +512,15 @@ async def inbound(request: web.Request) -> web.Response:
     raw = await _body(request)
     if raw is None:
         return _reject(request, 413, "body too large")
-    mode = request.app[CONFIG].wechat.mode
-    crypto = request.app[CRYPTO]
     encrypted = request.query.get("encrypt_type", "raw").lower() == "aes"
+    crypto = request.app[CRYPTO] if encrypted else None  # also encrypts the reply
     if encrypted and crypto is None:
         return _reject(request, 400, "encrypted message, but wechat.mode is plain")
-    if not encrypted and mode == "safe":
+    if not encrypted and request.app[CONFIG].wechat.mode == "safe":
         return _reject(request, 400, "plaintext message, but wechat.mode is safe")
     try:
         xml = raw.decode("utf-8")
-        if encrypted:
+        if crypto is not None:
             xml = crypto.decrypt_message(xml, request.query.get("msg_signature", ""), timestamp, nonce)
         message = wechatpy.parse_message(xml)
         openid = _checked(message)
@@ -541,15 +538,15 @@ async def inbound(request: web.Request) -> web.Response:
         return web.Response(status=503, text="try again")  # WeChat retries; nothing was lost
     if not text:
         return web.Response(text="success")  # WeChat's "nothing to say" (an empty body works too)
-    return _reply(request, message, openid, text, nonce if encrypted else None)
+    return _reply(message, openid, text, crypto)
 
 
-def _reply(request: web.Request, message: Any, openid: str, text: str, nonce: str | None) -> web.Response:
+def _reply(message: Any, openid: str, text: str, crypto: WeChatCrypto | None) -> web.Response:
     # wechatpy puts values raw inside CDATA: a "]]>" typed by the user would end it and inject XML.
     content = fit_bytes(text, MAX_TEXT_BYTES).replace("]]>", "]]]]><![CDATA[>")
     xml = TextReply(source=message.target, target=openid, content=content, time=int(time.time())).render()
-    if nonce is not None:  # answer encrypted whenever the request was
-        xml = request.app[CRYPTO].encrypt_message(xml, secrets.token_hex(8), str(int(time.time())))
+    if crypto is not None:  # answer encrypted whenever the request was
+        xml = crypto.encrypt_message(xml, secrets.token_hex(8), str(int(time.time())))
     return web.Response(text=xml, content_type="application/xml", charset="utf-8")
 
 

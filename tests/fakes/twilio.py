@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import base64
 import itertools
-import sys
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +22,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
+
+from tests.fakes import run_by_hand
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "test_auth_token_0123456789abcdef"
@@ -171,30 +172,24 @@ class FakeTwilio:
 
 async def _by_hand(nongbot: str, port: int) -> None:
     fake = FakeTwilio()
-    runner = web.AppRunner(fake.app())
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    print(f"fake Twilio on http://127.0.0.1:{port}; start nongbot with:\n"
-          f"  NONGBOT_SMS_PROVIDER=twilio NONGBOT_TWILIO_ACCOUNT_SID={fake.account_sid} "
-          f"NONGBOT_TWILIO_AUTH_TOKEN={fake.auth_token} NONGBOT_TWILIO_FROM_NUMBER={FROM_NUMBER} "
-          f"NONGBOT_TWILIO_API_BASE=http://127.0.0.1:{port} NONGBOT_SERVER_PUBLIC_URL={nongbot} scripts/serve\n"
-          "Type what a villager texts (from +8613800138000); Ctrl-D quits.", file=sys.stderr)
     seen: set[str] = set()
-    async with aiohttp.ClientSession() as session:
-        while True:
-            line = await asyncio.to_thread(sys.stdin.readline)
-            if not line:
-                break
-            params = fake.inbound_params("+8613800138000", line.rstrip("\n"))
-            async with await fake.post_signed(session, f"{nongbot}/webhooks/twilio/sms", params) as resp:
-                print(f"← {resp.status} {await resp.text()}")
-            for sid, record in list(fake.messages.items()):  # pushes nongbot sent meanwhile
-                if sid not in seen and record.get("status_callback"):
-                    seen.add(sid)
-                    print(f"→ nongbot sent {record['to']}: {record['body']}")
-                    async with await fake.report(session, sid, "delivered") as resp:
-                        print(f"  status callback delivered → {resp.status}")
-    await runner.cleanup()
+
+    async def typed(session: aiohttp.ClientSession, line: str) -> None:
+        params = fake.inbound_params("+8613800138000", line)
+        async with await fake.post_signed(session, f"{nongbot}/webhooks/twilio/sms", params) as resp:
+            print(f"← {resp.status} {await resp.text()}")
+        for sid, record in list(fake.messages.items()):  # pushes nongbot sent meanwhile
+            if sid not in seen and record.get("status_callback"):
+                seen.add(sid)
+                print(f"→ nongbot sent {record['to']}: {record['body']}")
+                async with await fake.report(session, sid, "delivered") as resp:
+                    print(f"  status callback delivered → {resp.status}")
+
+    await run_by_hand(fake.app(), port, {
+        "NONGBOT_SMS_PROVIDER": "twilio", "NONGBOT_TWILIO_ACCOUNT_SID": fake.account_sid,
+        "NONGBOT_TWILIO_AUTH_TOKEN": fake.auth_token, "NONGBOT_TWILIO_FROM_NUMBER": FROM_NUMBER,
+        "NONGBOT_TWILIO_API_BASE": f"http://127.0.0.1:{port}", "NONGBOT_SERVER_PUBLIC_URL": nongbot,
+    }, "a villager (+8613800138000)", typed)
 
 
 def main() -> None:
