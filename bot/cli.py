@@ -1,4 +1,4 @@
-"""The `nongbot` command line: serve, migrate, chat, import, ask, officer, token, wechat."""
+"""The `nongbot` command line: serve, migrate, chat, import, ask, officer, token, broadcast, wechat."""
 
 from __future__ import annotations
 
@@ -101,6 +101,27 @@ def build_parser() -> argparse.ArgumentParser:
     menu.add_argument("--dry-run", action="store_true", help="print the menu as JSON, publish nothing")
     menu.set_defaults(func=cmd_wechat_menu)
 
+    bc = sub.add_parser("broadcast", help="create, preview, approve, pause, resume, cancel, status")
+    bc.add_argument("--config", default=argparse.SUPPRESS)
+    bc_cmds = bc.add_subparsers(dest="broadcast_command", required=True, parser_class=_Parser)
+    for name, what in (("create", "create from a JSON file (the API's body) as officer --as"),
+                       ("preview", "recipients, channels, segments and cost for a JSON file")):
+        cmd = bc_cmds.add_parser(name, help=what)
+        cmd.add_argument("--config", default=argparse.SUPPRESS)
+        cmd.add_argument("file")
+        if name == "create":
+            cmd.add_argument("--as", dest="officer", required=True, help="the officer creating it")
+        cmd.set_defaults(func=cmd_broadcast)
+    for name in ("approve", "reject", "pause", "resume", "cancel", "status"):
+        cmd = bc_cmds.add_parser(name, help=f"{name} broadcast ID")
+        cmd.add_argument("--config", default=argparse.SUPPRESS)
+        cmd.add_argument("id", type=int)
+        if name in ("approve", "reject"):
+            cmd.add_argument("--as", dest="officer", required=True, help="the supervisor deciding")
+        if name in ("reject", "cancel"):
+            cmd.add_argument("--reason", default="")
+        cmd.set_defaults(func=cmd_broadcast)
+
     ask = sub.add_parser("ask", help="what the bot would answer to TEXT ('-' reads one question per line)")
     ask.add_argument("--config", default=argparse.SUPPRESS)
     ask.add_argument("--channel", choices=("sms", "wechat"), default="sms")
@@ -126,6 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `nongbot … | head`: the reader left, which is not an error
+        sys.stderr.close()
+        return 0
 
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
@@ -277,6 +301,57 @@ def cmd_import_subscribers(args: argparse.Namespace, config: Config) -> int:
         print(f"skipped {error}", file=sys.stderr)
     print(f"subscribers: {report.created} new, {report.updated} updated, {len(report.errors)} skipped")
     return 1 if report.errors else 0
+
+
+def cmd_broadcast(args: argparse.Namespace, config: Config) -> int:
+    """The CLI face of broadcasts/service.py: the same rules as the API (roles, approval, states)."""
+    from broadcasts import audience as audiences
+    from broadcasts import service
+    from broadcasts.models import Broadcast
+
+    action = args.broadcast_command
+    body: dict[str, object] = {}
+    if action in ("create", "preview"):
+        try:
+            loaded = json.loads(Path(args.file).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{args.file}: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise UsageError(f"{args.file}: expected a JSON object")
+        body = loaded
+
+    async def officer(name: str) -> Officer:
+        found = await Officer.get_or_none(name=name, active=True)
+        if found is None:
+            raise UsageError(f"no active officer named {name!r}")
+        return found
+
+    async def run() -> object:
+        async with db.database(config.database.url):
+            try:
+                if action == "preview":
+                    return await audiences.preview(audiences.Audience.from_json(body.get("audience")),  # type: ignore[arg-type]
+                                                   str(body.get("text") or ""), config)
+                if action == "create":
+                    made, shown = await service.create(body, await officer(args.officer), config)
+                    return {"id": made.id, "state": made.state, "preview": shown}
+                broadcast = await Broadcast.get_or_none(id=args.id)
+                if broadcast is None:
+                    raise UsageError(f"no broadcast {args.id}")
+                if action == "approve":
+                    broadcast = await service.approve(broadcast, await officer(args.officer), config)
+                elif action == "reject":
+                    broadcast = await service.reject(broadcast, await officer(args.officer), args.reason)
+                elif action in ("pause", "resume"):
+                    broadcast = await getattr(service, action)(broadcast)
+                elif action == "cancel":
+                    broadcast = await service.cancel(broadcast, args.reason)
+                return await service.describe(broadcast)
+            except ValueError as exc:  # BroadcastError, AudienceError: the user's mistake
+                raise UsageError(str(exc)) from None
+
+    print(json.dumps(asyncio.run(run()), ensure_ascii=False, indent=2, default=str))
+    return 0
 
 
 def cmd_ask(args: argparse.Namespace, config: Config) -> int:

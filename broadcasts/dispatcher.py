@@ -23,7 +23,7 @@ from bot.models import Subscriber
 from bot.sms import segments
 from broadcasts import quiet_hours, service
 from broadcasts.models import Broadcast, BroadcastRun, Delivery
-from broadcasts.ratelimit import TokenBucket
+from broadcasts.ratelimit import SharedBucket, TokenBucket
 
 log = logging.getLogger("nongbot.dispatcher")
 BULK = 10  # Delivery.priority of broadcasts; anything lower (replies) goes first, even in quiet hours
@@ -48,11 +48,13 @@ class Dispatcher:
     def __init__(self, app: web.Application) -> None:
         self.app = app
         self.config: Config = app[CONFIG]
-        self.buckets = {"sms": TokenBucket(self.config.broadcasts.sms_rate),
-                        "wechat": TokenBucket(self.config.broadcasts.wechat_rate)}
+        self._postgres = db.is_postgres(self.config.database.url)
+        # Several workers share one database (and one limit) only on PostgreSQL.
+        bucket = SharedBucket if self._postgres else TokenBucket
+        self.buckets = {"sms": bucket("sms", self.config.broadcasts.sms_rate),
+                        "wechat": bucket("wechat", self.config.broadcasts.wechat_rate)}
         self._texts: dict[int, tuple[str, str]] = {}  # run id -> (text, kind)
         self._run_states: dict[int, tuple[float, str]] = {}  # run id -> (checked at, state)
-        self._postgres = db.is_postgres(self.config.database.url)
 
     async def run_forever(self) -> None:
         if not self._postgres:

@@ -92,3 +92,13 @@ class Delivery(Model):
             Index(fields=("run_id", "state"), name="idx_delivery_run_state"),
             Index(fields=("provider_id",), name="idx_delivery_provider"),
         )
+
+
+class RateBucket(Model):
+    """Shared pacing per channel on PostgreSQL: the time the next message may go (GCRA)."""
+
+    channel = fields.CharField(max_length=16, primary_key=True)
+    tat = fields.DatetimeField()
+
+    class Meta:
+        table = "rate_bucket"

@@ -308,3 +308,25 @@ async def test_concurrent_claims_are_disjoint_regression_values_drops_for_update
     first, second = await asyncio.gather(one.claim(), two.claim())
     ids = [j.id for j in first] + [j.id for j in second]
     assert len(ids) == len(set(ids)) == 60
+
+
+async def test_token_bucket_paces_one_process() -> None:
+    from broadcasts.ratelimit import TokenBucket
+
+    bucket = TokenBucket("sms", rate=100, burst=1)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for _ in range(51):
+        await bucket.take()
+    assert 0.45 <= loop.time() - started <= 0.8
+
+
+@pytest.mark.postgres
+async def test_rate_limit_is_shared_by_all_workers(app: Any) -> None:
+    from broadcasts.ratelimit import SharedBucket
+
+    first, second = SharedBucket("sms", 20), SharedBucket("sms", 20)  # two workers' limiters
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.gather(*(bucket.take() for bucket in [first, second] * 10))
+    assert 0.85 <= loop.time() - started <= 1.6  # 20 sends at 20/s in all, not 20/s each

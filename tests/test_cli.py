@@ -98,3 +98,23 @@ def test_migrate_command(db_url: str, tmp_path: Path) -> None:
                           cwd=tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "migrations applied" in proc.stdout
+
+
+def test_broadcast_commands_follow_the_api_rules(db_url: str, tmp_path: Path) -> None:
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(_nongbot(*args), input=stdin, capture_output=True, text=True, env=_env(db_url),
+                              cwd=tmp_path, timeout=60)
+
+    assert run("officer", "add", "wang", "--role", "officer", "--password-stdin", stdin="password-123\n").returncode == 0
+    assert run("officer", "add", "li", "--role", "supervisor", "--password-stdin", stdin="password-123\n").returncode == 0
+    (tmp_path / "people.csv").write_text("phone,township,crops,topics\n13900000001,关防乡,柑橘,技术\nabc,,,\n")
+    imported = run("import", "subscribers", str(tmp_path / "people.csv"))
+    assert imported.returncode == 1 and "people.csv:3: phone" in imported.stderr and "1 new" in imported.stdout
+    (tmp_path / "b.json").write_text('{"kind": "tip", "text": "明早霜冻", "audience": {"townships": ["关防乡"]}}')
+    made = run("broadcast", "create", str(tmp_path / "b.json"), "--as", "wang")
+    assert made.returncode == 0 and '"recipients": 1' in made.stdout
+    refused = run("broadcast", "approve", "1", "--as", "wang")
+    assert refused.returncode == 2 and refused.stderr.strip().count("\n") == 0 and "supervisor" in refused.stderr
+    approved = run("broadcast", "approve", "1", "--as", "li")
+    assert approved.returncode == 0 and '"state": "scheduled"' in approved.stdout
+    assert run("broadcast", "status", "99").returncode == 2

@@ -98,4 +98,13 @@ class Migration(migrations.Migration):
             options={'table': 'delivery', 'app': 'models', 'unique_together': (('run_id', 'subscriber_id'),), 'indexes': [Index(fields=['state', 'priority', 'due_at'], name='idx_delivery_claim'), Index(fields=['run_id', 'state'], name='idx_delivery_run_state'), Index(fields=['provider_id'], name='idx_delivery_provider')], 'pk_attr': 'id', 'table_description': 'One recipient of one run. Written before any send, and `sending` is committed before the provider'},
             bases=['Model'],
         ),
+        ops.CreateModel(
+            name='RateBucket',
+            fields=[
+                ('channel', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=16)),
+                ('tat', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'rate_bucket', 'app': 'models', 'pk_attr': 'channel', 'table_description': 'Shared pacing per channel on PostgreSQL: the time the next message may go (GCRA).'},
+            bases=['Model'],
+        ),
     ]

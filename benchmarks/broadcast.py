@@ -1,0 +1,183 @@
+"""Broadcast engine benchmark: N recipients, an approved send-now broadcast, W `nongbot serve --role
+worker` processes sending through the real Twilio SDK to a fake Twilio in its own process.
+Prints enqueue time (firing -> delivery rows), dispatch rate, end-to-end rate and the workers'
+peak RSS; with --rate, the achieved SMS segment rate against the limit.
+Usage: python benchmarks/broadcast.py [--backend sqlite|postgres] [--recipients 10000] [--workers 1]
+       [--rate 0] [--pg-admin postgres://postgres@127.0.0.1:5432/postgres]"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchmarks.retrieval import machine  # noqa: E402
+from benchmarks.webhooks import free_port, wait_healthy  # noqa: E402
+from tests.fakes.twilio import FROM_NUMBER, FakeTwilio  # noqa: E402
+
+TEXT = "县农技中心提醒：近期低温，柑橘园请及时覆盖防冻。"
+
+
+def fake_server(port: int) -> None:
+    from aiohttp import web
+
+    app = FakeTwilio().app()
+    app.router.add_get("/healthz", lambda r: web.json_response({"status": "ok"}))
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+async def prepare(url: str, recipients: int) -> None:
+    from bot import db
+    from bot.models import Officer, Subscriber
+    from broadcasts.models import Broadcast
+
+    async with db.database(url):
+        boss = await Officer.create(name="boss", role="supervisor", password_hash="-")
+        batch = []
+        for i in range(recipients):
+            batch.append(Subscriber(phone=f"+86139{i:08d}", township="关防乡", topics=",技术,", crops=",柑橘,"))
+            if len(batch) == 5000:
+                await Subscriber.bulk_create(batch)
+                batch = []
+        if batch:
+            await Subscriber.bulk_create(batch)
+        await Broadcast.create(kind="tip", text=TEXT, audience={}, state="scheduled", created_by=boss,
+                               approved_by=boss, approved_at=datetime.now(UTC).replace(microsecond=0))
+
+
+class Probe:
+    """Reads progress with a plain driver, outside the ORM."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def snapshot(self) -> tuple[str, int, int]:
+        sql = ("SELECT (SELECT state FROM broadcast_run LIMIT 1), (SELECT count(*) FROM delivery), "
+               "(SELECT count(*) FROM delivery WHERE state = 'sent')")
+        if self.url.startswith("sqlite"):
+            with sqlite3.connect(self.url[len("sqlite://"):], timeout=30) as conn:
+                state, rows, sent = conn.execute(sql).fetchone()
+        else:
+            conn = await asyncpg.connect(self.url)
+            try:
+                state, rows, sent = await conn.fetchrow(sql)
+            finally:
+                await conn.close()
+        return state or "", rows, sent
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def measure(args: argparse.Namespace, url: str, tmp: str) -> dict[str, object]:
+    await prepare(url, args.recipients)
+    fake_port = free_port()
+    fake = subprocess.Popen([sys.executable, __file__, "--fake-server", str(fake_port)])
+    twilio = FakeTwilio()
+    env = {**os.environ, "NONGBOT_DATABASE_URL": url, "NONGBOT_SMS_PROVIDER": "twilio",
+           "NONGBOT_TWILIO_ACCOUNT_SID": twilio.account_sid, "NONGBOT_TWILIO_AUTH_TOKEN": twilio.auth_token,
+           "NONGBOT_TWILIO_FROM_NUMBER": FROM_NUMBER, "NONGBOT_TWILIO_API_BASE": f"http://127.0.0.1:{fake_port}",
+           "NONGBOT_SMS_QUIET_HOURS": "", "NONGBOT_BROADCASTS_SMS_RATE": str(args.rate),
+           "NONGBOT_BROADCASTS_BATCH_SIZE": "500", "NONGBOT_BROADCASTS_POLL_SECONDS": "0.05",
+           "NONGBOT_SERVER_LOG_LEVEL": "warning"}
+    wait_healthy(fake_port, fake)
+    started = time.perf_counter()
+    workers = []
+    for _ in range(args.workers):
+        port = free_port()
+        workers.append(subprocess.Popen(
+            [sys.executable, "-m", "bot", "--config", str(ROOT / "config.toml"), "serve", "--role", "worker"],
+            env={**env, "NONGBOT_SERVER_PORT": str(port)}, cwd=tmp, stdout=subprocess.DEVNULL))
+    probe = Probe(url)
+    enqueued_at = first_sent_at = None
+    first_sent = 0
+    try:
+        while True:
+            await asyncio.sleep(0.2)
+            state, rows, sent = await probe.snapshot()
+            now = time.perf_counter()
+            if enqueued_at is None and state in ("sending", "done"):
+                enqueued_at = now
+            if first_sent_at is None and sent:
+                first_sent_at, first_sent = now, sent
+            if sent >= args.recipients:
+                break
+        done_at = time.perf_counter()
+        rss = max(peak_rss_mb(w.pid) for w in workers)
+    finally:
+        for proc in [*workers, fake]:
+            proc.terminate()
+            proc.wait(timeout=30)
+    assert enqueued_at is not None and first_sent_at is not None
+    result: dict[str, object] = {
+        "backend": args.backend, "recipients": args.recipients, "workers": args.workers,
+        "enqueue_s": round(enqueued_at - started, 2),
+        "dispatch_per_s": round((args.recipients - first_sent) / max(done_at - first_sent_at, 1e-9), 1),
+        "end_to_end_per_s": round(args.recipients / (done_at - started), 1),
+        "worker_peak_rss_mb": round(rss, 1),
+    }
+    if args.rate:
+        from bot.sms import segments
+
+        per = segments("【农技通】" + TEXT)
+        achieved = (args.recipients - first_sent) * per / max(done_at - first_sent_at, 1e-9)
+        result.update({"rate_limit_segments_per_s": args.rate, "achieved_segments_per_s": round(achieved, 1)})
+    return result
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.backend == "sqlite":
+            url = f"sqlite://{tmp}/bench.sqlite3"
+            print(json.dumps(await measure(args, url, tmp)))
+            return
+        name = f"nongbot_bench_{uuid.uuid4().hex[:8]}"
+        admin = await asyncpg.connect(args.pg_admin)
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.close()
+        try:
+            url = args.pg_admin.rsplit("/", 1)[0] + "/" + name
+            print(json.dumps(await measure(args, url, tmp)))
+        finally:
+            admin = await asyncpg.connect(args.pg_admin)
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--recipients", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=0.0, help="SMS segments per second per worker (0: none)")
+    parser.add_argument("--pg-admin", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--fake-server", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.fake_server:
+        fake_server(args.fake_server)
+        return
+    if args.backend == "sqlite" and args.workers != 1:
+        parser.error("SQLite runs one process; use --backend postgres for several workers")
+    print("machine:", machine())
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
