@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from bot import __version__, db
-from bot.channels import Sender, twilio, wechat
+from bot.channels import Sender, aliyun, twilio, wechat
 from bot.channels.log import LogSender
 from bot.config import Config
-from bot.keys import CONFIG, METRICS, ROLE, ROUTER, SEARCH, SEED, SENDERS, STATUS_LISTENERS
+from bot.keys import (
+    CONFIG, JOB_LISTENERS, METRICS, PRICE_LISTENERS, ROLE, ROUTER, SEARCH, SEED, SENDERS, STATUS_LISTENERS,
+)
 from bot.metrics import Metrics
 from bot.seed import seed_if_empty
+from bot.web import labour_api, prices_api
+from broadcasts import alerts
 from broadcasts import api as broadcasts_api
-from broadcasts import dispatcher
+from broadcasts import dispatcher, job_push
 from broadcasts.scheduler import Scheduler
 from content.search import Searcher
 from content.tokenizer import shared as tokenizer_shared
@@ -41,20 +46,30 @@ def create_app(config: Config, *, role: str = "all", seed: bool = False) -> web.
     app[METRICS] = Metrics()
     app[ROUTER] = build_router()
     app[STATUS_LISTENERS] = [dispatcher.delivery_status]
+    app[PRICE_LISTENERS] = [alerts.evaluate]
+    app[JOB_LISTENERS] = [functools.partial(job_push.push_jobs, config)]
     # Started in list order, stopped in reverse: the ORM first, everything that needs it after.
     app.cleanup_ctx.append(orm_ctx)
     app.cleanup_ctx.append(search_ctx)
     app.cleanup_ctx.append(senders_ctx)
-    if config.sms.provider == "twilio":
-        app.cleanup_ctx.append(twilio.sender_ctx)
+    if config.sms.provider == "twilio" or (config.sms.provider == "aliyun" and config.twilio.account_sid):
+        app.cleanup_ctx.append(twilio.sender_ctx)  # with aliyun: numbers outside mainland China
         if role in ("all", "web"):
             twilio.setup(app)
+    if config.sms.provider == "aliyun":
+        app.cleanup_ctx.append(aliyun.sender_ctx)  # after twilio's: it routes between the two
+        if role in ("all", "web"):
+            aliyun.setup(app)
+        if role in ("all", "worker"):
+            app.cleanup_ctx.append(aliyun.upkeep_ctx)
     if config.wechat.enabled:
         app.cleanup_ctx.append(wechat.sender_ctx)
         if role in ("all", "web"):
             wechat.setup(app)
     if role in ("all", "web"):
         broadcasts_api.setup(app)
+        prices_api.setup(app)
+        labour_api.setup(app)
     if role in ("all", "worker"):
         app.cleanup_ctx.append(broadcast_worker_ctx)  # last: it needs the database and every sender
     app.router.add_get("/healthz", healthz)

@@ -74,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     people.add_argument("--config", default=argparse.SUPPRESS)
     people.add_argument("path")
     people.set_defaults(func=cmd_import_subscribers)
+    job_cmd = kinds.add_parser("jobs", help="CSV: employer,work_type,place,wage,pay_terms,headcount,start_date,"
+                                            "end_date,contact,expires_on,verified_by; verified rows are pushed")
+    job_cmd.add_argument("--config", default=argparse.SUPPRESS)
+    job_cmd.add_argument("path")
+    job_cmd.set_defaults(func=cmd_import_jobs)
+    price_cmd = kinds.add_parser("prices", help="CSV: date,market,commodity,price,unit[,source]")
+    price_cmd.add_argument("--config", default=argparse.SUPPRESS)
+    price_cmd.add_argument("path")
+    price_cmd.set_defaults(func=cmd_import_prices)
 
     officer = sub.add_parser("officer", help="console accounts")
     officer.add_argument("--config", default=argparse.SUPPRESS)
@@ -303,6 +312,29 @@ def cmd_import_subscribers(args: argparse.Namespace, config: Config) -> int:
     return 1 if report.errors else 0
 
 
+def cmd_import_jobs(args: argparse.Namespace, config: Config) -> int:
+    from datetime import datetime
+
+    from bot import jobs
+    from broadcasts import job_push
+
+    path = Path(args.path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+
+    async def run() -> tuple[jobs.JobReport, int]:
+        async with db.database(config.database.url):
+            report = await jobs.import_csv(path, datetime.now(config.tz).date())
+            return report, await job_push.push_jobs(config, report.verified_ids)
+
+    report, reached = asyncio.run(run())
+    for error in report.error_lines():
+        print(f"skipped {error}", file=sys.stderr)
+    print(f"jobs: {report.created} new, {report.updated} updated, {len(report.errors)} skipped; "
+          f"{reached} workers notified")
+    return 1 if report.errors else 0
+
+
 def cmd_broadcast(args: argparse.Namespace, config: Config) -> int:
     """The CLI face of broadcasts/service.py: the same rules as the API (roles, approval, states)."""
     from broadcasts import audience as audiences
@@ -352,6 +384,30 @@ def cmd_broadcast(args: argparse.Namespace, config: Config) -> int:
 
     print(json.dumps(asyncio.run(run()), ensure_ascii=False, indent=2, default=str))
     return 0
+
+
+def cmd_import_prices(args: argparse.Namespace, config: Config) -> int:
+    from bot import prices
+    from broadcasts import alerts
+
+    path = Path(args.path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    rows, problems = prices.read_csv(path)
+
+    async def run() -> tuple[prices.PriceReport, int]:
+        async with db.database(config.database.url):
+            report = await prices.store(rows, config, source=path.name, recorded_by="import")
+            return report, await alerts.evaluate(report.commodity_ids)
+
+    report, fired = asyncio.run(run())
+    for problem in [*problems, *(f"{path}:{e}" for e in report.errors)]:
+        print(f"skipped {problem}" if "suspect" not in problem and "kept" not in problem else problem,
+              file=sys.stderr)
+    print(f"prices: {report.stored} new, {report.updated} updated, {report.suspect} held as suspect, "
+          f"{report.unmapped} kept for mapping, {len(report.errors) - report.suspect - report.unmapped + len(problems)} "
+          f"rejected; {fired} alerts")
+    return 1 if problems or report.errors else 0
 
 
 def cmd_ask(args: argparse.Namespace, config: Config) -> int:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ENV_PREFIX = "NONGBOT_"
 DEFAULT_PATH = Path("config.toml")
-SMS_PROVIDERS = ("log", "twilio")
+SMS_PROVIDERS = ("log", "twilio", "aliyun")
 
 
 class ConfigError(Exception):
@@ -40,6 +40,7 @@ class BotConfig:
     name: str = "农技通"
     county: str = ""
     max_inbound_chars: int = 1600
+    labour_hotline: str = "12333"
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,27 @@ class WechatConfig:
 
 
 @dataclass(frozen=True)
+class AliyunConfig:
+    access_key_id: str = ""
+    access_key_secret: str = field(default="", repr=False)
+    endpoint: str = "dysmsapi.aliyuncs.com"
+    protocol: str = "https"
+    timeout: float = 10.0
+    sign_name: str = ""
+    template_reply: str = ""
+    template_tip: str = ""
+    template_price: str = ""
+    template_labour: str = ""
+    template_notice: str = ""
+    var_chars: int = 35
+    daily_limit: int = 50
+    callback_secret: str = field(default="", repr=False)
+    push_budget: float = 0.5
+    pull_receipts: bool = False
+    pull_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
 class BroadcastsConfig:
     allow_self_approval: bool = False
     grace_minutes: int = 60
@@ -110,6 +132,7 @@ class Config:
     twilio: TwilioConfig = TwilioConfig()
     wechat: WechatConfig = WechatConfig()
     broadcasts: BroadcastsConfig = BroadcastsConfig()
+    aliyun: AliyunConfig = AliyunConfig()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -132,6 +155,8 @@ SECRETS = {
     ("wechat", "app_secret"),
     ("wechat", "token"),
     ("wechat", "encoding_aes_key"),
+    ("aliyun", "access_key_secret"),
+    ("aliyun", "callback_secret"),
 }
 
 
@@ -270,6 +295,10 @@ def _validate(cfg: Config) -> None:
         _require("twilio.auth_token", cfg.twilio.auth_token, "NONGBOT_TWILIO_AUTH_TOKEN")
         if not (cfg.twilio.from_number or cfg.twilio.messaging_service_sid):
             raise ConfigError("twilio.from_number: expected from_number or messaging_service_sid when sms.provider = \"twilio\"")
+    if cfg.sms.provider == "aliyun":
+        from bot.channels.aliyun import check_config  # the channel owns its template rules
+
+        check_config(cfg)
     if cfg.wechat.mode not in ("plain", "compatible", "safe"):
         raise ConfigError(f"wechat.mode: expected plain, compatible or safe, got {cfg.wechat.mode!r}")
     if not 0 < cfg.wechat.reply_budget < 5:

@@ -23,3 +23,7 @@ SEARCH = web.AppKey("search", "Searcher")
 # Called with (channel, provider id, status, error code) for delivery reports that match no logged
 # message; return True when they matched something of theirs (broadcast deliveries register here).
 STATUS_LISTENERS = web.AppKey("status_listeners", list)
+# Called with the ids of records just stored (new prices, new verified jobs): the composition root
+# registers the broadcast side here (price alerts, job pushes), since bot/ cannot import it.
+PRICE_LISTENERS = web.AppKey("price_listeners", list)
+JOB_LISTENERS = web.AppKey("job_listeners", list)

@@ -203,3 +203,191 @@ class ApiToken(Model):
 
     class Meta:
         table = "api_token"
+
+
+# --- Market prices -----------------------------------------------------------------------------
+
+
+class Market(Model):
+    """Where prices are collected, with kind 田头 (farm gate), 批发 (wholesale) or 零售 (retail)."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=50, unique=True)
+    township = fields.CharField(max_length=50, default="", db_default="")
+    city = fields.CharField(max_length=50, default="", db_default="")
+    kind = fields.CharField(max_length=8, default="批发", db_default="批发")
+
+    class Meta:
+        table = "market"
+
+
+class Commodity(Model):
+    """A standard product name, the other names people use for it, and the unit prices are kept in."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=30, unique=True)
+    aliases = fields.CharField(max_length=300, default="", db_default="")  # pack_set()
+    unit = fields.CharField(max_length=10, default="元/斤", db_default="元/斤")
+    group = fields.CharField(max_length=10, default="", db_default="")
+
+    class Meta:
+        table = "commodity"
+
+
+class PriceRecord(Model):
+    """One price on one day at one market, in the commodity's standard unit. Prices far from the
+    30-day median are held as suspect until an officer confirms them."""
+
+    id = fields.IntField(primary_key=True)
+    date = fields.DateField()
+    market: fields.ForeignKeyRelation[Market] = fields.ForeignKeyField(
+        "models.Market", related_name="prices", on_delete=fields.CASCADE
+    )
+    commodity: fields.ForeignKeyRelation[Commodity] = fields.ForeignKeyField(
+        "models.Commodity", related_name="prices", on_delete=fields.CASCADE
+    )
+    price = fields.FloatField()  # yuan per the commodity's unit
+    raw_price = fields.FloatField()
+    raw_unit = fields.CharField(max_length=10)
+    status = fields.CharField(max_length=12, default="published", db_default="published")  # published|suspect
+    source = fields.CharField(max_length=100, default="", db_default="")
+    recorded_by = fields.CharField(max_length=50, default="", db_default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "price_record"
+        unique_together = (("date", "market_id", "commodity_id"),)
+        indexes = (Index(fields=("commodity_id", "status", "date"), name="idx_price_commodity_date"),)
+
+
+class UnmappedPrice(Model):
+    """A price row naming a market or commodity we do not know: kept for an officer to map."""
+
+    id = fields.IntField(primary_key=True)
+    date = fields.DateField()
+    market_name = fields.CharField(max_length=50)
+    commodity_name = fields.CharField(max_length=30)
+    raw_price = fields.FloatField()
+    raw_unit = fields.CharField(max_length=10)
+    source = fields.CharField(max_length=100, default="", db_default="")
+    reason = fields.CharField(max_length=200)
+    status = fields.CharField(max_length=12, default="open", db_default="open")  # open|mapped|dropped
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "unmapped_price"
+
+
+class PriceAlert(Model):
+    """A subscriber's price alert: above/below a threshold, or a move of pct percent. `armed` is
+    false after an alert until the price falls back, so one crossing gives one alert."""
+
+    id = fields.IntField(primary_key=True)
+    subscriber: fields.ForeignKeyRelation[Subscriber] = fields.ForeignKeyField(
+        "models.Subscriber", related_name="price_alerts", on_delete=fields.CASCADE
+    )
+    commodity: fields.ForeignKeyRelation[Commodity] = fields.ForeignKeyField(
+        "models.Commodity", related_name="alerts", on_delete=fields.CASCADE
+    )
+    kind = fields.CharField(max_length=8)  # above | below | change
+    threshold = fields.FloatField()  # yuan per unit, or percent for change
+    armed = fields.BooleanField(default=True, db_default=True)
+    last_price = fields.FloatField(null=True)
+    last_alert_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "price_alert"
+        unique_together = (("subscriber_id", "commodity_id", "kind"),)
+
+
+# --- Labour ------------------------------------------------------------------------------------
+
+
+class Job(Model):
+    """A labour notice: who hires, for what, where, for how much and until when."""
+
+    id = fields.IntField(primary_key=True)
+    employer = fields.CharField(max_length=100)
+    work_type = fields.CharField(max_length=30)
+    place = fields.CharField(max_length=50)
+    wage = fields.CharField(max_length=50)
+    pay_terms = fields.CharField(max_length=100, default="", db_default="")
+    headcount = fields.IntField(default=1, db_default=1)
+    start_date = fields.DateField(null=True)
+    end_date = fields.DateField(null=True)
+    contact = fields.CharField(max_length=50)
+    expires_on = fields.DateField()
+    verified_by = fields.CharField(max_length=50, default="", db_default="")
+    pushed_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "job"
+        indexes = (Index(fields=("expires_on", "work_type"), name="idx_job_expiry_type"),)
+
+
+class WorkerProfile(Model):
+    """A villager who opted in to job notices: skills, home, where they would go, and from when."""
+
+    id = fields.IntField(primary_key=True)
+    subscriber: fields.OneToOneRelation[Subscriber] = fields.OneToOneField(
+        "models.Subscriber", related_name="worker_profile", on_delete=fields.CASCADE
+    )
+    skills = fields.CharField(max_length=200, default="", db_default="")  # pack_set()
+    home_township = fields.CharField(max_length=50, default="", db_default="")
+    destinations = fields.CharField(max_length=200, default="", db_default="")  # pack_set()
+    available_from = fields.DateField(null=True)
+    max_pushes_per_day = fields.IntField(default=1, db_default=1)
+    last_pushed_on = fields.DateField(null=True)
+    pushes_today = fields.IntField(default=0, db_default=0)
+    active = fields.BooleanField(default=True, db_default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "worker_profile"
+
+
+class WageArrearsNotice(Model):
+    """The county labour bureau's warning about an employer that owes wages."""
+
+    id = fields.IntField(primary_key=True)
+    employer = fields.CharField(max_length=100)
+    amount = fields.FloatField(default=0.0)
+    case_status = fields.CharField(max_length=50, default="", db_default="")
+    published_by = fields.CharField(max_length=50, default="", db_default="")
+    published_on = fields.DateField()
+    active = fields.BooleanField(default=True, db_default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "wage_arrears_notice"
+
+
+class TemplateSend(Model):
+    """One number of one domestic template SMS, written before the provider is called: the per-number
+    daily limit counts these, receipts are matched (and deduplicated) and pulled through them."""
+
+    id = fields.BigIntField(primary_key=True)
+    provider = fields.CharField(max_length=16)  # aliyun
+    phone = fields.CharField(max_length=20)  # E.164
+    template = fields.CharField(max_length=32)
+    out_id = fields.CharField(max_length=64)  # ours, echoed by the provider in receipts and send logs
+    text_hash = fields.CharField(max_length=16)  # finds the send of a text again after a crash
+    biz_id = fields.CharField(max_length=64, null=True)  # the provider's receipt id, once accepted
+    provider_id = fields.CharField(max_length=64, null=True)  # what the Message or Delivery row holds
+    state = fields.CharField(max_length=16, default="reserved", db_default="reserved")
+    # reserved (outcome not known yet) | accepted | rejected (refused: nothing sent) | delivered | undelivered
+    error_code = fields.CharField(max_length=32, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    reported_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "template_send"
+        indexes = (
+            Index(fields=("phone", "template", "created_at"), name="idx_template_send_quota"),
+            Index(fields=("out_id", "phone"), name="idx_template_send_receipt"),
+            Index(fields=("state", "created_at"), name="idx_template_send_state"),
+        )

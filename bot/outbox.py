@@ -36,8 +36,10 @@ async def send_text(
     channel = channel or subscriber.preferred_channel
     sender = app[SENDERS][channel]
     address = address_for(subscriber, channel)
+    provider_for = getattr(sender, "provider_for", None)  # a router of several providers by number
+    provider = provider_for(address) if provider_for is not None else sender.provider
     row = await Message.create(
-        direction="out", channel=channel, provider=sender.provider, address=address,
+        direction="out", channel=channel, provider=provider, address=address,
         subscriber=subscriber, body=text, status="sending", handler=handler,
     )
     return await deliver(app, row, attempts=attempts, backoff=backoff)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from bot.models import Subscriber, pack_set
+from bot.models import Market, Subscriber, pack_set
+from bot.prices import ensure_commodities
 from content import importer
 from content.loader import BUNDLED, read_path
 from content.models import Article
@@ -22,7 +23,17 @@ DEMO_SUBSCRIBERS = [
 ]
 
 
+DEMO_MARKETS = [
+    ("城关镇农贸市场", "城关镇", "郧西县", "零售"), ("上津镇集贸市场", "上津镇", "郧西县", "零售"),
+    ("关防乡收购点", "关防乡", "郧西县", "田头"), ("十堰农产品批发市场", "", "十堰市", "批发"),
+]
+
+
 async def seed_if_empty() -> None:
+    await ensure_commodities()
+    if not await Market.exists():
+        for name, township, city, kind in DEMO_MARKETS:
+            await Market.create(name=name, township=township, city=city, kind=kind)
     if not await Article.exists():
         report = read_path(BUNDLED)
         counts = await importer.upsert(report.articles)

@@ -21,7 +21,7 @@ from bot.config import Config
 from bot.keys import CONFIG, METRICS, SENDERS
 from bot.models import Subscriber
 from bot.sms import segments
-from broadcasts import quiet_hours, service
+from broadcasts import batch, quiet_hours, service
 from broadcasts.models import Broadcast, BroadcastRun, Delivery
 from broadcasts.ratelimit import SharedBucket, TokenBucket
 
@@ -81,6 +81,7 @@ class Dispatcher:
                 row["id"]: row for row in await Subscriber.filter(id__in=[j.subscriber_id for j in jobs]).values(
                     "id", "phone", "wechat_openid", "status", "opted_out_at")
             }
+            jobs = await batch.send_in_bulk(self, jobs, addresses)  # providers that take many numbers at once
             limit = asyncio.Semaphore(CONCURRENCY)
 
             async def one(job: Job) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.routing import Router
-from handlers import help, optout, profile, register, search, subscribe
+from handlers import help, labour, optout, prices, profile, register, search, subscribe
 
 
 def build_router() -> Router:
@@ -11,8 +11,10 @@ def build_router() -> Router:
     root.include(optout.router)  # before anything else: a stop word must always stop
     root.include(help.router)
     root.include(subscribe.router)
+    root.include(labour.router)  # before register: "登记务工 电工 十堰" is not "登记 <name>"
     root.include(register.router)
     root.include(profile.router)
+    root.include(prices.router)  # "柑橘多少钱": before search, which would hand it to an officer
     root.include(search.router)  # 更多 and numbered choices
     root.include(register.dialog_router)  # answers to "请回复您的姓名" and the like
     root.fallback()(search.answer_question)

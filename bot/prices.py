@@ -1,0 +1,212 @@
+"""Market prices: validate and store rows (units normalised, outliers held as suspect, unknown names
+kept aside), and answer what a commodity sells for where, with the change against last week."""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from bot.config import Config
+from bot.models import Commodity, Market, PriceRecord, UnmappedPrice, pack_set, unpack_set
+
+COMMODITIES = Path(__file__).resolve().parent.parent / "content" / "dict" / "commodities.toml"
+# Jin (斤, 500 g) per unit: a price per unit divided by this is a price per jin.
+PER_JIN = {"元/斤": 1.0, "元/500克": 1.0, "元/公斤": 2.0, "元/千克": 2.0, "元/kg": 2.0, "元/两": 0.1,
+           "元/吨": 2000.0, "元/担": 100.0}
+MAX_PRICE = 5000.0  # yuan per jin: anything above is a typing mistake (天麻 and 茶叶 stay far below)
+SUSPECT_FACTOR = 3.0
+MEDIAN_DAYS = 30
+RECENT_DAYS = 14
+
+
+class PriceError(ValueError):
+    """A row that cannot be stored; the message names the field."""
+
+
+@dataclass
+class PriceReport:
+    stored: int = 0
+    updated: int = 0
+    suspect: int = 0
+    unmapped: int = 0
+    errors: list[str] = field(default_factory=list)
+    commodity_ids: set[int] = field(default_factory=set)  # with new published prices: check alerts
+
+
+async def ensure_commodities(path: Path = COMMODITIES) -> None:
+    """The bundled list, for a fresh database; officers' own additions are kept."""
+    if await Commodity.exists():
+        return
+    data = tomllib.loads(path.read_text(encoding="utf-8"))["commodities"]
+    await Commodity.bulk_create([
+        Commodity(name=name, unit=spec["unit"], group=spec["group"], aliases=pack_set(spec["aliases"]))
+        for name, spec in data.items()
+    ])
+
+
+async def name_table() -> dict[str, Commodity]:
+    """Every name a commodity goes by -> the commodity (standard names win over aliases)."""
+    table: dict[str, Commodity] = {}
+    commodities = await Commodity.all()
+    for c in commodities:
+        for alias in unpack_set(c.aliases):
+            table.setdefault(alias, c)
+    for c in commodities:
+        table[c.name] = c
+    return table
+
+
+def normalise_unit(raw: str) -> str:
+    unit = raw.strip().replace(" ", "").replace("／", "/").replace("KG", "kg").replace("Kg", "kg")
+    return unit if unit.startswith("元") else f"元/{unit}" if unit else ""
+
+
+def to_standard(price: float, unit: str, commodity: Commodity) -> float:
+    if unit == commodity.unit:
+        return price
+    if unit in PER_JIN and commodity.unit in PER_JIN:
+        return price / PER_JIN[unit] * PER_JIN[commodity.unit]
+    raise PriceError(f"unit: {unit!r} cannot be compared with {commodity.unit} (known: {', '.join(PER_JIN)})")
+
+
+def parse_row(row: dict[str, Any], today: date) -> tuple[date, str, str, float, str]:
+    try:
+        day = date.fromisoformat(str(row.get("date") or "").strip())
+    except ValueError:
+        raise PriceError(f"date: expected YYYY-MM-DD, got {row.get('date')!r}") from None
+    if day > today:
+        raise PriceError(f"date: {day} is in the future")
+    if day < today - timedelta(days=366):
+        raise PriceError(f"date: {day} is more than a year ago")
+    market = str(row.get("market") or "").strip()
+    commodity = str(row.get("commodity") or "").strip()
+    if not market or not commodity:
+        raise PriceError("market and commodity: both required")
+    try:
+        price = float(str(row.get("price")).strip())
+    except (TypeError, ValueError):
+        raise PriceError(f"price: expected a number, got {row.get('price')!r}") from None
+    if not 0 < price < 1e7:
+        raise PriceError(f"price: {price} is not a price")
+    unit = normalise_unit(str(row.get("unit") or ""))
+    if unit not in PER_JIN and unit not in {"元/个", "元/头", "元/只", "元/株"}:
+        raise PriceError(f"unit: unknown unit {row.get('unit')!r}")
+    return day, market, commodity, price, unit
+
+
+async def _median(commodity_id: int, day: date) -> float | None:
+    prices = await PriceRecord.filter(
+        commodity_id=commodity_id, status="published", date__gte=day - timedelta(days=MEDIAN_DAYS), date__lte=day
+    ).values_list("price", flat=True)
+    return statistics.median(prices) if len(prices) >= 3 else None
+
+
+async def store(rows: list[tuple[int, dict[str, Any]]], config: Config, *, source: str = "",
+                recorded_by: str = "") -> PriceReport:
+    """rows: (line or index, fields). Each row is validated and stored on its own: bad ones are
+    reported, unknown names kept aside, duplicates (date, market, commodity) update the price."""
+    await ensure_commodities()
+    report = PriceReport()
+    today = datetime.now(config.tz).date()
+    names = await name_table()
+    markets = {m.name: m for m in await Market.all()}
+    for line, row in rows:
+        try:
+            day, market_name, commodity_name, raw_price, unit = parse_row(row, today)
+            commodity = names.get(commodity_name)
+            market = markets.get(market_name)
+            if commodity is None or market is None:
+                unknown = "commodity" if commodity is None else "market"
+                await UnmappedPrice.create(date=day, market_name=market_name[:50], commodity_name=commodity_name[:30],
+                                           raw_price=raw_price, raw_unit=unit, source=source[:100],
+                                           reason=f"unknown {unknown}")
+                report.unmapped += 1
+                report.errors.append(f"{line}: unknown {unknown} "
+                                     f"{commodity_name if commodity is None else market_name!r}, kept for an officer to map")
+                continue
+            price = round(to_standard(raw_price, unit, commodity), 4)
+            if price > MAX_PRICE:
+                raise PriceError(f"price: {raw_price} {unit} is {price:.0f} {commodity.unit}, not believable")
+            median = await _median(commodity.id, day)
+            suspect = median is not None and not median / SUSPECT_FACTOR <= price <= median * SUSPECT_FACTOR
+            values = {"price": price, "raw_price": raw_price, "raw_unit": unit, "source": source[:100],
+                      "recorded_by": recorded_by[:50], "status": "suspect" if suspect else "published"}
+            async with in_transaction():
+                existing = await PriceRecord.get_or_none(date=day, market_id=market.id, commodity_id=commodity.id)
+                if existing is None:
+                    await PriceRecord.create(date=day, market=market, commodity=commodity, **values)
+                    report.stored += 1
+                else:
+                    await PriceRecord.filter(id=existing.id).update(**values)
+                    report.updated += 1
+            if suspect:
+                report.suspect += 1
+                report.errors.append(f"{line}: {commodity.name} {price:.2f} is far from the 30-day median "
+                                     f"{median:.2f}; held as suspect until an officer confirms it")
+            else:
+                report.commodity_ids.add(commodity.id)
+        except PriceError as exc:
+            report.errors.append(f"{line}: {exc}")
+    return report
+
+
+def read_csv(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
+    """Rows of date,market,commodity,price,unit (plus optional source), numbered by file line."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        return [], [f"{path}:1: not UTF-8 text (save the sheet as CSV UTF-8)"]
+    reader = csv.DictReader(io.StringIO(text))
+    missing = {"date", "market", "commodity", "price", "unit"} - set(reader.fieldnames or [])
+    if missing:
+        return [], [f"{path}:1: missing column {', '.join(sorted(missing))}"]
+    return [(reader.line_num, dict(row)) for row in reader], []
+
+
+@dataclass(frozen=True)
+class Quote:
+    market: str
+    day: date
+    price: float
+    change: float | None  # against the same market about a week earlier
+
+
+async def latest(commodity: Commodity, today: date, markets: int = 3) -> tuple[list[Quote], PriceRecord | None]:
+    """The newest published price per market within RECENT_DAYS (newest first), and the newest
+    record at all (to say when data was last seen)."""
+    newest = await PriceRecord.filter(commodity_id=commodity.id, status="published").order_by("-date").first()
+    rows = await PriceRecord.filter(commodity_id=commodity.id, status="published",
+                                    date__gte=today - timedelta(days=RECENT_DAYS)).order_by("-date", "id")
+    seen: dict[int, PriceRecord] = {}
+    for row in rows:
+        seen.setdefault(row.market_id, row)
+    quotes = []
+    for row in list(seen.values())[:markets]:
+        before = await PriceRecord.filter(commodity_id=commodity.id, market_id=row.market_id, status="published",
+                                          date__lte=row.date - timedelta(days=6),
+                                          date__gte=row.date - timedelta(days=10)).order_by("-date").first()
+        market = await Market.get(id=row.market_id)
+        quotes.append(Quote(market.name, row.date, row.price, None if before is None else row.price - before.price))
+    return quotes, newest
+
+
+async def week_line(commodity: Commodity, market: str, today: date) -> str:
+    rows = await PriceRecord.filter(commodity_id=commodity.id, market__name=market, status="published",
+                                    date__gte=today - timedelta(days=6)).order_by("date")
+    return "→".join(f"{r.price:g}" for r in rows)
+
+
+def arrow(change: float | None) -> str:
+    if change is None:
+        return ""
+    if abs(change) < 0.005:
+        return "持平"
+    return f"{'↑' if change > 0 else '↓'}{abs(change):.2f}"

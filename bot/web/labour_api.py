@@ -1,0 +1,145 @@
+"""JSON API for labour notices: post and list jobs (verified ones are pushed to matching workers), and the
+wage-arrears warnings."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from aiohttp import web
+
+from bot import jobs
+from bot.keys import CONFIG, JOB_LISTENERS
+from bot.models import Job, WageArrearsNotice
+from bot.web.auth import error, json_body, requires
+
+MAX_ROWS = 1000
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/api/v1/jobs", post_jobs)
+    app.router.add_get("/api/v1/jobs", list_jobs)
+    app.router.add_post("/api/v1/arrears", post_arrears)
+    app.router.add_get("/api/v1/arrears", list_arrears)
+    app.router.add_post("/api/v1/arrears/{id:\\d+}", update_arrears)
+
+
+def _today(request: web.Request) -> date:
+    return datetime.now(request.app[CONFIG].tz).date()
+
+
+async def _rows(request: web.Request, plural: str) -> list[Any] | web.Response:
+    """One object, a list of them, or {"<plural>": [...]}."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return error(400, "body must be JSON")
+    if isinstance(body, dict) and isinstance(body.get(plural), list) and len(body) == 1:
+        body = body[plural]
+    rows = body if isinstance(body, list) else [body]
+    if not rows:
+        return error(400, "no rows given")
+    if len(rows) > MAX_ROWS:
+        return error(413, f"at most {MAX_ROWS} rows per request")
+    return rows
+
+
+def _job_json(job: Job) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": job.id}
+    for name in jobs.COLUMNS:
+        value = getattr(job, name)
+        out[name] = value.isoformat() if isinstance(value, date) else value
+    out["pushed"] = job.pushed_at is not None
+    return out
+
+
+@requires("officer")
+async def post_jobs(request: web.Request) -> web.Response:
+    """Body: a job object, a list of them, or {"jobs": [...]}. Good rows are kept; bad ones are listed
+    by index. Verified, current jobs are handed to the job listeners (pushes to matching workers)."""
+    rows = await _rows(request, "jobs")
+    if isinstance(rows, web.Response):
+        return rows
+    report = await jobs.store_jobs(((f"[{i}]", row) for i, row in enumerate(rows)), _today(request))
+    errors = [{"index": int(where.strip("[]")), "error": message} for where, message in report.errors]
+    if not report.ids:
+        return web.json_response({"error": "no valid job", "errors": errors}, status=400)
+    for listener in request.app[JOB_LISTENERS]:
+        await listener(report.verified_ids)
+    return web.json_response(
+        {"created": report.created, "updated": report.updated, "ids": report.ids, "errors": errors},
+        status=201 if report.created else 200,
+    )
+
+
+@requires("officer")
+async def list_jobs(request: web.Request) -> web.Response:
+    """?q=建筑 武汉 filters by work type/place; ?all=1 includes expired and unverified notices."""
+    today = _today(request)
+    if request.query.get("all") in ("1", "true"):
+        found = await Job.all().order_by("-id").limit(500)
+    else:
+        words = request.query.get("q", "").split()
+        found = await jobs.find_jobs(words, today, jobs.local_places(request.app[CONFIG].bot.county), limit=500)
+    return web.json_response({"jobs": [_job_json(j) for j in found]})
+
+
+def _arrears_json(notice: WageArrearsNotice) -> dict[str, Any]:
+    return {"id": notice.id, "employer": notice.employer, "amount": notice.amount,
+            "case_status": notice.case_status, "published_by": notice.published_by,
+            "published_on": notice.published_on.isoformat(), "active": notice.active}
+
+
+@requires("officer")
+async def post_arrears(request: web.Request) -> web.Response:
+    """Body: a warning {employer, amount, case_status, published_by, published_on, active}, a list, or
+    {"arrears": [...]}. Good rows are kept; bad ones are listed by index."""
+    rows = await _rows(request, "arrears")
+    if isinstance(rows, web.Response):
+        return rows
+    today = _today(request)
+    good: list[dict[str, Any]] = []
+    errors = []
+    for i, row in enumerate(rows):
+        try:
+            good.append(jobs.parse_arrears(row, today))
+        except jobs.JobError as exc:
+            errors.append({"index": i, "error": str(exc)})
+    if not good:
+        return web.json_response({"error": "no valid warning", "errors": errors}, status=400)
+    made = [await WageArrearsNotice.create(**values) for values in good]
+    return web.json_response({"created": len(made), "ids": [n.id for n in made], "errors": errors}, status=201)
+
+
+@requires("officer")
+async def list_arrears(request: web.Request) -> web.Response:
+    """Active warnings, newest first; ?all=1 includes closed ones."""
+    query = WageArrearsNotice.all() if request.query.get("all") in ("1", "true") else WageArrearsNotice.filter(
+        active=True)
+    found = await query.order_by("-published_on", "-id").limit(500)
+    return web.json_response({"arrears": [_arrears_json(n) for n in found]})
+
+
+@requires("officer")
+async def update_arrears(request: web.Request) -> web.Response:
+    """Change case_status and/or active (e.g. {"active": false, "case_status": "已结清"})."""
+    notice = await WageArrearsNotice.get_or_none(id=int(request.match_info["id"]))
+    if notice is None:
+        return error(404, "no such warning")
+    body = await json_body(request)
+    if isinstance(body, web.Response):
+        return body
+    unknown = sorted(set(body) - {"case_status", "active"})
+    if unknown:
+        return error(400, f"unknown field {', '.join(unknown)} (expected case_status, active)")
+    if "active" in body:
+        if not isinstance(body["active"], bool):
+            return error(400, "active: expected true or false")
+        notice.active = body["active"]
+    if "case_status" in body:
+        status = body["case_status"]
+        if not isinstance(status, str) or len(status.strip()) > 50:
+            return error(400, "case_status: expected text of at most 50 characters")
+        notice.case_status = status.strip()
+    await notice.save()
+    return web.json_response(_arrears_json(notice))

@@ -1,0 +1,29 @@
+"""Pushes the system makes on its own (price alerts, matching jobs): auto-approved one-off broadcasts
+to listed subscribers, so they go through the delivery engine with its quiet hours and retries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bot.models import Officer
+from broadcasts.models import Broadcast
+
+SYSTEM_OFFICER = "系统"
+
+
+async def system_officer() -> Officer:
+    officer, _ = await Officer.get_or_create(
+        name=SYSTEM_OFFICER, defaults={"role": "officer", "password_hash": "!", "active": False})
+    return officer
+
+
+async def push(kind: str, text: str, subscriber_ids: list[int]) -> Broadcast | None:
+    """Send `text` to these subscribers as soon as the engine allows (not in quiet hours)."""
+    if not subscriber_ids:
+        return None
+    officer = await system_officer()
+    return await Broadcast.create(
+        kind=kind, text=text, audience={"subscriber_ids": sorted(set(subscriber_ids))}, schedule=None,
+        state="scheduled", created_by=officer, approved_by=officer,
+        approved_at=datetime.now(UTC).replace(microsecond=0),
+    )
