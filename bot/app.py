@@ -80,7 +80,7 @@ def create_app(config: Config, *, role: str = "all", seed: bool = False) -> web.
 async def orm_ctx(app: web.Application) -> AsyncIterator[None]:
     async with db.database(app[CONFIG].database.url):
         if app[SEED]:
-            await seed_if_empty()
+            await seed_if_empty(app[CONFIG])
         yield
 
 

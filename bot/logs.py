@@ -41,6 +41,8 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
+        if record.name == "aiohttp.access":  # its extras repeat the line it already wrote
+            return mask_phones_in(line)
         extras = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
         if extras:
             line += " " + " ".join(f"{k}={v}" for k, v in extras.items())

@@ -16,14 +16,16 @@ from aiohttp.test_utils import TestClient
 
 from bot import jobs
 from bot.config import Config
-from bot.keys import CONFIG
+from bot.keys import CONFIG, SEARCH
 from bot.models import ConsentEvent, Job, Subscriber, WageArrearsNotice, WorkerProfile, pack_set, unpack_set
 from bot.sms import ucs2_capacity
 from bot.web import auth
 from broadcasts import job_push
+from content import importer
+from content.loader import BUNDLED, read_path
 from broadcasts.models import Broadcast
 from tests.conftest import ROOT
-from tests.helpers import PHONE, reply_text
+from tests.helpers import PHONE, reply_text, say
 
 pytestmark = pytest.mark.db
 
@@ -197,7 +199,13 @@ async def test_details_of_a_job_that_expired_since_the_list(app: web.Application
 
 
 async def test_questions_about_work_go_to_the_knowledge_base(app: web.Application) -> None:
-    assert (await reply_text(app, "打工被骗了咋办")).find("招工信息") < 0
+    await importer.upsert([a for a in read_path(BUNDLED).articles if a.ref.startswith("labour-")])
+    await app[SEARCH].refresh()
+    for question, title in (("务工 老板欠工资不给咋办", "拖欠工资"), ("工地上摔伤了算工伤不", "工伤")):
+        outcome = await say(app, question)
+        assert outcome.handler == "search.answer_question"
+        assert outcome.reply is not None and "农技员" not in outcome.reply.text
+        assert title in app[SEARCH].search(question).best.title  # type: ignore[union-attr]
     assert jobs_query("务工 合同咋签") is None and jobs_query("务工 建筑 武汉") == ["建筑", "武汉"]
 
 
