@@ -210,3 +210,17 @@ def arrow(change: float | None) -> str:
     if abs(change) < 0.005:
         return "持平"
     return f"{'↑' if change > 0 else '↓'}{abs(change):.2f}"
+
+
+async def digest(group: str, today: date) -> str:
+    """One line of the newest prices for a commodity group ("" = every group), for scheduled digests."""
+    query = Commodity.all().order_by("id")
+    if group:
+        query = query.filter(group=group)
+    parts = []
+    for commodity in await query:
+        quotes, _ = await latest(commodity, today, markets=1)
+        if quotes:
+            change = arrow(quotes[0].change)
+            parts.append(f"{commodity.name}{quotes[0].price:.2f}{change}")
+    return "；".join(parts) + "（元/斤，对比上周）" if parts else "近两周暂无价格"

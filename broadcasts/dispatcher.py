@@ -121,7 +121,7 @@ class Dispatcher:
         if run_id not in self._texts:
             run = await BroadcastRun.get(id=run_id)
             broadcast = await Broadcast.get(id=run.broadcast_id)
-            self._texts[run_id] = (broadcast.text, broadcast.kind)
+            self._texts[run_id] = (run.text if run.text is not None else broadcast.text, broadcast.kind)
         return self._texts[run_id]
 
     async def run_state(self, run_id: int) -> str:

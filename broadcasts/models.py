@@ -49,6 +49,7 @@ class BroadcastRun(Model):
     state = fields.CharField(max_length=20, default="enqueuing", db_default="enqueuing")
     # enqueuing | sending | paused | done | cancelled | skipped (missed beyond the grace window)
     targeted = fields.IntField(default=0, db_default=0)
+    text = fields.TextField(null=True)  # the broadcast's text as rendered for this firing (price digests)
     note = fields.CharField(max_length=300, default="", db_default="")
     created_at = fields.DatetimeField(auto_now_add=True)
     finished_at = fields.DatetimeField(null=True)

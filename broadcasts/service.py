@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 from tortoise.functions import Count
 
+from bot import prices
 from bot.config import Config
 from bot.models import Message, Officer, Subscriber
 from broadcasts import audience as audiences
@@ -132,6 +134,10 @@ async def fire(broadcast_id: int, fire_at: datetime, config: Config, *, skip_rea
     if skip_reason:
         log.warning("firing skipped", extra={"broadcast": broadcast.id, "why": skip_reason})
         return run
+    if run.text is None:
+        # Frozen at the firing: every worker, retry and reconciliation sends the same words.
+        run.text = await render(broadcast.text, fire_at.astimezone(config.tz).date())
+        await run.save(update_fields=["text"])
     audience = audiences.Audience.from_json(
         schedules.run_audience(broadcast.schedule, broadcast.audience, fire_at, config.tz))
     total = max(await audiences.matching(audience).count(), 1)
@@ -152,6 +158,16 @@ async def fire(broadcast_id: int, fire_at: datetime, config: Config, *, skip_rea
         await broadcast.save(update_fields=["state", "updated_at"])
     log.info("broadcast run enqueued", extra={"broadcast": broadcast.id, "run": run.id, "targeted": run.targeted})
     return run
+
+
+DIGEST = re.compile(r"\{价格(?:[:：]([^}]*))?\}")
+
+
+async def render(text: str, today: date) -> str:
+    """"本周价格：{价格:水果}" -> the newest fruit prices; "{价格}" -> every group."""
+    for match in list(DIGEST.finditer(text)):
+        text = text.replace(match.group(0), await prices.digest((match.group(1) or "").strip(), today), 1)
+    return text
 
 
 async def finish_runs(recurring: dict[int, bool]) -> None:

@@ -178,3 +178,20 @@ def test_dates_in_the_past_year_only() -> None:
     today = date(2026, 11, 27)
     with pytest.raises(prices.PriceError):
         prices.parse_row({"date": "2024-01-01", "market": "m", "commodity": "c", "price": 1, "unit": "元/斤"}, today)
+
+
+async def test_price_digest_is_rendered_once_per_firing(market: web.Application) -> None:
+    from bot.keys import CONFIG
+    from broadcasts import service
+
+    await store(market, row(-8, 2.2), row(-1, 2.4), row(-1, 7.5, commodity="生猪"))
+    officer = await auth.add_officer("boss", "supervisor", "password-123")
+    await Subscriber.create(phone="+8613900000009", topics=pack_set(["价格"]))
+    broadcast = await Broadcast.create(kind="price", text="本周行情：{价格:水果}", audience={}, state="scheduled",
+                                       created_by=officer, approved_by=officer)
+    run = await service.fire(broadcast.id, datetime.now(prices_tz()), market[CONFIG])
+    assert run is not None and run.text == "本周行情：柑橘2.40↑0.20（元/斤，对比上周）"
+    await store(market, row(0, 3.0))  # later prices do not change a firing already made
+    again = await service.fire(broadcast.id, run.fire_at, market[CONFIG])
+    assert again is not None and again.id == run.id and again.text == run.text
+    assert "生猪7.50" in await service.render("{价格}", datetime.now(prices_tz()).date())
