@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bot import __version__, db
+from bot import __version__, background, db
 from bot.channels import Sender, aliyun, twilio, wechat
 from bot.channels.log import LogSender
 from bot.config import Config
@@ -99,13 +98,8 @@ async def search_ctx(app: web.Application) -> AsyncIterator[None]:
             except Exception:  # a failed refresh keeps the old index; the next one retries
                 log.exception("search index refresh failed")
 
-    task = asyncio.create_task(keep_fresh())
-    try:
+    async with background.running(keep_fresh()):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def senders_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -121,15 +115,8 @@ async def broadcast_worker_ctx(app: web.Application) -> AsyncIterator[None]:
     """The scheduler (one elected process wakes broadcasts) and the dispatcher (every worker sends)."""
     scheduler = Scheduler(app)
     app[broadcasts_api.SCHEDULER_WAKE] = scheduler.wake
-    tasks = [asyncio.create_task(scheduler.run_forever()), asyncio.create_task(dispatcher.Dispatcher(app).run_forever())]
-    try:
+    async with background.running(scheduler.run_forever(), dispatcher.Dispatcher(app).run_forever()):
         yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 async def healthz(request: web.Request) -> web.Response:

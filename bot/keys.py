@@ -13,13 +13,13 @@ if TYPE_CHECKING:
     from bot.routing import Router
     from content.search import Searcher
 
-CONFIG = web.AppKey("config", "Config")
-METRICS = web.AppKey("metrics", "Metrics")
-ROUTER = web.AppKey("router", "Router")
-SENDERS = web.AppKey("senders", "dict[str, Sender]")
+CONFIG: web.AppKey[Config] = web.AppKey("config")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+ROUTER: web.AppKey[Router] = web.AppKey("router")
+SENDERS: web.AppKey[dict[str, Sender]] = web.AppKey("senders")
 ROLE = web.AppKey("role", str)
 SEED = web.AppKey("seed", bool)
-SEARCH = web.AppKey("search", "Searcher")
+SEARCH: web.AppKey[Searcher] = web.AppKey("search")
 # Called with (channel, provider id, status, error code) for delivery reports that match no logged
 # message; return True when they matched something of theirs (broadcast deliveries register here).
 STATUS_LISTENERS = web.AppKey("status_listeners", list)

@@ -24,7 +24,7 @@ from alibabacloud_tea_openapi import models as api_models
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException, ThrottlingException
 from darabonba.exceptions import UnretryableException
 
-from bot import inbox, outbox
+from bot import background, inbox, outbox
 from bot.channels import SendResult
 from bot.channels.smsroute import DOMESTIC_PREFIX, SmsRouter
 from bot.channels.templates import Template, TemplateError
@@ -527,10 +527,5 @@ async def upkeep_ctx(app: web.Application) -> AsyncIterator[None]:
                 log.exception("aliyun upkeep failed")
             await asyncio.sleep(config.aliyun.pull_seconds)
 
-    task = asyncio.create_task(loop())
-    try:
+    async with background.running(loop()):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -139,7 +139,7 @@ class FakeAliyun:
             return await self._send(request, action, params)
         if action == "QuerySendDetails":
             return self._query(params)
-        return self._fail("InvalidAction.NotFound", f"Specified api is not found, please check your url and method.", 404)
+        return self._fail("InvalidAction.NotFound", "Specified api is not found, please check your url and method.", 404)
 
     async def _send(self, request: web.Request, action: str, p: dict[str, str]) -> web.StreamResponse:
         fault = self.faults.popleft() if self.faults else ""
