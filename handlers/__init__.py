@@ -10,6 +10,7 @@ def build_router() -> Router:
     root = Router("root")
     root.include(optout.router)  # before anything else: a stop word must always stop
     root.include(help.router)
+    root.include(prices.alerts_router)  # before subscribe: "取消提醒 柑橘" is not "取消 柑橘"
     root.include(subscribe.router)
     root.include(labour.router)  # before register: "登记务工 电工 十堰" is not "登记 <name>"
     root.include(register.router)

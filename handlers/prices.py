@@ -13,6 +13,7 @@ from bot.routing import Context, Router
 from bot.textnorm import keyword_form
 
 router = Router("prices")
+alerts_router = Router("price-alerts")  # before subscriptions: "取消提醒 柑橘" is not "取消 柑橘"
 
 PRICE_WORDS = ("价格", "价钱", "行情", "多少钱", "几块钱", "啥价", "什么价", "卖多少", "价")
 ALERT = re.compile(r"^(?:价格)?提醒(?P<name>\D+?)(?P<dir>高于|低于|超过|跌破|涨跌|变动)(?P<value>\d+(?:\.\d+)?)%?$")
@@ -87,7 +88,7 @@ def _sets_alert(msg: InboundMessage, ctx: Context) -> bool:
     return bool(ALERT.match(form) or MOVE.match(form) or CANCEL.match(form))
 
 
-@router.when(_sets_alert)
+@alerts_router.when(_sets_alert)
 async def price_alert(msg: InboundMessage, ctx: Context) -> Reply | None:
     """价格提醒 柑橘 高于 2.5 / 柑橘 涨跌 10% / 取消提醒 柑橘"""
     sub = ctx.subscriber

@@ -99,8 +99,8 @@ async def subscribe_topic(msg: InboundMessage, ctx: Context) -> Reply | None:
 async def unsubscribe_topic(msg: InboundMessage, ctx: Context) -> Reply | None:
     """退订 技术|价格|务工|作物   e.g. 退订 价格 (plain 退订 is a full opt-out, see optout)"""
     sub = ctx.subscriber
-    if sub is None or ctx.args.startswith("提醒"):
-        return None  # "取消提醒 柑橘" is about a price alert (handlers/prices.py)
+    if sub is None:
+        return None
     wanted = parse_wanted(ctx.args)
     if not (wanted.topics or wanted.crops):
         return Reply(f"没认出要退订哪一类。可退订：{TOPIC_LIST}，如“退订 价格”；全部退订请回复TD。")
