@@ -11,7 +11,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from aiohttp import web
 
@@ -41,89 +41,80 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+class _Command(_Parser):
+    """A subcommand: takes --config too, so it may come before or after the command's name."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument("--config", default=argparse.SUPPRESS, help="config file (default: ./config.toml)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="nongbot", description="nongbot: farming advice by SMS and WeChat")
     parser.add_argument("--config", help="config file (default: ./config.toml)")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Command)
 
     serve = sub.add_parser("serve", help="run the service")
-    serve.add_argument("--config", default=argparse.SUPPRESS)
     serve.add_argument("--role", choices=("all", "web", "worker"), default="all")
     serve.add_argument("--seed", action="store_true",
                        help="load the bundled articles and demo villagers if the database is empty")
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="apply database migrations (idempotent)")
-    migrate.add_argument("--config", default=argparse.SUPPRESS)
     migrate.set_defaults(func=cmd_migrate)
 
     chat = sub.add_parser("chat", help="talk to the bot as a villager, through the full inbound pipeline")
-    chat.add_argument("--config", default=argparse.SUPPRESS)
     chat.add_argument("--from", dest="sender", default=None, help="phone (sms) or openid (wechat)")
     chat.add_argument("--channel", choices=("sms", "wechat"), default="sms")
     chat.set_defaults(func=cmd_chat)
 
     imp = sub.add_parser("import", help="load data from a file")
-    imp.add_argument("--config", default=argparse.SUPPRESS)
-    kinds = imp.add_subparsers(dest="kind", required=True, parser_class=_Parser)
+    kinds = imp.add_subparsers(dest="kind", required=True, parser_class=_Command)
     articles = kinds.add_parser("articles", help="a directory of Markdown files or a JSONL file; upserts by ref")
-    articles.add_argument("--config", default=argparse.SUPPRESS)
     articles.add_argument("path")
     articles.set_defaults(func=cmd_import_articles)
     people = kinds.add_parser("subscribers", help="CSV: phone,name,township,village,crops,topics,channel")
-    people.add_argument("--config", default=argparse.SUPPRESS)
     people.add_argument("path")
     people.set_defaults(func=cmd_import_subscribers)
     job_cmd = kinds.add_parser("jobs", help="CSV: employer,work_type,place,wage,pay_terms,headcount,start_date,"
                                             "end_date,contact,expires_on,verified_by; verified rows are pushed")
-    job_cmd.add_argument("--config", default=argparse.SUPPRESS)
     job_cmd.add_argument("path")
     job_cmd.set_defaults(func=cmd_import_jobs)
     price_cmd = kinds.add_parser("prices", help="CSV: date,market,commodity,price,unit[,source]")
-    price_cmd.add_argument("--config", default=argparse.SUPPRESS)
     price_cmd.add_argument("path")
     price_cmd.set_defaults(func=cmd_import_prices)
 
     officer = sub.add_parser("officer", help="console accounts")
-    officer.add_argument("--config", default=argparse.SUPPRESS)
-    officer_cmds = officer.add_subparsers(dest="officer_command", required=True, parser_class=_Parser)
+    officer_cmds = officer.add_subparsers(dest="officer_command", required=True, parser_class=_Command)
     add = officer_cmds.add_parser("add", help="create an account (password from a prompt or --password-stdin)")
-    add.add_argument("--config", default=argparse.SUPPRESS)
     add.add_argument("name")
     add.add_argument("--role", choices=("officer", "supervisor", "admin"), required=True)
     add.add_argument("--password-stdin", action="store_true")
     add.set_defaults(func=cmd_officer_add)
 
     token = sub.add_parser("token", help="API bearer tokens")
-    token.add_argument("--config", default=argparse.SUPPRESS)
-    token_cmds = token.add_subparsers(dest="token_command", required=True, parser_class=_Parser)
+    token_cmds = token.add_subparsers(dest="token_command", required=True, parser_class=_Command)
     make = token_cmds.add_parser("create", help="print a new API bearer token for officer NAME")
-    make.add_argument("--config", default=argparse.SUPPRESS)
     make.add_argument("name")
     make.set_defaults(func=cmd_token_create)
 
     wx = sub.add_parser("wechat", help="WeChat Official Account tools")
-    wx.add_argument("--config", default=argparse.SUPPRESS)
-    wx_cmds = wx.add_subparsers(dest="wechat_command", required=True, parser_class=_Parser)
+    wx_cmds = wx.add_subparsers(dest="wechat_command", required=True, parser_class=_Command)
     menu = wx_cmds.add_parser("menu", help="publish the custom menu from wechat.menu")
-    menu.add_argument("--config", default=argparse.SUPPRESS)
     menu.add_argument("--dry-run", action="store_true", help="print the menu as JSON, publish nothing")
     menu.set_defaults(func=cmd_wechat_menu)
 
     bc = sub.add_parser("broadcast", help="create, preview, approve, pause, resume, cancel, status")
-    bc.add_argument("--config", default=argparse.SUPPRESS)
-    bc_cmds = bc.add_subparsers(dest="broadcast_command", required=True, parser_class=_Parser)
+    bc_cmds = bc.add_subparsers(dest="broadcast_command", required=True, parser_class=_Command)
     for name, what in (("create", "create from a JSON file (the API's body) as officer --as"),
                        ("preview", "recipients, channels, segments and cost for a JSON file")):
         cmd = bc_cmds.add_parser(name, help=what)
-        cmd.add_argument("--config", default=argparse.SUPPRESS)
         cmd.add_argument("file")
         if name == "create":
             cmd.add_argument("--as", dest="officer", required=True, help="the officer creating it")
         cmd.set_defaults(func=cmd_broadcast)
     for name in ("approve", "reject", "pause", "resume", "cancel", "status"):
         cmd = bc_cmds.add_parser(name, help=f"{name} broadcast ID")
-        cmd.add_argument("--config", default=argparse.SUPPRESS)
         cmd.add_argument("id", type=int)
         if name in ("approve", "reject"):
             cmd.add_argument("--as", dest="officer", required=True, help="the supervisor deciding")
@@ -132,7 +123,6 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.set_defaults(func=cmd_broadcast)
 
     ask = sub.add_parser("ask", help="what the bot would answer to TEXT ('-' reads one question per line)")
-    ask.add_argument("--config", default=argparse.SUPPRESS)
     ask.add_argument("--channel", choices=("sms", "wechat"), default="sms")
     ask.add_argument("--json", action="store_true", help="print {answer, answered, hits} (JSON Lines with -)")
     ask.add_argument("--limit", type=int, default=5, help="how many ranked hits to show")
