@@ -18,7 +18,7 @@ from bot.keys import (
 )
 from bot.metrics import Metrics
 from bot.seed import seed_if_empty
-from bot.web import labour_api, prices_api
+from bot.web import accounts, console, labour_api, prices_api
 from broadcasts import alerts
 from broadcasts import api as broadcasts_api
 from broadcasts import dispatcher, job_push
@@ -31,6 +31,8 @@ log = logging.getLogger("nongbot.app")
 ROLES = ("all", "web", "worker", "cli")
 WEBHOOK_MAX_BYTES = 64 * 1024
 SEARCH_REFRESH_SECONDS = 2.0  # an article edited anywhere is searchable within this
+# The officer console (/admin) and the JSON API (/api/v1), one module per area; console first.
+WEB_AREAS = (console, accounts, broadcasts_api, prices_api, labour_api)
 
 
 def create_app(config: Config, *, role: str = "all", seed: bool = False) -> web.Application:
@@ -66,9 +68,8 @@ def create_app(config: Config, *, role: str = "all", seed: bool = False) -> web.
         if role in ("all", "web"):
             wechat.setup(app)
     if role in ("all", "web"):
-        broadcasts_api.setup(app)
-        prices_api.setup(app)
-        labour_api.setup(app)
+        for area in WEB_AREAS:
+            area.setup(app)
     if role in ("all", "worker"):
         app.cleanup_ctx.append(broadcast_worker_ctx)  # last: it needs the database and every sender
     app.router.add_get("/healthz", healthz)

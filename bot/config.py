@@ -124,6 +124,14 @@ class BroadcastsConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    session_hours: float = 12.0
+    max_failed_logins: int = 5
+    lockout_minutes: int = 15
+    secure_cookies: str = "auto"
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = ServerConfig()
     bot: BotConfig = BotConfig()
@@ -133,6 +141,7 @@ class Config:
     wechat: WechatConfig = WechatConfig()
     broadcasts: BroadcastsConfig = BroadcastsConfig()
     aliyun: AliyunConfig = AliyunConfig()
+    console: ConsoleConfig = ConsoleConfig()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -276,6 +285,11 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"sms.quiet_hours: expected HH:MM-HH:MM or \"\", got {cfg.sms.quiet_hours!r}")
     if not 1 <= cfg.sms.max_segments <= 10:
         raise ConfigError(f"sms.max_segments: expected 1-10, got {cfg.sms.max_segments}")
+    c = cfg.console
+    if c.secure_cookies not in ("auto", "always", "never"):
+        raise ConfigError(f"console.secure_cookies: expected auto, always or never, got {c.secure_cookies!r}")
+    if c.session_hours <= 0 or c.max_failed_logins < 1 or c.lockout_minutes < 1:
+        raise ConfigError("console: session_hours, max_failed_logins and lockout_minutes must be positive")
     b = cfg.broadcasts
     if b.unknown_policy not in ("resend", "fail"):
         raise ConfigError(f"broadcasts.unknown_policy: expected \"resend\" or \"fail\", got {b.unknown_policy!r}")

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from bot.channels import Sender
     from bot.config import Config
     from bot.metrics import Metrics
+    from bot.models import ConsoleSession, Officer
     from bot.routing import Router
     from content.search import Searcher
 
@@ -27,3 +28,6 @@ STATUS_LISTENERS = web.AppKey("status_listeners", list)
 # registers the broadcast side here (price alerts, job pushes), since bot/ cannot import it.
 PRICE_LISTENERS = web.AppKey("price_listeners", list)
 JOB_LISTENERS = web.AppKey("job_listeners", list)
+# Set by the console and API guards (bot/web/auth.py) for the handler.
+OFFICER: web.RequestKey[Officer] = web.RequestKey("officer")
+SESSION: web.RequestKey[ConsoleSession] = web.RequestKey("console_session")

@@ -131,12 +131,17 @@ class Question(Model):
     channel = fields.CharField(max_length=16)
     text = fields.TextField()
     status = fields.CharField(max_length=16, default="open", db_default="open")  # open|answered|closed
-    reason = fields.CharField(max_length=32, default="", db_default="")  # no_match|weak|crop_mismatch
+    # no_match|weak|crop_mismatch|out_of_scope…, or "feedback" for a villager's comment (反馈 …)
+    reason = fields.CharField(max_length=32, default="", db_default="")
     best_ref = fields.CharField(max_length=100, default="", db_default="")
     best_score = fields.FloatField(default=0.0)
     answer = fields.TextField(null=True)
     answered_by = fields.CharField(max_length=100, null=True)
     answered_at = fields.DatetimeField(null=True)
+    reply_message: fields.ForeignKeyNullableRelation[Message] = fields.ForeignKeyField(
+        "models.Message", related_name="answers", null=True, on_delete=fields.SET_NULL
+    )
+    article_ref = fields.CharField(max_length=100, default="", db_default="")  # saved as this article
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -203,6 +208,42 @@ class ApiToken(Model):
 
     class Meta:
         table = "api_token"
+
+
+class ConsoleSession(Model):
+    """A logged-in console session: the cookie holds a random token, only its SHA-256 is stored."""
+
+    id = fields.IntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    officer: fields.ForeignKeyRelation[Officer] = fields.ForeignKeyField(
+        "models.Officer", related_name="sessions", on_delete=fields.CASCADE
+    )
+    csrf_token = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+    ip = fields.CharField(max_length=64, default="", db_default="")
+
+    class Meta:
+        table = "console_session"
+
+
+class AuditEvent(Model):
+    """Who did what in the console or the API: logins, edits, approvals, replies, imports."""
+
+    id = fields.IntField(primary_key=True)
+    officer: fields.ForeignKeyNullableRelation[Officer] = fields.ForeignKeyField(
+        "models.Officer", related_name="audit_events", null=True, on_delete=fields.SET_NULL
+    )
+    officer_name = fields.CharField(max_length=50, default="", db_default="")
+    action = fields.CharField(max_length=40)
+    target = fields.CharField(max_length=100, default="", db_default="")
+    detail = fields.TextField(default="")
+    ip = fields.CharField(max_length=64, default="", db_default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "audit_event"
+        indexes = (Index(fields=("created_at",), name="idx_audit_time"),)
 
 
 # --- Market prices -----------------------------------------------------------------------------

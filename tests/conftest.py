@@ -17,6 +17,9 @@ from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
 from bot.config import Config, load_config
+from bot.models import Officer
+from bot.web.auth import hash_password
+from tests.helpers import OFFICER_NAMES, OFFICER_PASSWORD, Console
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("NONGBOT_TEST_DATABASE_URL", "")
@@ -117,3 +120,17 @@ async def app(config: Config) -> AsyncIterator[web.Application]:
 @pytest.fixture
 async def client(aiohttp_client: Any, config: Config) -> TestClient:
     return await aiohttp_client(create_app(config))
+
+
+@pytest.fixture(scope="session")
+def officer_password_hash() -> str:
+    return hash_password(OFFICER_PASSWORD)  # argon2 is slow on purpose: hash once per run
+
+
+@pytest.fixture
+async def console(aiohttp_client: Any, config: Config, officer_password_hash: str) -> Console:
+    """The web role (console and API, no senders running) with an officer, a supervisor and an admin."""
+    client = await aiohttp_client(create_app(config, role="web"))
+    officers = {role: await Officer.create(name=name, role=role, password_hash=officer_password_hash)
+                for role, name in OFFICER_NAMES.items()}
+    return Console(client, officers)

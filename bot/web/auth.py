@@ -1,22 +1,32 @@
-"""Officer accounts and API bearer tokens: hashing, creation, and the request guard."""
+"""Who is asking: officer accounts, API bearer tokens, console sessions, CSRF, and the route guards."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 
-from bot.models import ApiToken, Officer
+from bot.keys import CONFIG, OFFICER, SESSION
+from bot.models import ApiToken, ConsoleSession, Officer
 
 ROLES = ("officer", "supervisor", "admin")
 RANK = {"officer": 0, "supervisor": 1, "admin": 2}
-OFFICER = web.RequestKey("officer", Officer)
+ROLE_NAMES = {"officer": "农技员", "supervisor": "审核员", "admin": "管理员"}
+SESSION_COOKIE = "nongbot_session"
+CSRF_FIELD = "_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _hasher = PasswordHasher()
+# Verified against when the name is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 
 def hash_password(password: str) -> str:
@@ -29,6 +39,17 @@ async def add_officer(name: str, role: str, password: str) -> Officer:
     if len(password) < 8:
         raise ValueError("password must have at least 8 characters")
     return await Officer.create(name=name, role=role, password_hash=hash_password(password))
+
+
+def verify_password(officer: Officer | None, password: str) -> bool:
+    try:
+        return _hasher.verify(officer.password_hash if officer else _DUMMY_HASH, password) and officer is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(officer: Officer) -> bool:
+    return _hasher.check_needs_rehash(officer.password_hash)
 
 
 def _digest(token: str) -> str:
@@ -53,31 +74,140 @@ def error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
+def same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+# --- console sessions --------------------------------------------------------------------------
+
+
+async def start_session(request: web.Request, response: web.StreamResponse, officer: Officer) -> ConsoleSession:
+    """A new session for a successful login; its token goes only into an HttpOnly cookie."""
+    config = request.app[CONFIG].console
+    token = secrets.token_urlsafe(32)
+    session = await ConsoleSession.create(
+        token_hash=_digest(token), officer=officer, csrf_token=secrets.token_urlsafe(32),
+        expires_at=datetime.now(UTC) + timedelta(hours=config.session_hours), ip=client_ip(request),
+    )
+    response.set_cookie(SESSION_COOKIE, token, path="/", httponly=True, samesite="Strict",
+                        secure=secure_cookies(request), max_age=int(config.session_hours * 3600))
+    return session
+
+
+async def end_session(request: web.Request, response: web.StreamResponse) -> None:
+    if (token := request.cookies.get(SESSION_COOKIE)) is not None:
+        await ConsoleSession.filter(token_hash=_digest(token)).delete()
+    response.del_cookie(SESSION_COOKIE, path="/")
+
+
+async def session_for(request: web.Request) -> ConsoleSession | None:
+    """The live session the cookie names, renewed when less than half of its life is left."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    session = await ConsoleSession.get_or_none(token_hash=_digest(token)).prefetch_related("officer")
+    now = datetime.now(UTC)
+    if session is None or session.expires_at <= now or not session.officer.active:
+        return None
+    hours = request.app[CONFIG].console.session_hours
+    if session.expires_at - now < timedelta(hours=hours / 2):
+        session.expires_at = now + timedelta(hours=hours)
+        await ConsoleSession.filter(id=session.id).update(expires_at=session.expires_at)
+    return session
+
+
+def secure_cookies(request: web.Request) -> bool:
+    config = request.app[CONFIG]
+    mode = config.console.secure_cookies
+    if mode != "auto":
+        return mode == "always"
+    return request.secure or config.server.public_url.startswith("https://")
+
+
+def client_ip(request: web.Request) -> str:
+    return (request.remote or "")[:64]
+
+
+async def _csrf_sent(request: web.Request) -> str:
+    """The CSRF token from the header (scripts) or the hidden form field (forms)."""
+    if header := request.headers.get(CSRF_HEADER):
+        return header
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.post()  # cached: the handler reads it again for free
+        value = form.get(CSRF_FIELD)
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+# --- guards ------------------------------------------------------------------------------------
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def _mark(guarded: Handler, handler: Handler, role: str) -> Handler:
+    guarded.__name__ = handler.__name__
+    guarded.__doc__ = handler.__doc__
+    guarded.required_role = role  # type: ignore[attr-defined]  # read by openapi.py and the tests
+    return guarded
+
+
 def requires(role: str) -> Callable[[Handler], Handler]:
-    """Bearer-token guard: 401 without a valid token, 403 below `role`."""
+    """JSON API guard: a bearer token, or the console's session cookie plus the CSRF header for
+    changes (the console's own scripts call the API). 401 when neither, 403 below `role`."""
 
     def wrap(handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
             header = request.headers.get("Authorization", "")
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token:
-                return error(401, "missing bearer token")
-            officer = await officer_for_token(token.strip())
-            if officer is None:
-                return error(401, "invalid or revoked token")
+            if header:
+                scheme, _, token = header.partition(" ")
+                if scheme.lower() != "bearer" or not token.strip():
+                    return error(401, "expected Authorization: Bearer <token>")
+                officer = await officer_for_token(token.strip())
+                if officer is None:
+                    return error(401, "invalid or revoked token")
+            else:
+                session = await session_for(request)
+                if session is None:
+                    return error(401, "missing bearer token")
+                if request.method not in SAFE_METHODS and not same(await _csrf_sent(request), session.csrf_token):
+                    return error(403, "missing or wrong CSRF token")
+                officer = session.officer
+                request[SESSION] = session
             if RANK[officer.role] < RANK[role]:
                 return error(403, f"needs role {role}")
             request[OFFICER] = officer
             return await handler(request)
 
-        guarded.__name__ = handler.__name__
-        guarded.__doc__ = handler.__doc__
-        return guarded
+        return _mark(guarded, handler, role)
 
     return wrap
+
+
+def page(role: str) -> Callable[[Handler], Handler]:
+    """Console page guard: no session → the login page; a form without the session's CSRF
+    token → 403; below `role` → 403 with a page that says so."""
+
+    def wrap(handler: Handler) -> Handler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            session = await session_for(request)
+            if session is None:
+                target = request.path_qs if request.method in SAFE_METHODS else "/admin/"
+                raise web.HTTPSeeOther(f"/admin/login?next={quote(target)}")
+            request[SESSION] = session
+            request[OFFICER] = session.officer
+            if request.method not in SAFE_METHODS and not same(await _csrf_sent(request), session.csrf_token):
+                raise PageRefused("表单已过期或来源不明（缺少安全令牌），请刷新页面后重试。")
+            if RANK[session.officer.role] < RANK[role]:
+                raise PageRefused(f"这一操作需要{ROLE_NAMES[role]}权限，请找有权限的同事。")
+            return await handler(request)
+
+        return _mark(guarded, handler, role)
+
+    return wrap
+
+
+class PageRefused(Exception):
+    """A console request refused (403); the console middleware shows the reason as a page."""
 
 
 async def json_body(request: web.Request) -> dict[str, Any] | web.Response:

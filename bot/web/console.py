@@ -1,0 +1,167 @@
+"""The officer console's frame: templates, static files, login and logout, security headers, audit."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from bot.keys import CONFIG, OFFICER
+from bot.models import AuditEvent, Officer
+from bot.web import auth, openapi
+from bot.web.view import render, see_other
+
+log = logging.getLogger("nongbot.console")
+HERE = Path(__file__).parent
+LOGIN_CSRF_COOKIE = "nongbot_login_csrf"
+# Handlers may say more about what they did; the middleware writes it into the audit row.
+AUDIT_DETAIL = web.RequestKey("audit_detail", str)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def setup(app: web.Application) -> None:
+    env = aiohttp_jinja2.setup(
+        app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
+        trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+    )
+    env.filters["local"] = lambda dt, fmt="%Y-%m-%d %H:%M": (
+        dt.astimezone(app[CONFIG].tz).strftime(fmt) if dt else "")
+    app.router.add_static("/admin/static", HERE / "static", append_version=True, name="static")
+    app.router.add_get("/admin/login", login_form)
+    app.router.add_post("/admin/login", login)
+    app.router.add_post("/admin/logout", logout)
+    app.router.add_get("/admin", to_dashboard)
+    app.router.add_get("/api/v1/openapi.json", openapi.spec)
+    app.middlewares.append(console_middleware)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def console_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Security headers on console pages, refusals shown as a page, and one audit row for every
+    change an officer made successfully (console form or API call)."""
+    path = request.path
+    is_console = path == "/admin" or path.startswith("/admin/")
+    if not is_console and not path.startswith("/api/v1/"):
+        return await handler(request)
+    try:
+        response = await handler(request)
+    except auth.PageRefused as refused:
+        response = render(request, "forbidden.html", {"reason": str(refused)}, status=403)
+    except web.HTTPException as exc:
+        if exc.status >= 400 and is_console:
+            response = render(request, "forbidden.html", {"reason": exc.reason}, status=exc.status)
+        else:
+            raise
+    if is_console:
+        response.headers.update(SECURITY_HEADERS)
+    officer = request.get(OFFICER)
+    if request.method in UNSAFE and officer is not None and response.status < 400:
+        await _audit(request, officer)
+    return response
+
+
+async def _audit(request: web.Request, officer: Officer) -> None:
+    info = request.match_info
+    route = info.route.resource.canonical if info.route.resource is not None else request.path
+    target = ",".join(f"{k}={v}" for k, v in info.items())
+    await AuditEvent.create(
+        officer=officer, officer_name=officer.name, action=f"{request.method} {route}"[:40],
+        target=target[:100], detail=request.get(AUDIT_DETAIL, "")[:2000], ip=auth.client_ip(request),
+    )
+
+
+async def record(request: web.Request, action: str, *, officer: Officer | None = None,
+                 name: str = "", detail: str = "") -> None:
+    """An audit row for what the middleware cannot see (logins, failed logins, logouts)."""
+    await AuditEvent.create(officer=officer, officer_name=(officer.name if officer else name)[:50],
+                            action=action, detail=detail[:2000], ip=auth.client_ip(request))
+
+
+def _safe_next(value: str) -> str:
+    # Only paths inside the console: never an open redirect to another site.
+    return value if value.startswith("/admin/") and not value.startswith("//") else "/admin/"
+
+
+async def login_form(request: web.Request, *, message: str = "", status: int = 200, name: str = "") -> web.Response:
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", {
+        "login_csrf": token, "message": message, "next": _safe_next(request.query.get("next", "")),
+        "name": name,
+    }, status=status)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, path="/admin/login", httponly=True, samesite="Strict",
+                        secure=auth.secure_cookies(request), max_age=3600)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+async def login(request: web.Request) -> web.Response:
+    form = await request.post()
+    name = str(form.get("name", "")).strip()
+    password = str(form.get("password", ""))
+    sent = str(form.get(auth.CSRF_FIELD, ""))
+    if not sent or not auth.same(sent, request.cookies.get(LOGIN_CSRF_COOKIE, "")):
+        return await login_form(request, message="登录页面已过期，请重新输入。", status=403)
+    config = request.app[CONFIG].console
+    officer = await Officer.get_or_none(name=name) if name else None
+    now = datetime.now(UTC)
+    if officer is not None and officer.locked_until is not None and officer.locked_until > now:
+        minutes = int((officer.locked_until - now).total_seconds() // 60) + 1
+        await record(request, "login_refused_locked", officer=officer)
+        return await login_form(request, status=403, name=name, message=(
+            f"密码错误次数太多，账号已锁定。请 {minutes} 分钟后再试，或请管理员解锁。"))
+    if not auth.verify_password(officer, password) or officer is None or not officer.active:
+        if officer is not None:
+            officer.failed_logins += 1
+            locked = officer.failed_logins >= config.max_failed_logins
+            if locked:
+                officer.locked_until = now + timedelta(minutes=config.lockout_minutes)
+                officer.failed_logins = 0
+            await officer.save(update_fields=["failed_logins", "locked_until"])
+            await record(request, "login_locked" if locked else "login_failed", officer=officer)
+            if locked:
+                return await login_form(request, status=403, name=name, message=(
+                    f"密码错误次数太多，账号已锁定 {config.lockout_minutes} 分钟。"))
+        else:
+            await record(request, "login_failed", name=name, detail="unknown name")
+        return await login_form(request, message="用户名或密码不对。", status=401, name=name)
+    officer.failed_logins = 0
+    officer.locked_until = None
+    if auth.needs_rehash(officer):
+        officer.password_hash = auth.hash_password(password)
+    await officer.save(update_fields=["failed_logins", "locked_until", "password_hash"])
+    response = see_other(_safe_next(str(form.get("next", ""))))
+    await auth.start_session(request, response, officer)
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/admin/login")
+    await record(request, "login", officer=officer)
+    log.info("console login", extra={"officer": officer.name})
+    return response
+
+
+async def to_dashboard(request: web.Request) -> web.Response:
+    return see_other("/admin/")
+
+
+@auth.page("officer")
+async def logout(request: web.Request) -> web.StreamResponse:
+    response = see_other("/admin/login")
+    await auth.end_session(request, response)
+    return response

@@ -1,0 +1,63 @@
+"""GET /api/v1/openapi.json: the API described from the routes themselves (guards and docstrings)."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Any
+
+from aiohttp import web
+
+from bot import __version__
+
+PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+
+
+def describe(app: web.Application) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in app.router.routes():
+        resource = route.resource
+        if resource is None or route.method == "HEAD" or not resource.canonical.startswith("/api/v1/"):
+            continue
+        path = PARAM.sub(r"{\1}", resource.canonical)
+        doc = inspect.getdoc(route.handler) or ""
+        summary, _, description = doc.partition("\n")
+        role = getattr(route.handler, "required_role", None)
+        operation: dict[str, Any] = {
+            "summary": summary or route.handler.__name__,
+            "operationId": f"{route.method.lower()}_{route.handler.__name__}_{len(paths)}",
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {}}},
+                "4XX": {"description": "refused", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Error"}}}},
+            },
+        }
+        if description.strip():
+            operation["description"] = description.strip()
+        if role is not None:
+            operation["security"] = [{"bearer": []}]
+            operation["x-required-role"] = role
+        params = [{"name": name, "in": "path", "required": True, "schema": {"type": "integer" if name == "id" else "string"}}
+                  for name in PARAM.findall(resource.canonical)]
+        if params:
+            operation["parameters"] = params
+        if route.method in ("POST", "PUT", "PATCH"):
+            operation["requestBody"] = {"content": {"application/json": {"schema": {"type": "object"}}}}
+        paths.setdefault(path, {})[route.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "nongbot API", "version": __version__,
+                 "description": "Officer API: bearer tokens from `nongbot token create`; roles officer < supervisor < admin."},
+        "servers": [{"url": "/"}],
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": {"type": "object", "required": ["error"],
+                                  "properties": {"error": {"type": "string"}}}},
+        },
+    }
+
+
+async def spec(request: web.Request) -> web.Response:
+    """This document."""
+    return web.json_response(describe(request.app))

@@ -1,0 +1,62 @@
+"""Render a console page: its template plus who is logged in, their CSRF token and the menu."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from bot.keys import CONFIG, OFFICER, SESSION
+from bot.phones import mask_phone
+from bot.web.auth import RANK, ROLE_NAMES
+
+# (path, label, lowest role that sees it)
+NAV = (
+    ("/admin/", "首页", "officer"),
+    ("/admin/articles", "知识库", "officer"),
+    ("/admin/broadcasts", "群发", "officer"),
+    ("/admin/questions", "问答收件箱", "officer"),
+    ("/admin/prices", "价格", "officer"),
+    ("/admin/jobs", "务工", "officer"),
+    ("/admin/subscribers", "农户", "officer"),
+    ("/admin/simulator", "模拟手机", "officer"),
+    ("/admin/audit", "操作记录", "supervisor"),
+    ("/admin/officers", "账号", "admin"),
+)
+
+
+def render(request: web.Request, template: str, context: dict[str, Any] | None = None,
+           *, status: int = 200) -> web.Response:
+    officer = request.get(OFFICER)
+    session = request.get(SESSION)
+    rank = RANK[officer.role] if officer is not None else -1
+    nav = [(path, label) for path, label, role in NAV if rank >= RANK[role]]
+    current = next((p for p, _ in sorted(nav, key=lambda i: -len(i[0])) if request.path.startswith(p)), "")
+    base = {
+        "officer": officer, "csrf": session.csrf_token if session is not None else "",
+        "nav": nav, "current": current, "bot": request.app[CONFIG].bot, "role_names": ROLE_NAMES,
+        "is_admin": officer is not None and officer.role == "admin",
+        "can_approve": officer is not None and rank >= RANK["supervisor"],
+        # After a form, handlers redirect with ?ok=… (what was done) or ?err=… (what went wrong).
+        "flash": request.query.get("ok", "")[:200], "flash_error": request.query.get("err", "")[:300],
+    }
+    return aiohttp_jinja2.render_template(template, request, {**base, **(context or {})}, status=status)
+
+
+def phone_for(request: web.Request, phone: str | None) -> str:
+    """Phones are shown in full to admins only; everyone else sees 138****8000."""
+    if not phone:
+        return ""
+    officer = request.get(OFFICER)
+    return phone if officer is not None and officer.role == "admin" else mask_phone(phone)
+
+
+def see_other(location: str, *, ok: str = "", err: str = "") -> web.Response:
+    """Post/redirect/get: after a form the browser fetches `location`, which shows `ok` (what was
+    done) or `err` (what went wrong) at the top."""
+    if ok or err:
+        query = urlencode({"ok": ok} if ok else {"err": err})
+        location += ("&" if "?" in location else "?") + query
+    return web.Response(status=303, headers={"Location": location})
