@@ -17,10 +17,12 @@ from bot.keys import (
     CONFIG, JOB_LISTENERS, METRICS, PRICE_LISTENERS, ROLE, ROUTER, SEARCH, SEED, SENDERS, STATUS_LISTENERS,
 )
 from bot.metrics import Metrics
+from bot.models import Officer
 from bot.seed import seed_if_empty
-from bot.web import accounts, console, labour_api, prices_api
+from bot.web import accounts, articles, console, dashboard, labour_api, labour_pages, prices_api, prices_pages, questions, simulator, subscribers
 from broadcasts import alerts
 from broadcasts import api as broadcasts_api
+from broadcasts import pages as broadcasts_pages
 from broadcasts import dispatcher, job_push
 from broadcasts.scheduler import Scheduler
 from content.search import Searcher
@@ -32,7 +34,7 @@ ROLES = ("all", "web", "worker", "cli")
 WEBHOOK_MAX_BYTES = 64 * 1024
 SEARCH_REFRESH_SECONDS = 2.0  # an article edited anywhere is searchable within this
 # The officer console (/admin) and the JSON API (/api/v1), one module per area; console first.
-WEB_AREAS = (console, accounts, broadcasts_api, prices_api, labour_api)
+WEB_AREAS = (console, accounts, broadcasts_api, broadcasts_pages, prices_api, labour_api, dashboard, simulator, articles, subscribers, questions, prices_pages, labour_pages)
 
 
 def create_app(config: Config, *, role: str = "all", seed: bool = False) -> web.Application:
@@ -81,6 +83,9 @@ async def orm_ctx(app: web.Application) -> AsyncIterator[None]:
     async with db.database(app[CONFIG].database.url):
         if app[SEED]:
             await seed_if_empty(app[CONFIG])
+        if app[ROLE] in ("all", "web") and not await Officer.exists():
+            log.warning("no console accounts yet: create one with `nongbot officer add NAME --role admin`, "
+                        "then log in at %s/admin/", app[CONFIG].server.public_url)
         yield
 
 

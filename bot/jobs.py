@@ -381,3 +381,53 @@ def parse_arrears(values: Mapping[str, Any], today: date) -> dict[str, Any]:
 
 async def active_arrears(limit: int = 20) -> list[WageArrearsNotice]:
     return await WageArrearsNotice.filter(active=True).order_by("-published_on", "-id").limit(limit)
+
+
+# --- Console services ----------------------------------------------------------------------------
+
+
+async def verify_job(job_id: int, verified_by: str, today: date) -> Job:
+    """Mark a notice verified (shown to villagers, pushed once by the job listeners the caller
+    notifies). Raises LookupError for an unknown job, JobError when it is no longer open."""
+    job = await Job.get_or_none(id=job_id)
+    if job is None:
+        raise LookupError("no such job")
+    if job.expires_on < today or (job.end_date is not None and job.end_date < today):
+        raise JobError(f"expires_on: {job.expires_on.isoformat()} has already passed")
+    name = verified_by.strip()[:LIMITS["verified_by"]]
+    if not name:
+        raise JobError("verified_by: missing")
+    job.verified_by = name
+    await job.save(update_fields=["verified_by"])
+    return job
+
+
+async def withdraw_job(job_id: int) -> Job:
+    """Take a notice down: it becomes unverified again, so no villager sees it and it is not pushed
+    (a notice pushed before is never pushed again). Raises LookupError for an unknown job."""
+    job = await Job.get_or_none(id=job_id)
+    if job is None:
+        raise LookupError("no such job")
+    job.verified_by = ""
+    await job.save(update_fields=["verified_by"])
+    return job
+
+
+KEEP: Any = object()  # update_arrears: leave this field as it is
+
+
+async def update_arrears(notice_id: int, *, case_status: Any = KEEP, active: Any = KEEP) -> WageArrearsNotice:
+    """Change a warning's case status and/or whether it is shown. Raises LookupError or JobError."""
+    notice = await WageArrearsNotice.get_or_none(id=notice_id)
+    if notice is None:
+        raise LookupError("no such warning")
+    if active is not KEEP:
+        if not isinstance(active, bool):
+            raise JobError("active: expected true or false")
+        notice.active = active
+    if case_status is not KEEP:
+        if not isinstance(case_status, str) or len(case_status.strip()) > 50:
+            raise JobError("case_status: expected text of at most 50 characters")
+        notice.case_status = case_status.strip()
+    await notice.save()
+    return notice

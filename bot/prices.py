@@ -224,3 +224,135 @@ async def digest(group: str, today: date) -> str:
             change = arrow(quotes[0].change)
             parts.append(f"{commodity.name}{quotes[0].price:.2f}{change}")
     return "；".join(parts) + "（元/斤，对比上周）" if parts else "近两周暂无价格"
+
+
+# --- Console services: confirm or delete a record, map held names, add a market ----------------
+
+UNITS = (*PER_JIN, "元/个", "元/头", "元/只", "元/株")  # what parse_row accepts
+MARKET_KINDS = ("田头", "批发", "零售")
+UNMAPPED_KINDS = ("commodity", "market")
+
+
+async def add_market(name: str, kind: str = "批发", township: str = "", city: str = "") -> tuple[Market, bool]:
+    """A collection point by name (kind 田头, 批发 or 零售); an existing one of that name is returned as is."""
+    name = name.strip()
+    if not name or kind not in MARKET_KINDS:
+        raise PriceError("name required; kind one of 田头, 批发, 零售")
+    return await Market.get_or_create(name=name[:50], defaults={
+        "township": township.strip()[:50], "city": city.strip()[:50], "kind": kind})
+
+
+async def confirm(record_id: int) -> PriceRecord:
+    """Publish a suspect price (the caller notifies the price listeners)."""
+    record = await PriceRecord.get_or_none(id=record_id)
+    if record is None:
+        raise LookupError("no such price")
+    if record.status != "suspect":
+        raise PriceError(f"price is {record.status}, not suspect")
+    record.status = "published"
+    await record.save(update_fields=["status", "updated_at"])
+    return record
+
+
+async def median_for(record: PriceRecord) -> float | None:
+    """The 30-day median of published prices the record is judged against."""
+    return await _median(record.commodity_id, record.date)
+
+
+async def week_changes(records: list[PriceRecord]) -> dict[int, float | None]:
+    """record id -> change against the newest published price at the same market 6-10 days before
+    (the comparison `latest` makes), read with one query."""
+    if not records:
+        return {}
+    earliest = min(r.date for r in records) - timedelta(days=10)
+    latest_day = max(r.date for r in records) - timedelta(days=6)
+    older = await PriceRecord.filter(
+        status="published", date__gte=earliest, date__lte=latest_day,
+        commodity_id__in={r.commodity_id for r in records},
+    ).order_by("date").values("commodity_id", "market_id", "date", "price")
+    changes: dict[int, float | None] = {}
+    for record in records:
+        before = None
+        for row in older:  # ordered by date: the last match is the newest
+            if (row["commodity_id"] == record.commodity_id and row["market_id"] == record.market_id
+                    and record.date - timedelta(days=10) <= row["date"] <= record.date - timedelta(days=6)):
+                before = row["price"]
+        changes[record.id] = None if before is None else record.price - before
+    return changes
+
+
+@dataclass
+class HeldName:
+    """Open unmapped rows sharing one unknown commodity or market name."""
+
+    kind: str  # commodity | market
+    name: str
+    rows: list[UnmappedPrice]
+
+
+def _unknown(row: UnmappedPrice) -> str:
+    return "market" if row.reason == "unknown market" else "commodity"
+
+
+async def held_names() -> list[HeldName]:
+    """Open unmapped prices grouped by the unknown name, the most rows first."""
+    groups: dict[tuple[str, str], HeldName] = {}
+    for row in await UnmappedPrice.filter(status="open").order_by("-date", "id"):
+        kind = _unknown(row)
+        name = row.market_name if kind == "market" else row.commodity_name
+        groups.setdefault((kind, name), HeldName(kind, name, [])).rows.append(row)
+    return sorted(groups.values(), key=lambda g: (-len(g.rows), g.kind, g.name))
+
+
+async def _held(kind: str, name: str) -> list[UnmappedPrice]:
+    if kind not in UNMAPPED_KINDS:
+        raise PriceError("kind: expected commodity or market")
+    return [r for r in await UnmappedPrice.filter(status="open", **{f"{kind}_name": name}).order_by("id")
+            if _unknown(r) == kind]
+
+
+async def map_held(kind: str, name: str, target: str, config: Config, *, save_alias: bool = False,
+                   recorded_by: str = "") -> PriceReport:
+    """Store the prices held under an unknown commodity or market `name` as the existing `target`;
+    with save_alias (commodities only) the name is recognised from now on. Rows that store (or are
+    held again for the other unknown name) are marked mapped; rows still refused stay open.
+    The caller notifies the price listeners with report.commodity_ids."""
+    rows = await _held(kind, name)
+    if not rows:
+        raise LookupError(f"no open prices held under {name!r}")
+    if kind == "commodity":
+        commodity = await Commodity.get_or_none(name=target)
+        if commodity is None:
+            raise PriceError(f"unknown commodity {target!r}")
+        if save_alias and name != commodity.name:
+            aliases = pack_set([*unpack_set(commodity.aliases), name])
+            if len(aliases) > 300:
+                raise PriceError(f"{commodity.name} has too many other names to add {name!r}")
+            commodity.aliases = aliases
+            await commodity.save(update_fields=["aliases"])
+    elif save_alias:
+        raise PriceError("market names cannot be saved as aliases; add the market instead")
+    elif not await Market.exists(name=target):
+        raise PriceError(f"unknown market {target!r}")
+    total = PriceReport()
+    for row in rows:
+        values = {"date": row.date.isoformat(), "price": row.raw_price, "unit": row.raw_unit,
+                  "market": target if kind == "market" else row.market_name,
+                  "commodity": target if kind == "commodity" else row.commodity_name}
+        report = await store([(row.id, values)], config, source=row.source, recorded_by=recorded_by)
+        if report.stored or report.updated or report.unmapped:
+            row.status = "mapped"
+            await row.save(update_fields=["status"])
+        total.stored += report.stored
+        total.updated += report.updated
+        total.suspect += report.suspect
+        total.unmapped += report.unmapped
+        total.errors += report.errors
+        total.commodity_ids |= report.commodity_ids
+    return total
+
+
+async def drop_held(kind: str, name: str) -> int:
+    """Give up on the prices held under an unknown name (a typing mistake, a market we do not follow)."""
+    ids = [r.id for r in await _held(kind, name)]
+    return await UnmappedPrice.filter(id__in=ids).update(status="dropped") if ids else 0

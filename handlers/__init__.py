@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from bot.routing import Router
-from handlers import help, labour, optout, prices, profile, register, search, subscribe
+from handlers import feedback, help, labour, optout, prices, profile, register, search, subscribe
 
 
 def build_router() -> Router:
     root = Router("root")
     root.include(optout.router)  # before anything else: a stop word must always stop
     root.include(help.router)
+    root.include(feedback.router)  # "意见：柑橘价格发晚了" is a comment, not a price question
     root.include(prices.alerts_router)  # before subscribe: "取消提醒 柑橘" is not "取消 柑橘"
     root.include(subscribe.router)
     root.include(labour.router)  # before register: "登记务工 电工 十堰" is not "登记 <name>"

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import jobs
-from bot.keys import CONFIG, JOB_LISTENERS
+from bot.keys import CONFIG, JOB_LISTENERS, OFFICER
 from bot.models import Job, WageArrearsNotice
 from bot.web.auth import error, json_body, requires
 
@@ -19,6 +19,8 @@ MAX_ROWS = 1000
 def setup(app: web.Application) -> None:
     app.router.add_post("/api/v1/jobs", post_jobs)
     app.router.add_get("/api/v1/jobs", list_jobs)
+    app.router.add_post("/api/v1/jobs/{id:\\d+}/verify", verify_job)
+    app.router.add_post("/api/v1/jobs/{id:\\d+}/withdraw", withdraw_job)
     app.router.add_post("/api/v1/arrears", post_arrears)
     app.router.add_get("/api/v1/arrears", list_arrears)
     app.router.add_post("/api/v1/arrears/{id:\\d+}", update_arrears)
@@ -132,14 +134,34 @@ async def update_arrears(request: web.Request) -> web.Response:
     unknown = sorted(set(body) - {"case_status", "active"})
     if unknown:
         return error(400, f"unknown field {', '.join(unknown)} (expected case_status, active)")
-    if "active" in body:
-        if not isinstance(body["active"], bool):
-            return error(400, "active: expected true or false")
-        notice.active = body["active"]
-    if "case_status" in body:
-        status = body["case_status"]
-        if not isinstance(status, str) or len(status.strip()) > 50:
-            return error(400, "case_status: expected text of at most 50 characters")
-        notice.case_status = status.strip()
-    await notice.save()
+    try:
+        notice = await jobs.update_arrears(notice.id, case_status=body.get("case_status", jobs.KEEP),
+                                           active=body.get("active", jobs.KEEP))
+    except jobs.JobError as exc:
+        return error(400, str(exc))
     return web.json_response(_arrears_json(notice))
+
+
+@requires("officer")
+async def verify_job(request: web.Request) -> web.Response:
+    """Mark a job verified by the caller: villagers see it and matching workers get it pushed once."""
+    try:
+        job = await jobs.verify_job(int(request.match_info["id"]), request[OFFICER].name, _today(request))
+    except LookupError as exc:
+        return error(404, str(exc))
+    except jobs.JobError as exc:
+        return error(409, str(exc))
+    for listener in request.app[JOB_LISTENERS]:
+        await listener([job.id])
+    await job.refresh_from_db()
+    return web.json_response(_job_json(job))
+
+
+@requires("officer")
+async def withdraw_job(request: web.Request) -> web.Response:
+    """Take a job down: it becomes unverified, so no villager sees it (it can be verified again)."""
+    try:
+        job = await jobs.withdraw_job(int(request.match_info["id"]))
+    except LookupError as exc:
+        return error(404, str(exc))
+    return web.json_response(_job_json(job))

@@ -1,4 +1,4 @@
-"""JSON API for prices: bulk upload from a collection station, recent records, confirm a suspect one."""
+"""JSON API for prices: bulk upload, recent records, confirm or delete one, unknown names, markets."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from aiohttp import web
 from bot import prices
 from bot.keys import CONFIG, PRICE_LISTENERS
 from bot.models import Market, PriceRecord
+from bot.web import console
 from bot.web.auth import OFFICER, error, json_body, requires
 
 
@@ -16,17 +17,25 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/v1/prices", upload)
     app.router.add_get("/api/v1/prices", recent)
     app.router.add_post("/api/v1/prices/{id:\\d+}/confirm", confirm)
+    app.router.add_delete("/api/v1/prices/{id:\\d+}", delete)
+    app.router.add_get("/api/v1/prices/unmapped", unmapped)
+    app.router.add_post("/api/v1/prices/unmapped/map", map_unmapped)
+    app.router.add_post("/api/v1/prices/unmapped/drop", drop_unmapped)
+    app.router.add_get("/api/v1/markets", markets)
     app.router.add_post("/api/v1/markets", add_market)
 
 
-async def _notify(request: web.Request, commodity_ids: set[int]) -> None:
+async def notify(request: web.Request, commodity_ids: set[int]) -> None:
+    """Tell the price listeners (alerts) about commodities with new published prices."""
     for listener in request.app[PRICE_LISTENERS]:
         await listener(commodity_ids)
 
 
 @requires("officer")
 async def upload(request: web.Request) -> web.Response:
-    """Body: {"prices": [{date, market, commodity, price, unit}, …], "source": "…"} or the list alone."""
+    """Store prices (bad rows reported, unknown names held, outliers held as suspect).
+
+    Body: {"prices": [{date, market, commodity, price, unit}, …], "source": "…"} or the list alone."""
     try:
         body = await request.json()
     except ValueError:
@@ -39,13 +48,16 @@ async def upload(request: web.Request) -> web.Response:
     source = str(body.get("source") or "api") if isinstance(body, dict) else "api"
     report = await prices.store(list(enumerate(rows)), request.app[CONFIG], source=source,
                                 recorded_by=request[OFFICER].name)
-    await _notify(request, report.commodity_ids)
+    await notify(request, report.commodity_ids)
     return web.json_response({"stored": report.stored, "updated": report.updated, "suspect": report.suspect,
                               "unmapped": report.unmapped, "errors": report.errors})
 
 
 @requires("officer")
 async def recent(request: web.Request) -> web.Response:
+    """Recent price records, newest first (at most 1000).
+
+    Query: days (default 7), commodity=NAME (or another name for it), status=published|suspect."""
     try:
         days = min(int(request.query.get("days", "7")), 366)
     except ValueError:
@@ -66,26 +78,113 @@ async def recent(request: web.Request) -> web.Response:
 
 @requires("officer")
 async def confirm(request: web.Request) -> web.Response:
-    record = await PriceRecord.get_or_none(id=int(request.match_info["id"]))
-    if record is None:
-        return error(404, "no such price")
-    if record.status != "suspect":
-        return error(409, f"price is {record.status}, not suspect")
-    record.status = "published"
-    await record.save(update_fields=["status", "updated_at"])
-    await _notify(request, {record.commodity_id})
+    """Publish a price held as suspect (price alerts are checked)."""
+    try:
+        record = await prices.confirm(int(request.match_info["id"]))
+    except LookupError as exc:
+        return error(404, str(exc))
+    except prices.PriceError as exc:
+        return error(409, str(exc))
+    await notify(request, {record.commodity_id})
     return web.json_response({"id": record.id, "status": record.status})
 
 
 @requires("officer")
 async def add_market(request: web.Request) -> web.Response:
+    """Add a market (201), or return the existing one of that name (200).
+
+    Body: {"name": "…", "kind": "田头|批发|零售", "township": "…", "city": "…"}."""
     body = await json_body(request)
     if isinstance(body, web.Response):
         return body
-    name = str(body.get("name") or "").strip()
-    kind = str(body.get("kind") or "批发")
-    if not name or kind not in ("田头", "批发", "零售"):
-        return error(400, "name required; kind one of 田头, 批发, 零售")
-    market, created = await Market.get_or_create(name=name[:50], defaults={
-        "township": str(body.get("township") or "")[:50], "city": str(body.get("city") or "")[:50], "kind": kind})
+    try:
+        market, created = await prices.add_market(
+            str(body.get("name") or ""), str(body.get("kind") or "批发"),
+            str(body.get("township") or ""), str(body.get("city") or ""))
+    except prices.PriceError as exc:
+        return error(400, str(exc))
     return web.json_response({"id": market.id, "name": market.name, "created": created}, status=201 if created else 200)
+
+
+@requires("officer")
+async def markets(request: web.Request) -> web.Response:
+    """Markets where prices are collected."""
+    rows = await Market.all().order_by("name").values("id", "name", "kind", "township", "city")
+    return web.json_response({"markets": rows})
+
+
+@requires("officer")
+async def delete(request: web.Request) -> web.Response:
+    """Delete a wrongly entered price record."""
+    record = await PriceRecord.get_or_none(id=int(request.match_info["id"]))
+    if record is None:
+        return error(404, "no such price")
+    await record.delete()
+    request[console.AUDIT_DETAIL] = (f"{record.date} market {record.market_id} commodity {record.commodity_id}"
+                                     f" {record.price:g} {record.status}")
+    return web.json_response({"id": record.id, "deleted": True})
+
+
+@requires("officer")
+async def unmapped(request: web.Request) -> web.Response:
+    """Prices held because their commodity or market name is unknown, grouped by that name."""
+    groups = await prices.held_names()
+    return web.json_response({"unmapped": [
+        {"kind": g.kind, "name": g.name, "count": len(g.rows), "prices": [
+            {"id": r.id, "date": r.date.isoformat(), "market": r.market_name, "commodity": r.commodity_name,
+             "price": r.raw_price, "unit": r.raw_unit, "source": r.source} for r in g.rows]}
+        for g in groups]})
+
+
+def _held_name(body: dict[str, object]) -> tuple[str, str] | web.Response:
+    kind, name = body.get("kind"), body.get("name")
+    if kind not in prices.UNMAPPED_KINDS or not isinstance(name, str) or not name:
+        return error(400, "kind (commodity or market) and name required")
+    return str(kind), name
+
+
+@requires("officer")
+async def map_unmapped(request: web.Request) -> web.Response:
+    """Store the prices held under an unknown name as an existing commodity or market.
+
+    Body: {"kind": "commodity|market", "name": "unknown name", "target": "existing name",
+    "save_alias": true (commodities only: recognise the name from now on)}."""
+    body = await json_body(request)
+    if isinstance(body, web.Response):
+        return body
+    held = _held_name(body)
+    if isinstance(held, web.Response):
+        return held
+    target, save_alias = body.get("target"), body.get("save_alias", False)
+    if not isinstance(target, str) or not target or not isinstance(save_alias, bool):
+        return error(400, "target (an existing name) required; save_alias true or false")
+    try:
+        report = await prices.map_held(*held, target, request.app[CONFIG], save_alias=save_alias,
+                                       recorded_by=request[OFFICER].name)
+    except LookupError as exc:
+        return error(404, str(exc))
+    except prices.PriceError as exc:
+        return error(400, str(exc))
+    await notify(request, report.commodity_ids)
+    return web.json_response({"stored": report.stored, "updated": report.updated, "suspect": report.suspect,
+                              "unmapped": report.unmapped, "errors": report.errors})
+
+
+@requires("officer")
+async def drop_unmapped(request: web.Request) -> web.Response:
+    """Give up on the prices held under an unknown name.
+
+    Body: {"kind": "commodity|market", "name": "unknown name"}."""
+    body = await json_body(request)
+    if isinstance(body, web.Response):
+        return body
+    held = _held_name(body)
+    if isinstance(held, web.Response):
+        return held
+    try:
+        dropped = await prices.drop_held(*held)
+    except prices.PriceError as exc:
+        return error(400, str(exc))
+    if not dropped:
+        return error(404, f"no open prices held under {held[1]!r}")
+    return web.json_response({"dropped": dropped})
