@@ -410,14 +410,11 @@ def cmd_ask(args: argparse.Namespace, config: Config) -> int:
             searcher = Searcher(await asyncio.to_thread(Tokenizer))
             await searcher.refresh()
         for question in questions:
-            composed = search_handler.compose(searcher, question, args.channel, config)
-            result = searcher.search(question, limit=args.limit)
+            shown, _ = search_handler.ask(searcher, config, question, args.channel, args.limit)
             if args.json:
-                hits = [{"id": h.id, "ref": h.ref, "title": h.title, "score": h.score} for h in result.hits]
-                print(json.dumps({"answer": composed.text, "answered": result.answered, "hits": hits},
-                                 ensure_ascii=False), flush=True)
+                print(json.dumps(shown, ensure_ascii=False), flush=True)
             else:
-                print(composed.text + "\n", flush=True)
+                print(shown["answer"] + "\n", flush=True)
 
     asyncio.run(run())
     return 0

@@ -13,7 +13,7 @@ from tortoise.functions import Count, Max
 
 from bot.config import Config
 from bot.keys import CONFIG, OFFICER
-from bot.models import CHANNELS, TOPICS, AuditEvent, Subscriber, unpack_set
+from bot.models import TOPICS, AuditEvent, Subscriber, unpack_set
 from bot.web import auth
 from bot.web.console import AUDIT_DETAIL
 from bot.web.view import render, see_other

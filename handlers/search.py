@@ -75,6 +75,15 @@ def compose(searcher: Searcher, text: str, channel: str, config: Config) -> Comp
     return Composed(text, result, {"flow": "article", "choices": near})
 
 
+def ask(searcher: Searcher, config: Config, question: str, channel: str = "sms",
+        limit: int = 5) -> tuple[dict[str, Any], Result]:
+    """What the bot answers and how it ranked: `nongbot ask --json` and GET /api/v1/search print this."""
+    composed = compose(searcher, question, channel, config)
+    result = searcher.search(question, limit=limit)
+    hits = [{"id": h.id, "ref": h.ref, "title": h.title, "score": h.score} for h in result.hits]
+    return {"answer": composed.text, "answered": result.answered, "hits": hits}, result
+
+
 def _fit_sms(text: str, budget: int) -> str:
     while len(text) > budget and "\n" in text:
         lines = text.split("\n")

@@ -3,15 +3,20 @@ fake Twilio. Each step saves a screenshot in build/screenshots for a reviewer.""
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 from playwright.async_api import expect
 
-from tests.browser import Site, site  # noqa: F401  (the fixture)
+from bot.keys import CONFIG
+from bot.models import Question, Subscriber, pack_set
+from broadcasts.models import Broadcast
+
+from tests.browser import Site
 
 pytestmark = pytest.mark.db
 
 
-async def test_login_is_required_and_wrong_password_is_explained(site: Site) -> None:  # noqa: F811
+async def test_login_is_required_and_wrong_password_is_explained(site: Site) -> None:
     page = site.page
     await page.goto(site.url("/admin/"))
     assert "/admin/login" in page.url
@@ -28,7 +33,7 @@ async def test_login_is_required_and_wrong_password_is_explained(site: Site) -> 
     await page.wait_for_url("**/admin/login")
 
 
-async def test_simulator_answers_like_the_bot(site: Site) -> None:  # noqa: F811
+async def test_simulator_answers_like_the_bot(site: Site) -> None:
     page = site.page
     await site.login("officer")
     await page.click("nav.side >> text=模拟手机")
@@ -37,3 +42,87 @@ async def test_simulator_answers_like_the_bot(site: Site) -> None:  # noqa: F811
     await expect(page.locator(".bubble.bot")).to_have_count(2)
     await expect(page.locator(".bubble.bot").last).to_contain_text("订阅")
     await site.shot("03-simulator")
+
+
+async def test_an_article_written_in_the_console_answers_the_simulator(site: Site) -> None:
+    page = site.page
+    await site.login("officer")
+    await page.goto(site.url("/admin/articles/new"))
+    await page.fill("input[name=title]", "苞谷红蜘蛛怎么防")
+    await page.fill("textarea[name=summary]", "苞谷红蜘蛛在天旱时多发，叶片发白、发黄，要早查早治。")
+    await page.fill("textarea[name=body]", (
+        "红蜘蛛吸食苞谷叶片汁液，叶面出现黄白小点，严重时叶片干枯。\n\n"
+        "1. 天旱时及时灌水，清除田边杂草。\n2. 点片发生时挑治，可用阿维菌素、联苯肼酯等按标签用量喷雾，"
+        "重点喷叶背。\n3. 保护瓢虫、草蛉等天敌。"))
+    await page.check("input[name=crops][value=玉米]")
+    await page.check("input[name=topics][value=虫害]")
+    await page.fill("input[name=keywords]", "红蜘蛛 叶螨")
+    await page.fill("textarea[name=sources]", "全国农业技术推广服务中心 玉米病虫害防治技术")
+    await expect(page.locator("#sms-pages")).to_contain_text("红蜘蛛")  # the live preview caught up
+    await site.shot("04-article-edit")
+    await page.click("#article-form button[type=submit]")
+    await expect(page.locator(".flash.ok")).to_be_visible()
+    await page.goto(site.url("/admin/simulator"))
+    await page.fill("#sim-text", "苞谷叶子上有红蜘蛛咋办")
+    await page.click("#sim-send")
+    await expect(page.locator(".bubble.bot")).to_have_count(2)
+    await expect(page.locator(".bubble.bot").last).to_contain_text("红蜘蛛")
+    await site.shot("05-simulator-finds-article")
+
+
+async def test_broadcast_waits_for_a_supervisor_then_progress_reaches_done(site: Site) -> None:
+    phones = [f"+861390000000{i}" for i in range(3)]
+    for phone in phones:
+        await Subscriber.create(phone=phone, township="关防乡", crops=pack_set(["柑橘"]), consent_source="test")
+    page = site.page
+    await site.login("officer")
+    await page.goto(site.url("/admin/broadcasts/new"))
+    await page.fill("#text", "明早有霜冻，柑橘园请盖膜、熏烟防冻。")
+    await expect(page.locator("#pv-recipients")).to_have_text("3")
+    await site.shot("06-broadcast-compose")
+    await page.click("button:has-text('提交审批')")
+    await expect(page.locator("#broadcast-state")).to_have_attribute("data-state", "pending_approval")
+    await page.wait_for_timeout(1500)  # the worker is running: nothing may go out before approval
+    assert site.fake.messages == {}
+    assert await page.locator("button:has-text('批准发送')").count() == 0  # not for an officer
+    broadcast = await Broadcast.get(state="pending_approval")
+
+    await site.login("supervisor")
+    await page.goto(site.url("/admin/broadcasts"))
+    await site.shot("07-approval-queue")
+    await page.click("#approval-queue button:has-text('批准发送')")
+    await page.goto(site.url(f"/admin/broadcasts/{broadcast.id}"))
+    await expect(page.locator(".progress").first).to_have_attribute("data-state", "done", timeout=30_000)
+    await expect(page.locator(".progress-text").first).to_contain_text("已完成")
+    await site.shot("08-broadcast-done")
+    assert sorted(m["to"] for m in site.fake.messages.values()) == phones
+    assert all("霜冻" in m["body"] for m in site.fake.messages.values())
+
+
+async def test_officer_answers_an_inbox_question_and_the_reply_is_delivered(site: Site) -> None:
+    villager = "+8613912345678"
+    public = site.server.app[CONFIG].server.public_url
+    params = site.fake.inbound_params(villager, "我家魔芋叶子上起了好多白斑咋办")
+    async with aiohttp.ClientSession() as session:
+        response = await site.fake.post_signed(session, site.url("/webhooks/twilio/sms"), params,
+                                               signed_url=public + "/webhooks/twilio/sms")
+        assert response.status == 200
+    question = await Question.get(status="open")
+    page = site.page
+    await site.login("officer")
+    await page.click("nav.side >> text=问答收件箱")
+    await expect(page.locator("table")).to_contain_text("魔芋")
+    await site.shot("09-inbox")
+    await page.click(f"a[href='/admin/questions/{question.id}']")
+    await page.fill("#reply-text", "魔芋白斑多是白绢病或炭疽病，请拍照发给农技站，或带病叶到乡农技站看。")
+    await site.shot("10-inbox-reply")
+    await page.click("button:has-text('回复农户')")
+    await expect(page.locator(".flash.ok")).to_be_visible()
+    sent = [(sid, m) for sid, m in site.fake.messages.items() if m["to"] == villager and "白绢病" in m["body"]]
+    assert len(sent) == 1
+    async with aiohttp.ClientSession() as session:
+        report = await site.fake.report(session, sent[0][0], "delivered", via=site.url("/"))
+        assert report.status == 200
+    await page.goto(site.url(f"/admin/questions/{question.id}"))
+    await expect(page.locator("body")).to_contain_text("已送达")
+    await site.shot("11-inbox-delivered")

@@ -13,7 +13,7 @@ from aiohttp import ClientResponse, web
 
 from bot import roster
 from bot.models import AuditEvent, ConsentEvent, Message, Question, Subscriber, pack_set
-from tests.browser import Site, site  # noqa: F401  (the browser fixture)
+from tests.browser import Site
 from tests.helpers import OFFICER_NAMES, Console
 
 pytestmark = pytest.mark.db
@@ -319,7 +319,7 @@ async def test_command_line_import_keeps_its_file_and_line_errors(app: web.Appli
 # --- the page in a real browser -----------------------------------------------------------------
 
 
-async def test_browser_import_shows_progress_and_line_errors(site: Site, tmp_path: Path) -> None:  # noqa: F811
+async def test_browser_import_shows_progress_and_line_errors(site: Site, tmp_path: Path) -> None:
     await site.login("officer")
     path = tmp_path / "名单.csv"
     path.write_text(HEADER + "".join(f"1390000{i:04d},农户{i},关防乡,,柑橘,技术,\n" for i in range(250))

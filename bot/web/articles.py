@@ -23,9 +23,8 @@ from content.loader import ArticleData
 from content.models import Article
 from content.render import sms_page, wechat_text
 from content.safety import Finding, find_forbidden
-from content.search import Result, Searcher
 from content.vocab import vocabulary
-from handlers.search import compose, sms_budget
+from handlers.search import ask, sms_budget
 
 TOPICS = ("病害", "虫害", "栽培", "施肥", "养殖", "防疫", "储藏", "安全用药", "灾害", "采收", "务工")
 TITLE_MAX, SUMMARY_MAX, BODY_MAX = 60, 500, 20000
@@ -215,15 +214,6 @@ def checked_preview(config: Config, title: str, summary: str, body: str, crops: 
     shown = preview(config, title, summary, body)
     shown["forbidden"] = [forbidden_message(f) for f in forbidden_in(Fields(title, summary, body, known, (), (), (), ()))]
     return shown
-
-
-def ask(searcher: Searcher, config: Config, question: str, channel: str = "sms",
-        limit: int = 5) -> tuple[dict[str, Any], Result]:
-    """What the bot answers and how it ranked: the same as `nongbot ask --json`."""
-    composed = compose(searcher, question, channel, config)
-    result = searcher.search(question, limit=limit)
-    hits = [{"id": h.id, "ref": h.ref, "title": h.title, "score": h.score} for h in result.hits]
-    return {"answer": composed.text, "answered": result.answered, "hits": hits}, result
 
 
 async def find(q: str, crop: str, topic: str, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:

@@ -3,7 +3,7 @@ wage-arrears warnings."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from aiohttp import web
@@ -11,6 +11,7 @@ from aiohttp import web
 from bot import jobs
 from bot.keys import CONFIG, JOB_LISTENERS, OFFICER
 from bot.models import Job, WageArrearsNotice
+from bot.web import view
 from bot.web.auth import error, json_body, requires
 
 MAX_ROWS = 1000
@@ -25,9 +26,6 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/v1/arrears", list_arrears)
     app.router.add_post("/api/v1/arrears/{id:\\d+}", update_arrears)
 
-
-def _today(request: web.Request) -> date:
-    return datetime.now(request.app[CONFIG].tz).date()
 
 
 async def _rows(request: web.Request, plural: str) -> list[Any] | web.Response:
@@ -62,7 +60,7 @@ async def post_jobs(request: web.Request) -> web.Response:
     rows = await _rows(request, "jobs")
     if isinstance(rows, web.Response):
         return rows
-    report = await jobs.store_jobs(((f"[{i}]", row) for i, row in enumerate(rows)), _today(request))
+    report = await jobs.store_jobs(((f"[{i}]", row) for i, row in enumerate(rows)), view.today(request))
     errors = [{"index": int(where.strip("[]")), "error": message} for where, message in report.errors]
     if not report.ids:
         return web.json_response({"error": "no valid job", "errors": errors}, status=400)
@@ -77,7 +75,7 @@ async def post_jobs(request: web.Request) -> web.Response:
 @requires("officer")
 async def list_jobs(request: web.Request) -> web.Response:
     """?q=建筑 武汉 filters by work type/place; ?all=1 includes expired and unverified notices."""
-    today = _today(request)
+    today = view.today(request)
     if request.query.get("all") in ("1", "true"):
         found = await Job.all().order_by("-id").limit(500)
     else:
@@ -99,7 +97,7 @@ async def post_arrears(request: web.Request) -> web.Response:
     rows = await _rows(request, "arrears")
     if isinstance(rows, web.Response):
         return rows
-    today = _today(request)
+    today = view.today(request)
     good: list[dict[str, Any]] = []
     errors = []
     for i, row in enumerate(rows):
@@ -146,7 +144,7 @@ async def update_arrears(request: web.Request) -> web.Response:
 async def verify_job(request: web.Request) -> web.Response:
     """Mark a job verified by the caller: villagers see it and matching workers get it pushed once."""
     try:
-        job = await jobs.verify_job(int(request.match_info["id"]), request[OFFICER].name, _today(request))
+        job = await jobs.verify_job(int(request.match_info["id"]), request[OFFICER].name, view.today(request))
     except LookupError as exc:
         return error(404, str(exc))
     except jobs.JobError as exc:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from aiohttp import web
 from tortoise.expressions import Q
 
 from bot import jobs
-from bot.keys import CONFIG, JOB_LISTENERS, OFFICER
+from bot.keys import JOB_LISTENERS, OFFICER
 from bot.models import Job, WageArrearsNotice
 from bot.web import auth, console
-from bot.web.view import render, see_other
+from bot.web import view
+from bot.web.view import render, see_other, translate
 
 LIST_LIMIT = 200
 ARREARS_FORM = ("employer", "amount", "case_status", "published_by", "published_on")
@@ -53,14 +53,8 @@ def job_message(error: str) -> str:
     """'wage: needs an amount, e.g. …' -> '工资：要写明金额，如 300元/天'."""
     name, _, detail = error.partition(": ")
     label = LABELS.get(name, name)
-    for pattern, text in DETAILS:
-        if m := re.search(pattern, detail):
-            return f"{label}：{text.format(*m.groups())}"
-    return f"{label}：填写有误（{detail}）"
+    return f"{label}：{translate(detail, DETAILS) or f'填写有误（{detail}）'}"
 
-
-def _today(request: web.Request) -> date:
-    return datetime.now(request.app[CONFIG].tz).date()
 
 
 async def _notify(request: web.Request, job_ids: list[int]) -> None:
@@ -87,7 +81,7 @@ def _unverified(today: date) -> Any:
 async def _show(request: web.Request, *, job_form: dict[str, str] | None = None,
                 arrears_form: dict[str, str] | None = None, flash_error: str = "",
                 status: int = 200) -> web.Response:
-    today = _today(request)
+    today = view.today(request)
     state = request.query.get("state", "")
     state = state if state in STATES else ""
     query = Job.all()
@@ -126,7 +120,7 @@ async def publish_job(request: web.Request) -> web.Response:
     values = {name: str(form.get(name, "")).strip() for name in jobs.COLUMNS if name != "verified_by"}
     verified = form.get("verified") == "1"
     row = {**values, "verified_by": request[OFFICER].name if verified else ""}
-    report = await jobs.store_jobs([("form", row)], _today(request))
+    report = await jobs.store_jobs([("form", row)], view.today(request))
     if report.errors:
         problem = job_message(report.errors[0][1])
         return await _show(request, job_form={**values, "verified": "1" if verified else ""}, status=400,
@@ -144,7 +138,7 @@ async def publish_job(request: web.Request) -> web.Response:
 async def verify_job(request: web.Request) -> web.Response:
     form = await request.post()
     try:
-        job = await jobs.verify_job(int(request.match_info["id"]), request[OFFICER].name, _today(request))
+        job = await jobs.verify_job(int(request.match_info["id"]), request[OFFICER].name, view.today(request))
     except LookupError:
         raise web.HTTPNotFound(reason="没有这条招工信息") from None
     except jobs.JobError:
@@ -169,7 +163,7 @@ async def publish_arrears(request: web.Request) -> web.Response:
     form = await request.post()
     values = {name: str(form.get(name, "")).strip() for name in ARREARS_FORM}
     try:
-        parsed = jobs.parse_arrears(values, _today(request))
+        parsed = jobs.parse_arrears(values, view.today(request))
     except jobs.JobError as exc:
         return await _show(request, arrears_form=values, status=400,
                            flash_error=f"欠薪预警没有发布：{job_message(str(exc))}。已填的内容还在下方表中。")

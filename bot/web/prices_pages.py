@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -13,7 +12,8 @@ from bot.keys import CONFIG, OFFICER
 from bot.models import Commodity, Market, PriceRecord
 from bot.web import auth, console
 from bot.web.prices_api import notify
-from bot.web.view import render, see_other
+from bot.web import view
+from bot.web.view import render, see_other, translate
 
 FORM_ROWS = 5  # empty rows on the entry form
 MAX_FORM_ROWS = 20
@@ -51,14 +51,8 @@ def setup(app: web.Application) -> None:
 def row_message(error: str, label: str = "第 {} 行") -> str:
     """'3: price: expected a number, got …' -> '第 3 行：价格要填数字'."""
     where, _, message = error.partition(": ")
-    for pattern, text in ROW_MESSAGES:
-        if m := re.search(pattern, message):
-            return f"{label.format(where)}：{text.format(*m.groups())}"
-    return f"{label.format(where)}：{message}"
+    return f"{label.format(where)}：{translate(message, ROW_MESSAGES) or message}"
 
-
-def _today(request: web.Request) -> date:
-    return datetime.now(request.app[CONFIG].tz).date()
 
 
 def _blank(today: str) -> dict[str, str]:
@@ -79,7 +73,7 @@ async def _records(request: web.Request) -> tuple[list[PriceRecord], dict[str, A
         days = 7
     filters: dict[str, Any] = {"days": days, "commodity": query.get("commodity", ""),
                                "market": query.get("market", ""), "status": query.get("status", "")}
-    records = PriceRecord.filter(date__gte=_today(request) - timedelta(days=days))
+    records = PriceRecord.filter(date__gte=view.today(request) - timedelta(days=days))
     if filters["commodity"]:
         records = records.filter(commodity__name=filters["commodity"])
     if filters["market"].isdigit():
@@ -102,7 +96,7 @@ async def _show(request: web.Request, *, form_rows: list[dict[str, str]] | None 
     records, filters = await _records(request)
     suspects = await PriceRecord.filter(status="suspect").order_by("-date", "id").limit(100).prefetch_related(
         "market", "commodity")
-    today = _today(request).isoformat()
+    today = view.today(request).isoformat()
     context: dict[str, Any] = {
         "records": records, "changes": await prices.week_changes(records), "filters": filters,
         "suspects": [(r, await prices.median_for(r)) for r in suspects],
@@ -158,7 +152,7 @@ async def enter_prices(request: web.Request) -> web.Response:
         return see_other("/admin/prices", err=done + "；".join(problems))
     # Refused rows come back on the form as they were typed, so nothing has to be typed twice.
     return await _show(
-        request, form_rows=failed + [_blank(_today(request).isoformat())],
+        request, form_rows=failed + [_blank(view.today(request).isoformat())],
         flash_error=done + "以下各行没有保存，已放回表中，改好后再提交：" + "；".join(problems),
         status=200 if stored or held else 400)
 

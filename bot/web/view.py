@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -60,3 +63,17 @@ def see_other(location: str, *, ok: str = "", err: str = "") -> web.Response:
         query = urlencode({"ok": ok} if ok else {"err": err})
         location += ("&" if "?" in location else "?") + query
     return web.Response(status=303, headers={"Location": location})
+
+
+def today(request: web.Request) -> date:
+    """Today in the county's time zone."""
+    return datetime.now(request.app[CONFIG].tz).date()
+
+
+def translate(message: str, table: Iterable[tuple[str, str]]) -> str | None:
+    """Officers read Chinese, the services speak English: the first (pattern, text) of `table`
+    whose pattern is found in `message`, with its groups filled into text; None when none matches."""
+    for pattern, text in table:
+        if found := re.search(pattern, message):
+            return text.format(*found.groups())
+    return None
