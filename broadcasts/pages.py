@@ -76,6 +76,8 @@ def chinese(exc: Exception) -> str:
         return f"收件人条件不对（{message}）。"
     if message.startswith("kind"):
         return "请选择群发类型。"
+    if message.startswith("text: 「"):
+        return f"群发内容提到{message.removeprefix('text: ')}。请改掉后再提交。"
     if message.startswith("text"):
         return f"群发内容不能为空，最多 {service.MAX_TEXT} 个字。"
     if message.startswith("spread_minutes"):

@@ -18,6 +18,7 @@ from bot.models import Message, Officer, Subscriber
 from broadcasts import audience as audiences
 from broadcasts import schedules
 from broadcasts.models import KINDS, Broadcast, BroadcastRun, Delivery
+from content.safety import explain, find_forbidden
 
 log = logging.getLogger("nongbot.broadcasts")
 MAX_TEXT = 1000
@@ -46,6 +47,9 @@ def validate(data: dict[str, Any], config: Config) -> tuple[str, str, audiences.
         schedules.parse(data.get("schedule"), config.tz, datetime.now(config.tz))
     except ValueError as exc:
         raise BroadcastError(str(exc)) from None
+    if found := find_forbidden(text, audience.crops):
+        # Said in Chinese even to API callers: it is the officer's text, and the officer must fix it.
+        raise BroadcastError(f"text: {explain(found[0])}，不能推荐给农户")
     spread = data.get("spread_minutes", 0) or 0
     if not isinstance(spread, int) or not 0 <= spread <= 24 * 60:
         raise BroadcastError("spread_minutes: expected 0-1440")

@@ -30,6 +30,18 @@ class Finding:
     why: str  # banned | restricted on <crops> | special use only | banned for food animals
 
 
+def explain(finding: Finding) -> str:
+    """In Chinese, for the officer who wrote it: '「多灭灵（即甲胺磷）」国家已禁用'."""
+    name = finding.name if finding.name == finding.entry else f"{finding.name}（即{finding.entry}）"
+    if finding.why.startswith("restricted on "):
+        where = finding.why.removeprefix("restricted on ")
+        why = "是限用农药，" + ("任何作物都不能用" if where == "all crops" else f"不得用于{where}")
+    else:
+        why = {"banned": "国家已禁用", "special use only": "只准特定用途，不能向农户推荐",
+               "banned for food animals": "食品动物禁用"}.get(finding.why, finding.why)
+    return f"「{name}」{why}"
+
+
 @dataclass(frozen=True)
 class _Entry:
     name: str

@@ -7,8 +7,9 @@ import aiohttp
 import pytest
 from playwright.async_api import expect
 
-from bot.keys import CONFIG
+from bot.keys import CONFIG, SEARCH
 from bot.models import Question, Subscriber, pack_set
+from bot.seed import seed_if_empty
 from broadcasts.models import Broadcast
 
 from tests.browser import Site
@@ -126,3 +127,25 @@ async def test_officer_answers_an_inbox_question_and_the_reply_is_delivered(site
     await page.goto(site.url(f"/admin/questions/{question.id}"))
     await expect(page.locator("body")).to_contain_text("已送达")
     await site.shot("11-inbox-delivered")
+
+
+async def test_every_page_renders_without_script_errors(site: Site) -> None:
+    await seed_if_empty(site.server.app[CONFIG])  # the demo county: articles, markets, prices, villagers
+    await site.server.app[SEARCH].refresh()
+    page = site.page
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"{page.url}: {exc}"))
+    page.on("console", lambda msg: problems.append(f"{page.url}: {msg.text}") if msg.type == "error" else None)
+    await site.login("admin")
+    links = await page.locator("nav.side a").evaluate_all("links => links.map(a => [a.textContent, a.href])")
+    assert len(links) == 10
+    extra = [("内容缺口", "/admin/questions/gaps"), ("写文章", "/admin/articles/new"),
+             ("起草群发", "/admin/broadcasts/new"), ("农户搜索", "/admin/subscribers?township=关防乡"),
+             ("文章检索", "/admin/articles?mode=ask&q=洋芋叶子发黑")]
+    for number, (label, href) in enumerate(links + [(label, site.url(path)) for label, path in extra]):
+        response = await page.goto(href)
+        assert response is not None and response.status == 200, f"{label} {href}"
+        await page.wait_for_load_state("networkidle")
+        await expect(page.locator("h1").first).to_be_visible()
+        await site.shot(f"page-{number:02d}-{label.strip()}")
+    assert not problems, "\n".join(problems)

@@ -178,7 +178,7 @@ async def test_form_refuses_missing_fields_and_restricted_products(kb: Console) 
     pepper = {**MILDEW, "title": "辣椒蓟马", "crops": ["辣椒"], "body": "蓟马多时喷三唑磷。"}
     refused = await post(kb, "/admin/articles", pepper)
     text = await refused.text()
-    assert refused.status == 400 and "「三唑磷」：限用农药，不得用于" in text and "辣椒" in text
+    assert refused.status == 400 and "「三唑磷」是限用农药，不得用于" in text and "辣椒" in text
     assert await Article.filter(title="辣椒蓟马").count() == 0
 
     article = await Article.get(ref="potato-late-blight")

@@ -133,6 +133,8 @@ async def test_a_chosen_time_is_in_the_county_time_zone(console: Console) -> Non
      "都已经过去"),
     ({"spread_minutes": "2000"}, "分散发送时长"),
     ({"channels": "fax"}, "收件人条件不对"),
+    ({"text": "茶园有螨虫，可以用克百威灌根。"}, "「克百威」国家已禁用"),
+    ({"text": "茶园有小绿叶蝉，用氰戊菊酯喷雾。"}, "「氰戊菊酯」是限用农药，不得用于茶"),
 ])
 async def test_bad_input_is_refused_in_chinese_and_kept(console: Console, fields: dict[str, Any], message: str) -> None:
     await villagers()

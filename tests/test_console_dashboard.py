@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.models import Message, Question, Subscriber
-from bot.web import charts
+from bot.web import charts, dashboard
 from broadcasts.models import Broadcast, BroadcastRun, Delivery
 from tests.helpers import Console
 
@@ -127,3 +127,14 @@ def test_charts_escape_labels_and_describe_themselves() -> None:
                                          title="每天"))
     assert "&lt;06-02&gt;" in columns and "<06-02>" not in columns
     assert columns.count("<rect x=") == 2 + 3  # legend squares, then one rect per non-zero value
+
+
+async def test_numbers_are_counted_at_most_every_stats_seconds(console: Console) -> None:
+    await console.login("officer")
+    first = await (await console.api("GET", "/api/v1/stats")).json()
+    await Subscriber.create(phone="+8613700000001", township="关防乡", consent_source="test")
+    again = await (await console.api("GET", "/api/v1/stats")).json()
+    assert again["subscribers"]["active"] == first["subscribers"]["active"]  # the same count, reused
+    console.app[dashboard.STATS]["at"] -= dashboard.STATS_SECONDS + 1  # time passes
+    later = await (await console.api("GET", "/api/v1/stats")).json()
+    assert later["subscribers"]["active"] == first["subscribers"]["active"] + 1

@@ -213,6 +213,9 @@ async def test_bad_reply_text_is_refused_with_a_message(kb: Console) -> None:
     assert empty.status == 400 and "请先写好回复内容" in await empty.text()
     long = await kb.post_form(f"/admin/questions/{q.id}/reply", {"text": "长" * 1001})
     assert long.status == 400 and "回复太长" in await long.text()
+    banned = await kb.post_form(f"/admin/questions/{q.id}/reply", {"text": "可以用甲胺磷兑水喷一遍"})
+    body = await banned.text()
+    assert banned.status == 400 and "甲胺磷" in body and "国家已禁用" in body and "兑水喷一遍" in body
     assert (await Question.get(id=q.id)).status == "open"
     assert not await Message.exists(handler="console.reply")
 

@@ -22,7 +22,7 @@ from content import importer
 from content.loader import ArticleData
 from content.models import Article
 from content.render import sms_page, wechat_text
-from content.safety import Finding, find_forbidden
+from content.safety import Finding, explain, find_forbidden
 from content.vocab import vocabulary
 from handlers.search import ask, sms_budget
 
@@ -139,14 +139,7 @@ def forbidden_in(fields: Fields) -> list[Finding]:
 
 
 def forbidden_message(finding: Finding) -> str:
-    name = finding.name if finding.name == finding.entry else f"{finding.name}（即{finding.entry}）"
-    if finding.why.startswith("restricted on "):
-        where = finding.why.removeprefix("restricted on ")
-        why = "限用农药，" + ("任何作物都不能用" if where == "all crops" else f"不得用于{where}")
-    else:
-        why = {"banned": "国家已禁用", "special use only": "只准特定用途，不能向农户推荐",
-               "banned for food animals": "食品动物禁用"}.get(finding.why, finding.why)
-    return f"文中提到「{name}」：{why}。请删掉或换成登记可用的药剂后再保存。"
+    return f"文中提到{explain(finding)}。请删掉或换成登记可用的药剂后再保存。"
 
 
 def _unpack(packed: str) -> list[str]:

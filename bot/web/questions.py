@@ -24,6 +24,7 @@ from bot.web.auth import error, json_body, requires
 from bot.web.console import AUDIT_DETAIL
 from bot.web.view import phone_for, render, see_other
 from content.models import Article
+from content.safety import explain, find_forbidden
 from content.search import UNKNOWN_WEIGHT, Searcher
 
 PAGE = 50
@@ -159,6 +160,8 @@ async def reply_to(request: web.Request, question_id: int, raw_text: object, sav
     if question.status != "open":
         who = f"已由{question.answered_by}" if question.answered_by else "已经"
         raise Refused(409, f"这个问题{who}{'回复' if question.status == 'answered' else '关闭'}，不能再回复。")
+    if found := find_forbidden(text, crops_in(app[SEARCH], question.text)):
+        raise Refused(400, f"回复里提到{explain(found[0])}，不能推荐给农户。请改掉后再发送。")
     if why := unreachable(app, question):
         raise Refused(409, why + "问题仍为待回复；不需要处理的话可以关闭。")
     now = datetime.now(UTC)
@@ -219,13 +222,17 @@ async def _free_ref(base: str) -> str:
     return ref
 
 
+def crops_in(searcher: Searcher, text: str) -> list[str]:
+    """The crops a villager's text names, in any local name (苞谷 → 玉米)."""
+    return [c for w in searcher.tokenizer.words(text) if (c := searcher.tokenizer.vocab.crop(w))]
+
+
 async def save_as_article(searcher: Searcher, question: Question, text: str, officer_name: str) -> Article:
-    tk = searcher.tokenizer
-    words = tk.words(question.text)
-    crops = [c for w in words if (c := tk.vocab.crop(w))]
+    words = searcher.tokenizer.words(question.text)
     return await Article.create(
         ref=await _free_ref(f"console-q{question.id}"), title=article_title(question.text),
-        crops=pack_set(crops), keywords=sorted(tk.entities(words)), summary="", body=text,
+        crops=pack_set(crops_in(searcher, question.text)), keywords=sorted(searcher.tokenizer.entities(words)),
+        summary="", body=text,
         sources=[f"农技员 {officer_name} 答复"], origin=f"console:{officer_name}"[:200],
     )
 
