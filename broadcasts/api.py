@@ -24,7 +24,9 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/v1/broadcasts/preview", preview)
     app.router.add_get("/api/v1/broadcasts/{id:\\d+}", show)
     for action in ("approve", "reject", "pause", "resume", "cancel"):
-        app.router.add_post(f"/api/v1/broadcasts/{{id:\\d+}}/{action}", act)
+        # Approving and rejecting need a supervisor (the service also refuses one's own broadcast).
+        guard = requires("supervisor" if action in ("approve", "reject") else "officer")
+        app.router.add_post(f"/api/v1/broadcasts/{{id:\\d+}}/{action}", guard(act))
 
 
 async def _broadcast(request: web.Request) -> Broadcast | web.Response:
@@ -110,7 +112,6 @@ async def show(request: web.Request) -> web.Response:
     return web.json_response(await describe(broadcast, int(newest) if newest is not None else None))
 
 
-@requires("officer")
 async def act(request: web.Request) -> web.Response:
     """Approve, reject, pause, resume or cancel a broadcast (approve and reject: supervisor, never one's own).
 

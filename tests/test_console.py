@@ -195,7 +195,7 @@ async def test_openapi_describes_every_api_route_with_its_role(console: Console)
             path = re.sub(r"\{(\w+)(?::[^}]*)?\}", r"{\1}", canonical)
             assert (route.method, path) in operations, f"{route.method} {path} missing"
     broadcasts = operations[("POST", "/api/v1/broadcasts/{id}/approve")]
-    assert broadcasts["x-required-role"] == "officer" and broadcasts["security"] == [{"bearer": []}]
+    assert broadcasts["x-required-role"] == "supervisor" and broadcasts["security"] == [{"bearer": []}]
     assert operations[("GET", "/api/v1/audit")]["x-required-role"] == "supervisor"
     assert len({op["operationId"] for op in operations.values()}) == len(operations)
 

@@ -55,7 +55,9 @@ def _job_json(job: Job) -> dict[str, Any]:
 
 @requires("officer")
 async def post_jobs(request: web.Request) -> web.Response:
-    """Body: a job object, a list of them, or {"jobs": [...]}. Good rows are kept; bad ones are listed
+    """Post job notices; verified, current ones are pushed to matching workers.
+
+    Body: a job object, a list of them, or {"jobs": [...]}. Good rows are kept; bad ones are listed
     by index. Verified, current jobs are handed to the job listeners (pushes to matching workers)."""
     rows = await _rows(request, "jobs")
     if isinstance(rows, web.Response):
@@ -74,7 +76,9 @@ async def post_jobs(request: web.Request) -> web.Response:
 
 @requires("officer")
 async def list_jobs(request: web.Request) -> web.Response:
-    """?q=建筑 武汉 filters by work type/place; ?all=1 includes expired and unverified notices."""
+    """Job notices villagers can see (verified, not expired).
+
+    ?q=建筑 武汉 filters by work type/place; ?all=1 includes expired and unverified notices."""
     today = view.today(request)
     if request.query.get("all") in ("1", "true"):
         found = await Job.all().order_by("-id").limit(500)
@@ -92,7 +96,9 @@ def _arrears_json(notice: WageArrearsNotice) -> dict[str, Any]:
 
 @requires("officer")
 async def post_arrears(request: web.Request) -> web.Response:
-    """Body: a warning {employer, amount, case_status, published_by, published_on, active}, a list, or
+    """Publish wage-arrears warnings.
+
+    Body: a warning {employer, amount, case_status, published_by, published_on, active}, a list, or
     {"arrears": [...]}. Good rows are kept; bad ones are listed by index."""
     rows = await _rows(request, "arrears")
     if isinstance(rows, web.Response):
@@ -122,7 +128,9 @@ async def list_arrears(request: web.Request) -> web.Response:
 
 @requires("officer")
 async def update_arrears(request: web.Request) -> web.Response:
-    """Change case_status and/or active (e.g. {"active": false, "case_status": "已结清"})."""
+    """Update a wage-arrears warning's case status or whether it is shown.
+
+    Body: {"active": false, "case_status": "已结清"} (either or both)."""
     notice = await WageArrearsNotice.get_or_none(id=int(request.match_info["id"]))
     if notice is None:
         return error(404, "no such warning")
