@@ -45,9 +45,8 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/admin/broadcasts/{id:\\d+}", detail_page)
     app.router.add_post("/admin/broadcasts/{id:\\d+}/approve", approve)
     app.router.add_post("/admin/broadcasts/{id:\\d+}/reject", reject)
-    app.router.add_post("/admin/broadcasts/{id:\\d+}/pause", pause)
-    app.router.add_post("/admin/broadcasts/{id:\\d+}/resume", resume)
-    app.router.add_post("/admin/broadcasts/{id:\\d+}/cancel", cancel)
+    for action in CONTROLS:
+        app.router.add_post(f"/admin/broadcasts/{{id:\\d+}}/{action}", control)
 
 
 class FormError(ValueError):
@@ -455,36 +454,26 @@ async def reject(request: web.Request) -> web.Response:
     return see_other(_back(form, broadcast), ok=f"已驳回群发 #{broadcast.id}，提交人会看到理由。")
 
 
-@auth.page("officer")
-async def pause(request: web.Request) -> web.Response:
-    broadcast = await _get(request)
-    try:
-        await service.pause(broadcast)
-    except service.BroadcastError as exc:
-        return see_other(f"/admin/broadcasts/{broadcast.id}", err=chinese(exc))
-    api.wake(request)
-    return see_other(f"/admin/broadcasts/{broadcast.id}", ok="已暂停：还没发出的消息先不发，点“继续发送”后接着发。")
+CONTROLS = {
+    "pause": "已暂停：还没发出的消息先不发，点“继续发送”后接着发。",
+    "resume": "已继续发送。",
+    "cancel": "已取消：还没发出的消息不再发送。",
+}
 
 
 @auth.page("officer")
-async def resume(request: web.Request) -> web.Response:
-    broadcast = await _get(request)
-    try:
-        await service.resume(broadcast)
-    except service.BroadcastError as exc:
-        return see_other(f"/admin/broadcasts/{broadcast.id}", err=chinese(exc))
-    api.wake(request)
-    return see_other(f"/admin/broadcasts/{broadcast.id}", ok="已继续发送。")
-
-
-@auth.page("officer")
-async def cancel(request: web.Request) -> web.Response:
+async def control(request: web.Request) -> web.Response:
+    """暂停 / 继续 / 取消, effective within a second (the workers check the state before each batch)."""
+    action = request.path.rsplit("/", 1)[1]
     broadcast, form = await _get(request), await request.post()
-    reason = str(form.get("reason", "")).strip()
+    back = f"/admin/broadcasts/{broadcast.id}"
     try:
-        await service.cancel(broadcast, reason)
+        if action == "cancel":
+            request[AUDIT_DETAIL] = reason = str(form.get("reason", "")).strip()
+            await service.cancel(broadcast, reason)
+        else:
+            await (service.pause if action == "pause" else service.resume)(broadcast)
     except service.BroadcastError as exc:
-        return see_other(f"/admin/broadcasts/{broadcast.id}", err=chinese(exc))
+        return see_other(back, err=chinese(exc))
     api.wake(request)
-    request[AUDIT_DETAIL] = reason
-    return see_other(f"/admin/broadcasts/{broadcast.id}", ok="已取消：还没发出的消息不再发送。")
+    return see_other(back, ok=CONTROLS[action])
