@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from aiohttp import web
 
 from bot import prices
 from bot.keys import CONFIG, PRICE_LISTENERS
 from bot.models import Market, PriceRecord
-from bot.web import console
+from bot.web import console, view
 from bot.web.auth import OFFICER, error, json_body, requires
 
 
@@ -49,8 +49,7 @@ async def upload(request: web.Request) -> web.Response:
     report = await prices.store(list(enumerate(rows)), request.app[CONFIG], source=source,
                                 recorded_by=request[OFFICER].name)
     await notify(request, report.commodity_ids)
-    return web.json_response({"stored": report.stored, "updated": report.updated, "suspect": report.suspect,
-                              "unmapped": report.unmapped, "errors": report.errors})
+    return _report(report)
 
 
 @requires("officer")
@@ -62,7 +61,7 @@ async def recent(request: web.Request) -> web.Response:
         days = min(int(request.query.get("days", "7")), 366)
     except ValueError:
         return error(400, "days: expected a whole number")
-    since = datetime.now(request.app[CONFIG].tz).date() - timedelta(days=days)
+    since = view.today(request) - timedelta(days=days)
     query = PriceRecord.filter(date__gte=since)
     if name := request.query.get("commodity"):
         table = await prices.name_table()
@@ -143,6 +142,11 @@ def _held_name(body: dict[str, object]) -> tuple[str, str] | web.Response:
     return str(kind), name
 
 
+def _report(report: prices.PriceReport) -> web.Response:
+    return web.json_response({"stored": report.stored, "updated": report.updated, "suspect": report.suspect,
+                              "unmapped": report.unmapped, "errors": report.errors})
+
+
 @requires("officer")
 async def map_unmapped(request: web.Request) -> web.Response:
     """Store the prices held under an unknown name as an existing commodity or market.
@@ -166,8 +170,7 @@ async def map_unmapped(request: web.Request) -> web.Response:
     except prices.PriceError as exc:
         return error(400, str(exc))
     await notify(request, report.commodity_ids)
-    return web.json_response({"stored": report.stored, "updated": report.updated, "suspect": report.suspect,
-                              "unmapped": report.unmapped, "errors": report.errors})
+    return _report(report)
 
 
 @requires("officer")
