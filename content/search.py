@@ -94,21 +94,30 @@ class Searcher:
             "body": tk.terms(e.body),
         }
 
-    def search(self, text: str, limit: int = 5) -> Result:
+    def rank(self, text: str, limit: int = 10) -> tuple[list[str], list[tuple[int, float]]]:
+        """The question's words and the best articles for it, (article id, score) best first."""
         tk = self.tokenizer
         words = tk.words(text)
         terms = tk.terms(text)
         if not terms:
-            return Result((), False, "no_terms")
-        ranked = self.index.search(terms, limit=max(limit, 10))
-        if not ranked:
-            return Result((), False, "no_match")
+            return words, []
+        ranked = self.index.search(terms, limit=limit)
         asked_crops = {c for w in words if (c := tk.vocab.crop(w))}
         if asked_crops:
             # An article about the crop asked about beats a slightly better-scoring one about another.
             # General articles (no crops: frost, drought, safe spraying) are not pushed down.
             ranked.sort(key=lambda hit: bool(self.entries[hit[0]].crops)
                         and not asked_crops & set(self.entries[hit[0]].crops))
+        return words, ranked
+
+    def search(self, text: str, limit: int = 5) -> Result:
+        tk = self.tokenizer
+        words, ranked = self.rank(text, limit=max(limit, 10))
+        if not words:
+            return Result((), False, "no_terms")
+        if not ranked:
+            return Result((), False, "no_match")
+        asked_crops = {c for w in words if (c := tk.vocab.crop(w))}
         hits = tuple(Hit(i, self.entries[i].ref, self.entries[i].title, round(s, 4)) for i, s in ranked[:limit])
         top = self.entries[ranked[0][0]]
         have = self.index.doc_terms[self._positions[top.id]]
