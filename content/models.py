@@ -16,6 +16,8 @@ class Article(Model):
     topics = fields.CharField(max_length=200, default="", db_default="")
     months = fields.CharField(max_length=60, default="", db_default="")
     keywords: list = fields.JSONField(default=list)  # type: ignore[assignment]
+    # Villagers' own wordings an officer attached from the inbox; searched like keywords (max 50).
+    phrasings: list = fields.JSONField(default=list, db_default=[])  # type: ignore[assignment]
     summary = fields.TextField(default="")
     body = fields.TextField(default="")
     sources: list = fields.JSONField(default=list)  # type: ignore[assignment]
