@@ -33,6 +33,7 @@ class Entry:
     summary: str
     body: str
     stamp: str = ""  # changes whenever the article changes
+    phrasings: tuple[str, ...] = ()  # villagers' wordings officers attached; searched like keywords
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class Searcher:
         cache: dict[int, dict[str, list[str]]] = {}
         docs = []
         for e in ordered:
-            key = hash((e.title, e.keywords, e.summary, e.body))
+            key = hash((e.title, e.keywords, e.phrasings, e.summary, e.body))
             fields = self._terms.get(key) or self._field_terms(e)
             cache[key] = fields
             docs.append(Doc(e.id, fields))
@@ -89,7 +90,7 @@ class Searcher:
         tk = self.tokenizer
         return {
             "title": tk.terms(e.title),
-            "keywords": tk.terms(" ".join(e.keywords)),
+            "keywords": tk.terms(" ".join((*e.keywords, *e.phrasings))),
             "summary": tk.terms(e.summary),
             "body": tk.terms(e.body),
         }
@@ -164,7 +165,7 @@ class Searcher:
             if version == self.version:
                 return False
             rows = await Article.all().order_by("ref").values(
-                "id", "ref", "title", "crops", "keywords", "summary", "body", "updated_at"
+                "id", "ref", "title", "crops", "keywords", "phrasings", "summary", "body", "updated_at"
             )
             entries = [entry_from_row(r) for r in rows]
             await asyncio.to_thread(self.build, entries)
@@ -178,5 +179,5 @@ def entry_from_row(row: dict) -> Entry:  # type: ignore[type-arg]
     return Entry(
         id=row["id"], ref=row["ref"], title=row["title"],
         crops=tuple(c for c in row["crops"].split(",") if c), keywords=tuple(row["keywords"] or ()),
-        summary=row["summary"], body=row["body"], stamp=stamp,
+        summary=row["summary"], body=row["body"], stamp=stamp, phrasings=tuple(row.get("phrasings") or ()),
     )
