@@ -228,8 +228,9 @@ def cmd_import_articles(args: argparse.Namespace, config: Config) -> int:
 
     counts = asyncio.run(run())
     print(file=sys.stderr)
+    # Untitled rows are kept with a title made from their first sentence; say how many, so it is no surprise.
     print(f"articles: {counts.created} new, {counts.updated} updated, {counts.unchanged} unchanged, "
-          f"{len(report.errors)} skipped")
+          f"{len(report.errors)} skipped, {report.derived_titles} titles derived from the text")
     return 1 if report.errors else 0
 
 

@@ -14,6 +14,14 @@ from typing import Any
 BUNDLED = Path(__file__).parent / "articles"
 FRONT_MATTER = re.compile(r"\A\+\+\+\s*\n(.*?)\n\+\+\+\s*\n?(.*)\Z", re.S)
 REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+TITLE_MAX = 30
+# Where a derived title may end: a sentence end, a line break, or a space between two CJK characters
+# (untitled passages often begin with a heading run into the text: "发展糯玉米是一个选择 在交通便利…").
+SENTENCE_END = re.compile(r"[。！？!?；;\n]|(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
+CLAUSE_END = re.compile(r"[，,、：:（(]")
+SOFT_BREAK = re.compile(r"[的是和与及在对为了将把从]")  # cutting before these reads naturally
+LEAD = re.compile(r"^(?:[#>*\-\s]+|[（(]?[一二三四五六七八九十\d]{1,3}[)）、.．]\s*)+")
+MARKUP = re.compile(r"[*_`#>\[\]]")
 
 
 @dataclass(frozen=True)
@@ -28,12 +36,17 @@ class ArticleData:
     keywords: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     origin: str = ""
+    title_derived: bool = False  # the source had no title: it was made from the text
 
 
 @dataclass
 class LoadReport:
     articles: list[ArticleData] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # "file:line: what is wrong"
+
+    @property
+    def derived_titles(self) -> int:
+        return sum(a.title_derived for a in self.articles)
 
 
 def _strings(value: Any, name: str) -> tuple[str, ...]:
@@ -46,14 +59,38 @@ def _strings(value: Any, name: str) -> tuple[str, ...]:
     raise ValueError(f"{name}: expected a list of strings")
 
 
+def derive_title(text: str) -> str:
+    """A short title for untitled material: its first sentence, cut at a clause or word break to ≤ 30
+    characters ('株两优112是作者用自选的…'). '' when the text has no words at all."""
+    for line in SENTENCE_END.split(text):
+        sentence = MARKUP.sub("", LEAD.sub("", line.strip())).strip(" ，,、：:")
+        if sentence:
+            break
+    else:
+        return ""
+    if len(sentence) <= TITLE_MAX:
+        return sentence
+    head = sentence[: TITLE_MAX - 1]  # room for the ellipsis
+    for pattern in (CLAUSE_END, SOFT_BREAK):
+        cuts = [m.start() for m in pattern.finditer(head) if m.start() >= 10]  # never a stub of a title
+        if cuts:
+            return head[: cuts[-1]] + "…"
+    return head + "…"
+
+
 def article_from_mapping(data: dict[str, Any], origin: str, default_ref: str = "") -> ArticleData:
     """Validate one article's fields; raises ValueError with a plain reason."""
     title = str(data.get("title") or "").strip()
     body = str(data.get("body") or "").strip()
-    if not title:
-        raise ValueError("title: missing")
-    if not body and not data.get("summary"):
+    summary = str(data.get("summary") or "").strip()
+    if not body and not summary:
         raise ValueError("body: missing")
+    # Untitled material (passages, notices) is kept: a title is made from its first sentence.
+    derived = not title
+    if derived:
+        title = derive_title(summary or body)
+        if not title:
+            raise ValueError("title: missing, and the text has no sentence to make one from")
     ref = str(data.get("ref") or default_ref).strip()
     if not REF.match(ref):
         raise ValueError(f"ref: expected letters, digits, '-', '_' or '.', got {ref!r}")
@@ -62,10 +99,10 @@ def article_from_mapping(data: dict[str, Any], origin: str, default_ref: str = "
         raise ValueError("months: expected a list of integers 1-12")
     sources = data.get("sources", data.get("source"))
     return ArticleData(
-        ref=ref, title=title[:200], body=body, summary=str(data.get("summary") or "").strip(),
+        ref=ref, title=title[:200], body=body, summary=summary,
         crops=_strings(data.get("crops"), "crops"), topics=_strings(data.get("topics"), "topics"),
         months=tuple(months), keywords=_strings(data.get("keywords"), "keywords"),
-        sources=_strings(sources, "sources"), origin=origin,
+        sources=_strings(sources, "sources"), origin=origin, title_derived=derived,
     )
 
 
@@ -81,8 +118,10 @@ def parse_markdown(text: str, origin: str, default_ref: str) -> ArticleData:
 
 
 def _content_hash_ref(row: dict[str, Any]) -> str:
-    """Rows without a ref get one from their title, so importing the file again updates, not duplicates."""
-    return "a-" + hashlib.sha1(str(row.get("title", "")).encode()).hexdigest()[:12]
+    """Rows without a ref get one from their title (or, untitled, their text), so importing the file
+    again updates, not duplicates."""
+    key = str(row.get("title") or "").strip() or str(row.get("body") or row.get("summary") or "")
+    return "a-" + hashlib.sha1(key.encode()).hexdigest()[:12]
 
 
 def read_path(path: Path) -> LoadReport:

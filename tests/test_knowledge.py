@@ -118,7 +118,7 @@ def test_import_reports_bad_lines_and_keeps_good_ones_then_ask(db_url: str, tmp_
         json.dumps({"ref": "jl-1", "title": "羊肚菌大棚种植", "body": "羊肚菌喜欢冷凉湿润，出菇温度8到18度。" * 5,
                     "keywords": ["羊肚菌"], "crops": []}, ensure_ascii=False),
         "{not json",
-        json.dumps({"ref": "jl-2", "body": "没有标题"}, ensure_ascii=False),
+        json.dumps({"ref": "jl-2", "title": "没有正文"}, ensure_ascii=False),
         json.dumps({"title": "黑山羊冬季补饲", "body": "冬季枯草期每只羊每天补精料0.2到0.3公斤，另给青干草。" * 4},
                    ensure_ascii=False),
     ]
@@ -127,7 +127,7 @@ def test_import_reports_bad_lines_and_keeps_good_ones_then_ask(db_url: str, tmp_
     proc = _run(["import", "articles", str(path)], db_url, tmp_path)
     assert proc.returncode == 1
     assert f"{path}:2: not valid JSON" in proc.stderr
-    assert f"{path}:3: title: missing" in proc.stderr
+    assert f"{path}:3: body: missing" in proc.stderr
     assert "2 new" in proc.stdout and "2 skipped" in proc.stdout
     again = _run(["import", "articles", str(path)], db_url, tmp_path)
     assert "0 new" in again.stdout and "2 unchanged" in again.stdout
