@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.routing import Router
-from handlers import feedback, help, labour, optout, prices, profile, register, search, subscribe
+from handlers import feedback, help, labour, optout, prices, profile, rating, register, search, subscribe
 
 
 def build_router() -> Router:
@@ -11,6 +11,7 @@ def build_router() -> Router:
     root.include(optout.router)  # before anything else: a stop word must always stop
     root.include(help.router)
     root.include(feedback.router)  # "意见：柑橘价格发晚了" is a comment, not a price question
+    root.include(rating.router)  # 不对 / 没用 / 有用 right after an answer; otherwise not caught here
     root.include(prices.alerts_router)  # before subscribe: "取消提醒 柑橘" is not "取消 柑橘"
     root.include(subscribe.router)
     root.include(labour.router)  # before register: "登记务工 电工 十堰" is not "登记 <name>"
