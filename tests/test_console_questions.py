@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
+from bot import answers
 from bot.channels import SendResult
 from bot.keys import SEARCH, SENDERS
-from bot.models import AuditEvent, Message, Question, Subscriber
-from bot.web.questions import article_title
+from bot.models import Answer, AuditEvent, Message, Question, Subscriber
+from bot.web.questions import MAX_PHRASINGS, article_title, attach_phrasing
 from content import importer
 from content.loader import BUNDLED, read_path
 from content.models import Article
@@ -235,6 +236,111 @@ async def test_close_without_reply(kb: Console) -> None:
     assert "加微信领红包" in await (await kb.client.get("/admin/questions?tab=closed")).text()
 
 
+# --- wrong answers and villagers' wordings attached to articles ---------------------------------------
+
+LEAF_CURL = "橘子树叶子卷起来了咋搞"  # reported in issue 14: answered with 黄龙病 ("dig out the tree")
+DROUGHT = "disaster-drought"
+
+
+async def answered_then_wrong(app: web.Application, text: str, address: str = PHONE) -> Question:
+    """The villager asks; when the bot answers from an article, they reply 不对. The inbox question either way."""
+    outcome = await say(app, text, address=address)
+    handed = await Question.get_or_none(message_id=outcome.message_id)
+    if handed is not None:
+        return handed
+    if not await Answer.exists(message_id=outcome.message_id):  # as handlers/search.py logs it
+        best = app[SEARCH].search(text).best
+        inbound = await Message.get(id=outcome.message_id)
+        await answers.record(await Subscriber.get(id=inbound.subscriber_id), inbound, inbound.channel,  # type: ignore[attr-defined]
+                             text, best.ref, best.title, best.score)
+    wrong = await say(app, "不对", address=address)
+    assert wrong.handler == "rating.rate"
+    return await Question.get(reason="wrong_answer", text=text)
+
+
+async def test_wrong_answer_shows_what_the_bot_said(kb: Console) -> None:
+    q = await answered_then_wrong(kb.app, "洋芋晚疫病咋治")
+    assert q.reason == "wrong_answer" and q.best_ref == "potato-late-blight" and q.given_answer
+    await kb.login("officer")
+    page = await (await kb.client.get("/admin/questions")).text()
+    assert "洋芋晚疫病咋治" in page and "农户说不对或没用" in page
+    page = await (await kb.client.get(f"/admin/questions/{q.id}")).text()
+    assert "机器人当时的回答" in page and q.given_answer.split("\n")[0] in page and "当时答的文章" in page
+    assert "把这位农户的问法加到文章" in page
+    # The article that was wrongly given is offered, but never chosen by default.
+    assert '<option value="potato-late-blight" selected>' not in page and "机器人当时答的这篇" in page
+    detail = await (await kb.client.get(f"/api/v1/questions/{q.id}")).json()
+    assert detail["given_answer"] == q.given_answer and detail["reason"] == "wrong_answer"
+
+
+async def test_attached_wording_is_answered_with_that_article_next_time(kb: Console) -> None:
+    assert kb.app[SEARCH].search(LEAF_CURL).best.ref != DROUGHT or not kb.app[SEARCH].search(LEAF_CURL).answered
+    q = await answered_then_wrong(kb.app, LEAF_CURL)
+    before = await Article.get(ref=DROUGHT)
+    await kb.login("officer")
+    page = await (await kb.client.get(f"/admin/questions/{q.id}")).text()
+    assert "把这位农户的问法加到文章" in page and 'name="attach_ref"' in page
+    text = "叶子卷是天旱缺水，早晚浇透水，树盘盖草保墒。"
+    response = await kb.post_form(f"/admin/questions/{q.id}/reply",
+                                  {"text": text, "attach": "1", "attach_ref": DROUGHT, "save_article": "0"})
+    assert response.status == 303 and "ok=" in response.headers["Location"]
+    article = await Article.get(ref=DROUGHT)
+    assert article.phrasings == [LEAF_CURL] and article.updated_at > before.updated_at
+    assert await AuditEvent.filter(detail__contains=f"问法加到文章 {DROUGHT}").exists()
+    # Through the whole pipeline, for another villager: the same words get that article.
+    outcome = await say(kb.app, LEAF_CURL, address=OTHER_PHONES[2])
+    assert outcome.handler == "search.answer_question" and outcome.reply is not None
+    result = kb.app[SEARCH].search(LEAF_CURL)
+    assert result.answered and result.best is not None and result.best.ref == DROUGHT
+    assert article.summary[:12] in outcome.reply.text
+    assert not await Question.filter(message_id=outcome.message_id).exists()
+
+
+async def test_attaching_needs_an_existing_article_and_keeps_the_form(kb: Console) -> None:
+    q = await asked(kb.app, "养鳄鱼要办啥证")
+    await kb.login("officer")
+    text = "请到县林业局咨询驯养许可。"
+    none = await kb.post_form(f"/admin/questions/{q.id}/reply", {"text": text, "attach": "1", "attach_ref": ""})
+    assert none.status == 400 and "请选择要加上这个问法的文章" in await none.text()
+    bad = await kb.post_form(f"/admin/questions/{q.id}/reply",
+                             {"text": text, "attach": "1", "attach_other": "no-such-article"})
+    page = await bad.text()
+    assert bad.status == 400 and "no-such-article" in page and text in page and "checked" in page
+    assert (await Question.get(id=q.id)).status == "open" and not await Message.exists(handler="console.reply")
+    # Not ticked: the select is ignored.
+    ok = await kb.post_form(f"/admin/questions/{q.id}/reply", {"text": text, "attach_ref": DROUGHT})
+    assert ok.status == 303 and (await Article.get(ref=DROUGHT)).phrasings == []
+
+
+async def test_api_reply_attaches_the_wording(kb: Console) -> None:
+    q = await asked(kb.app, "橘子树叶子卷起来了咋搞，电话13800138000")
+    feedback = await asked(kb.app, "意见：推送太多了", address=OTHER_PHONES[0])
+    headers = await kb.token("officer")
+    url = f"/api/v1/questions/{q.id}/reply"
+    for body in ({"text": "多浇水。", "attach_ref": "no-such"}, {"text": "多浇水。", "attach_ref": 5}):
+        refused = await kb.client.post(url, headers=headers, json=body)
+        assert refused.status == 400 and "error" in await refused.json()
+    assert (await Question.get(id=q.id)).status == "open"
+    done = await kb.client.post(url, headers=headers, json={"text": "多浇水。", "attach_ref": DROUGHT})
+    assert done.status == 200 and (await done.json())["attached_ref"] == DROUGHT
+    assert (await Article.get(ref=DROUGHT)).phrasings == ["橘子树叶子卷起来了咋搞,电话"]  # no phone number kept
+    no = await kb.client.post(f"/api/v1/questions/{feedback.id}/reply", headers=headers,
+                              json={"text": "谢谢，会少推一些。", "attach_ref": DROUGHT})
+    assert no.status == 400 and (await Question.get(id=feedback.id)).status == "open"
+
+
+async def test_phrasings_are_deduplicated_and_capped(kb: Console) -> None:
+    await Article.filter(ref=DROUGHT).update(phrasings=[f"旧问法{i}" for i in range(MAX_PHRASINGS)])
+    await attach_phrasing(DROUGHT, "橘子叶子卷了咋办")
+    await attach_phrasing(DROUGHT, "  橘子叶子卷了，咋办？ ")  # the same words: not kept twice
+    await attach_phrasing(DROUGHT, "橘子叶子捲了咋辦")  # traditional characters: the same too
+    phrasings = (await Article.get(ref=DROUGHT)).phrasings
+    assert len(phrasings) == MAX_PHRASINGS and phrasings[0] == "旧问法1"  # the oldest went
+    assert phrasings[-1] == "橘子叶子捲了咋辦" and sum("叶子" in p for p in phrasings) == 1
+    assert await attach_phrasing("no-such-article", "橘子叶子卷了咋办") is None
+    assert await attach_phrasing(DROUGHT, "？？") is None
+
+
 # --- content gaps -----------------------------------------------------------------------------------
 
 
@@ -303,8 +409,10 @@ async def test_api_list_detail_reply_close(kb: Console) -> None:
     done = await kb.client.post(f"/api/v1/questions/{second.id}/reply", headers=headers,
                                 json={"text": "发病初期喷三唑酮，隔10天再喷一次。", "save_article": True})
     body = await done.json()
-    assert done.status == 200 and set(body) == {"id", "status", "message_id", "delivery", "article_id"}
+    assert done.status == 200 and set(body) == {"id", "status", "message_id", "delivery", "article_id",
+                                                "attached_ref"}
     assert body["status"] == "answered" and body["delivery"] == "sent" and body["article_id"]
+    assert body["attached_ref"] is None
     assert (await Message.get(id=body["message_id"])).address == OTHER_PHONES[0]
 
     closed = await kb.client.post(f"/api/v1/questions/{first.id}/close", headers=headers)

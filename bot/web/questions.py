@@ -12,17 +12,19 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
 
 from bot import outbox
 from bot.keys import CONFIG, OFFICER, SEARCH, SENDERS
 from bot.models import Message, Question, Subscriber, pack_set
 from bot.phones import mask_phones_in
 from bot.sms import MAX_CHARS
-from bot.textnorm import clean_text
+from bot.textnorm import clean_text, keyword_form
 from bot.web import auth
 from bot.web.auth import error, json_body, requires
 from bot.web.console import AUDIT_DETAIL
 from bot.web.view import phone_for, render, see_other
+from content.fold import fold
 from content.models import Article
 from content.safety import explain, find_forbidden
 from content.search import UNKNOWN_WEIGHT, Searcher
@@ -31,6 +33,8 @@ PAGE = 50
 MAX_REPLY = 1000  # characters; an SMS reply also stays under the providers' limit with the signature
 RECENT_MESSAGES = 10
 CANDIDATES = 5
+MAX_PHRASINGS = 50  # villagers' wordings kept per article; the oldest go first
+MAX_PHRASING = 200  # characters
 GAP_DAYS = (7, 30, 90, 365)
 GAP_QUESTIONS = 2000  # the newest this many questions of the period are grouped
 GAP_EXAMPLES = 3
@@ -47,6 +51,7 @@ REASONS = {
     "topic_mismatch": "资料讲的是别的病虫害",
     "out_of_scope": "不是农技问题（价格、天气、贷款等）",
     "feedback": "农户的意见反馈",
+    "wrong_answer": "机器人答了，农户说不对或没用",
 }
 DELIVERY = {
     "queued": "排队中", "sending": "发送中", "sent": "已发送", "delivered": "已送达",
@@ -93,6 +98,7 @@ class Replied:
     question: Question
     message: Message
     article: Article | None
+    attached: Article | None = None  # the article the villager's wording was added to
 
 
 def _is_admin(request: web.Request) -> bool:
@@ -151,9 +157,11 @@ def _reply_text(raw: object) -> str:
     return text
 
 
-async def reply_to(request: web.Request, question_id: int, raw_text: object, save_article: bool) -> Replied:
+async def reply_to(request: web.Request, question_id: int, raw_text: object, save_article: bool,
+                   attach_ref: str | None = None) -> Replied:
     """Send the officer's answer to the villager on the channel they asked on, record it, and (if asked)
-    keep it as a knowledge-base article. Raises Refused; an unreachable villager leaves the question open."""
+    keep it as a knowledge-base article and/or add the villager's wording to the article `attach_ref`.
+    Raises Refused; an unreachable villager leaves the question open."""
     app, officer = request.app, request[OFFICER]
     text = _reply_text(raw_text)
     question = await _question(question_id)
@@ -164,6 +172,9 @@ async def reply_to(request: web.Request, question_id: int, raw_text: object, sav
         raise Refused(400, f"回复里提到{explain(found[0])}，不能推荐给农户。请改掉后再发送。")
     if why := unreachable(app, question):
         raise Refused(409, why + "问题仍为待回复；不需要处理的话可以关闭。")
+    if attach_ref is not None and question.reason == "feedback":
+        raise Refused(400, "意见反馈不是提问，不能加到文章的问法里。")
+    target = await _attach_target(attach_ref) if attach_ref is not None else None
     now = datetime.now(UTC)
     # Claim it first: two officers answering at once must not both text the villager.
     if not await Question.filter(id=question.id, status="open").update(
@@ -180,10 +191,13 @@ async def reply_to(request: web.Request, question_id: int, raw_text: object, sav
     article = await save_as_article(app[SEARCH], question, text, officer.name) if save_article else None
     if article is not None:
         await Question.filter(id=question.id).update(article_ref=article.ref)
+    attached = await attach_phrasing(target.ref, question.text) if target is not None else None
+    if article is not None or attached is not None:
         await app[SEARCH].refresh()  # the next villager asking this gets the answer at once
     request[AUDIT_DETAIL] = (f"回复问题 {question.id}（{CHANNEL_NAMES.get(question.channel, question.channel)}，"
-                             f"{delivery_label(sent)}）" + (f"，存为文章 {article.ref}" if article else ""))
-    return Replied(await _question(question.id), sent, article)
+                             f"{delivery_label(sent)}）" + (f"，存为文章 {article.ref}" if article else "")
+                             + (f"，问法加到文章 {attached.ref}" if attached else ""))
+    return Replied(await _question(question.id), sent, article, attached)
 
 
 async def close(request: web.Request, question_id: int) -> Question:
@@ -235,6 +249,45 @@ async def save_as_article(searcher: Searcher, question: Question, text: str, off
         summary="", body=text,
         sources=[f"农技员 {officer_name} 答复"], origin=f"console:{officer_name}"[:200],
     )
+
+
+# --- villagers' wordings attached to an article -----------------------------------------------------
+
+
+async def _attach_target(raw: object) -> Article:
+    if not isinstance(raw, str) or not raw.strip():
+        raise Refused(400, "请选择要加上这个问法的文章。")
+    article = await Article.get_or_none(ref=raw.strip()[:100])
+    if article is None:
+        raise Refused(400, f"没有编号为“{raw.strip()[:100]}”的文章，请从列表里选。")
+    return article
+
+
+def phrasing_of(text: str) -> str:
+    """A villager's question as a phrasing: phone numbers out, spaces tidied, at most MAX_PHRASING characters."""
+    text = LONG_NUMBER.sub("", unicodedata.normalize("NFKC", text))
+    return re.sub(r"\s+", " ", text).strip()[:MAX_PHRASING]
+
+
+def _same(phrasing: str) -> str:
+    return keyword_form(fold(phrasing))
+
+
+async def attach_phrasing(ref: str, wording: str) -> Article | None:
+    """Add a villager's wording to the article's phrasings (searched like its keywords): once per wording,
+    the newest MAX_PHRASINGS kept. Saving changes updated_at, so every running index rebuilds. Returns
+    the article, or None when it no longer exists or the wording has nothing searchable."""
+    phrasing = phrasing_of(wording)
+    if sum(ch.isalnum() for ch in phrasing) < 2:  # nothing a search could use
+        return None
+    async with in_transaction():
+        article = await Article.filter(ref=ref).select_for_update().first()
+        if article is None:
+            return None
+        kept = [p for p in (article.phrasings or []) if isinstance(p, str) and _same(p) != _same(phrasing)]
+        article.phrasings = [*kept, phrasing][-MAX_PHRASINGS:]
+        await article.save(update_fields=["phrasings", "updated_at"])
+    return article
 
 
 # --- content gaps -----------------------------------------------------------------------------------
@@ -320,7 +373,7 @@ def question_json(request: web.Request, q: Question) -> dict[str, Any]:
         "reason_label": reason_label(q.reason), "channel": q.channel, "text": shown_text(request, q.text),
         "subscriber_id": sub.id if sub else None, "phone": phone_for(request, sub.phone if sub else None),
         "township": sub.township if sub else "", "best_ref": q.best_ref, "best_score": q.best_score,
-        "answer": q.answer, "answered_by": q.answered_by,
+        "given_answer": q.given_answer, "answer": q.answer, "answered_by": q.answered_by,
         "answered_at": q.answered_at.isoformat() if q.answered_at else None, "article_ref": q.article_ref,
         "reply_message_id": q.reply_message.id if q.reply_message else None,
         "delivery": q.reply_message.status if q.reply_message else None,
@@ -386,16 +439,47 @@ async def inbox_page(request: web.Request) -> web.Response:
     })
 
 
+async def attach_choices(q: Question, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Articles offered for the villager's wording: the question's best_ref (for a wrong answer, the article
+    that was given, marked so), then the search's candidates."""
+    refs = list(dict.fromkeys([*([q.best_ref] if q.best_ref else []), *(c["ref"] for c in found)]))
+    rows = await Article.filter(ref__in=refs).values("ref", "title") if refs else []
+    titles = {r["ref"]: r["title"] for r in rows}
+    return [{"ref": ref, "title": titles[ref], "given": q.reason == "wrong_answer" and ref == q.best_ref}
+            for ref in refs if ref in titles]
+
+
+@dataclass(frozen=True)
+class AttachForm:
+    """What the officer chose for 「把这位农户的问法加到文章」, kept when the page is shown again."""
+
+    checked: bool = False
+    selected: str | None = None  # None: the default (best_ref, except for a wrong answer)
+    other: str = ""  # a ref typed by hand; wins over the list
+
+    @property
+    def ref(self) -> str | None:
+        """The article chosen, "" when ticked without one, None when not ticked."""
+        if not self.checked:
+            return None
+        return self.other.strip() or (self.selected or "").strip()
+
+
 async def _detail(request: web.Request, question_id: int, *, text: str = "", err: str = "",
-                  status: int = 200) -> web.Response:
+                  status: int = 200, attach: AttachForm = AttachForm()) -> web.Response:
     q = await _question(question_id)
     config = request.app[CONFIG]
     sub: Subscriber | None = q.subscriber
+    found = candidates(request, q)
+    default = q.best_ref if q.reason != "wrong_answer" else ""  # never offer the wrong article by default
     return render(request, "questions/detail.html", {
         "q": q, "sub": sub, "phone": phone_for(request, sub.phone if sub else None),
         "text": shown_text(request, q.text), "reason": reason_label(q.reason),
         "channel": CHANNEL_NAMES.get(q.channel, q.channel), "statuses": STATUS_NAMES,
-        "messages": await recent_messages(request, q), "candidates": candidates(request, q),
+        "messages": await recent_messages(request, q), "candidates": found,
+        "attach": attach, "attach_choices": await attach_choices(q, found),
+        "attach_selected": default if attach.selected is None else attach.selected,
+        "max_phrasings": MAX_PHRASINGS,
         "delivery": delivery_label(q.reply_message), "reply_message": q.reply_message,
         "unreachable": unreachable(request.app, q) if q.status == "open" else "",
         "draft": text or (q.answer or "" if q.status == "open" else ""),
@@ -418,15 +502,20 @@ async def reply_form(request: web.Request) -> web.Response:
     question_id = int(request.match_info["id"])
     form = await request.post()
     text = form.get("text", "")
+    selected, other = form.get("attach_ref", ""), form.get("attach_other", "")
+    attach = AttachForm(checked=form.get("attach") == "1", selected=selected if isinstance(selected, str) else "",
+                        other=other if isinstance(other, str) else "")
     try:
-        done = await reply_to(request, question_id, text, form.get("save_article") == "1")
+        done = await reply_to(request, question_id, text, form.get("save_article") == "1", attach.ref)
     except Refused as refused:
         if refused.status == 404:
             raise web.HTTPNotFound(reason=refused.message) from None
-        # The page again, with the officer's text kept: nothing typed is lost.
+        # The page again, with the officer's text and choices kept: nothing typed is lost.
         return await _detail(request, question_id, text=text if isinstance(text, str) else "",
-                             err=refused.message, status=refused.status)
+                             err=refused.message, status=refused.status, attach=attach)
     sent = f"已回复农户（{CHANNEL_NAMES.get(done.message.channel, '')}，{delivery_label(done.message)}）"
+    if done.attached is not None:
+        sent += f"，农户的问法已加到文章《{done.attached.title}》"
     if done.article is not None:
         return see_other(f"/admin/articles/{done.article.id}", ok=sent + "，并已存为文章，可在这里修改完善。")
     return see_other("/admin/questions", ok=sent)
@@ -506,23 +595,30 @@ async def question_api(request: web.Request) -> web.Response:
 
 @requires("officer")
 async def reply_api(request: web.Request) -> web.Response:
-    """Reply to the villager on the channel they asked on; optionally save the reply as an article.
+    """Reply to the villager on the channel they asked on; optionally save the reply as an article, and/or
+    add the villager's wording to an existing article as an extra phrasing (searched like its keywords).
 
-    Body: {"text": "...", "save_article": false}. Answers {"id", "status", "message_id", "delivery",
-    "article_id"}. 409 when the question is not open or the villager cannot be reached (it stays open)."""
+    Body: {"text": "...", "save_article": false, "attach_ref": "<article ref>" (optional)}. Answers
+    {"id", "status", "message_id", "delivery", "article_id", "attached_ref"}. 400 for an unknown
+    attach_ref (nothing is sent); 409 when the question is not open or the villager cannot be reached
+    (it stays open)."""
     body = await json_body(request)
     if isinstance(body, web.Response):
         return body
     save = body.get("save_article", False)
     if not isinstance(save, bool):
         return error(400, "save_article must be true or false")
+    attach = body.get("attach_ref")
+    if attach is not None and not isinstance(attach, str):
+        return error(400, "attach_ref must be an article ref (text)")
     try:
-        done = await reply_to(request, int(request.match_info["id"]), body.get("text"), save)
+        done = await reply_to(request, int(request.match_info["id"]), body.get("text"), save, attach)
     except Refused as refused:
         return error(refused.status, refused.message)
     return web.json_response({"id": done.question.id, "status": done.question.status,
                               "message_id": done.message.id, "delivery": done.message.status,
-                              "article_id": done.article.id if done.article else None})
+                              "article_id": done.article.id if done.article else None,
+                              "attached_ref": done.attached.ref if done.attached else None})
 
 
 @requires("officer")
