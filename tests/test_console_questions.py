@@ -313,7 +313,7 @@ async def test_attaching_needs_an_existing_article_and_keeps_the_form(kb: Consol
 
 
 async def test_api_reply_attaches_the_wording(kb: Console) -> None:
-    q = await asked(kb.app, "橘子树叶子卷起来了咋搞，电话13800138000")
+    q = await answered_then_wrong(kb.app, "橘子树叶子卷起来了咋搞，电话13800138000")
     feedback = await asked(kb.app, "意见：推送太多了", address=OTHER_PHONES[0])
     headers = await kb.token("officer")
     url = f"/api/v1/questions/{q.id}/reply"
