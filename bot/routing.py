@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.messages import InboundMessage, Reply
 from bot.textnorm import keyword_form
+from content.intents import classify
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -63,6 +64,11 @@ class Router:
         exact = frozenset(keyword_form(w) or w for w in words)
         prefixes = tuple(sorted((keyword_form(w) for w in prefix), key=len, reverse=True))
         return self._add(lambda h: _Route(h, exact=exact, prefixes=prefixes))
+
+    def intent(self, *names: str) -> Callable[[Handler], Handler]:
+        """Match texts that content/intents.py reads as one of `names` (price, supply, smalltalk …)."""
+        wanted = frozenset(names)
+        return self.when(lambda msg, ctx: classify(msg.text).name in wanted)
 
     def when(self, predicate: Predicate) -> Callable[[Handler], Handler]:
         return self._add(lambda h: _Route(h, predicate=predicate))

@@ -4,23 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import re
+import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
+from content.fold import fold
 from content.index import Doc, Index
+from content.intents import TECHNIQUE, classify
 from tortoise import connections
 
 from content.models import Article
 from content.tokenizer import Tokenizer
 
 log = logging.getLogger("nongbot.search")
+PARTS = frozenset(w for line in (Path(__file__).parent / "dict" / "parts.txt").read_text(encoding="utf-8")
+                  .splitlines() if not line.startswith("#") for w in line.split())
+CJK = re.compile(r"[\u3400-\u9fff]")
+SUBJECTS: dict[str, list[str]] = tomllib.loads(
+    (Path(__file__).parent / "dict" / "subjects.toml").read_text(encoding="utf-8"))["subjects"]
 
-# Below this share of the question's content words (idf-weighted) found in the top article, we do not
-# guess. A question that names a crop the article is about needs less of the rest to match.
-MIN_COVERAGE = 0.4
-MIN_COVERAGE_WITH_CROP = 0.0
+# Answer only at or above this confidence (see Searcher.confidence); chosen from the precision–coverage
+# curve that benchmarks/answers.py prints for the tuning set. The weights were fitted there too
+# (logistic regression, right article vs anything else, on tests/data/answers_tuning.jsonl only).
+MIN_CONFIDENCE = 0.7
+# Weights of Searcher.features, then the bias.
+WEIGHTS = (5.3, 4.8, 0.8, -1.5, 1.7, 1.3, 0.7, -4.8)
+NEAR_ABOUT = 0.5  # share of the problem an article must be about to be offered as a close topic
 UNKNOWN_WEIGHT = 1.5
+SINGLE_CHAR = 0.5  # 喂, 包, 起: a single character says less than a word
+PART = 0.25  # 叶子, 树, 根: a part of the plant or animal says little about the problem
 
 
 @dataclass(frozen=True)
@@ -48,8 +64,9 @@ class Hit:
 class Result:
     hits: tuple[Hit, ...]
     answered: bool
-    reason: str  # "" when answered; else no_terms|no_match|weak|crop_mismatch|topic_mismatch|out_of_scope
-    coverage: float = 0.0
+    reason: str  # "" when answered; else no_terms|no_match|weak|vague|crop_mismatch|topic_mismatch|
+    #              subject_mismatch|crop_unsaid|out_of_scope
+    confidence: float = 0.0  # 0..1, see Searcher.confidence
 
     @property
     def best(self) -> Hit | None:
@@ -68,6 +85,10 @@ class Searcher:
         self.version = ""
         self._positions: dict[int, int] = {}
         self._about: dict[int, frozenset[str]] = {}
+        self._head: dict[int, frozenset[str]] = {}
+        # Everyday word counts from the tokenizer's dictionary: how rare a word unknown to the articles is.
+        self._general_freq: dict[str, int] = tokenizer._jieba.FREQ  # noqa: SLF001
+        self._general_total: float = float(tokenizer._jieba.total) or 1.0  # noqa: SLF001
 
     def build(self, entries: Iterable[Entry]) -> None:
         """(Re)build from entries; only new or changed ones are tokenised again. Blocking: use a thread."""
@@ -83,13 +104,21 @@ class Searcher:
         self._terms, self.entries, self.index = cache, {e.id: e for e in ordered}, index
         self._positions = {e.id: i for i, e in enumerate(ordered)}
         # What an article is about (not merely mentions): its title and keywords.
-        self._about = {e.id: frozenset(t for f in ("title", "keywords") for t in docs[i].fields[f])
+        self._about = {e.id: frozenset(t for f in ("title", "lead", "keywords", "summary")
+                                 for t in docs[i].fields[f])
                        for i, e in enumerate(ordered)}
+        # A named disease or pest must be what the article is headed with, not a side remark.
+        self._head = {e.id: frozenset(t for f in ("title", "lead", "keywords") for t in docs[i].fields[f])
+                      for i, e in enumerate(ordered)}
 
     def _field_terms(self, e: Entry) -> dict[str, list[str]]:
         tk = self.tokenizer
+        # A title that only repeats the text's first sentence (made on import for untitled material) is
+        # weaker evidence than a written title: it is indexed as the text's lead, not as its title.
+        lead = is_lead(e.title, e.body)
         return {
-            "title": tk.terms(e.title),
+            "title": [] if lead else tk.terms(e.title),
+            "lead": tk.terms(e.title) if lead else [],
             "keywords": tk.terms(" ".join((*e.keywords, *e.phrasings))),
             "summary": tk.terms(e.summary),
             "body": tk.terms(e.body),
@@ -112,6 +141,7 @@ class Searcher:
         return words, ranked
 
     def search(self, text: str, limit: int = 5) -> Result:
+        """Rank, then answer only when the top article is about the problem asked, not merely the crop."""
         tk = self.tokenizer
         words, ranked = self.rank(text, limit=max(limit, 10))
         if not words:
@@ -121,26 +151,103 @@ class Searcher:
         asked_crops = {c for w in words if (c := tk.vocab.crop(w))}
         hits = tuple(Hit(i, self.entries[i].ref, self.entries[i].title, round(s, 4)) for i, s in ranked[:limit])
         top = self.entries[ranked[0][0]]
-        have = self.index.doc_terms[self._positions[top.id]]
+        about = self._about[top.id]
+        confidence = self.confidence(words, asked_crops, ranked)
         if asked_crops and top.crops and not asked_crops & set(top.crops):
-            return Result(hits, False, "crop_mismatch")
-        if any(not self._found(w, self._about[top.id]) for w in tk.entities(words)):
-            return Result(hits, False, "topic_mismatch")  # 晚疫病 asked, the article is about 早疫病
-        folded = "".join(words) + text
-        if any(w in folded for w in tk.out_of_scope):
-            return Result(hits, False, "out_of_scope")  # a price, weather, money or job question
-        content = [w for w in words if tk.vocab.crop(w) is None and not w.isdigit()]
-        if not content or (not asked_crops and max(map(len, content)) < 2):
-            return Result(hits, False, "weak")  # a crop name alone, or nothing but filler
-        # A word no article uses at all (鳄鱼, 医保) weighs more than the rarest known word.
-        weights = {w: self.index.idf.get(w, UNKNOWN_WEIGHT * self.index.max_idf) for w in content}
-        total = sum(weights[w] for w in content)
-        matched = sum(weights[w] for w in content if self._found(w, have))
-        coverage = matched / total
-        needed = MIN_COVERAGE_WITH_CROP if asked_crops else MIN_COVERAGE
-        if coverage < needed:
-            return Result(hits, False, "weak", round(coverage, 3))
-        return Result(hits, True, "", round(coverage, 3))
+            return Result(hits, False, "crop_mismatch", confidence)
+        if not self._subject_said(text, top):
+            return Result(hits, False, "subject_mismatch", confidence)  # a sow article for any pig
+        if any(not self._found(w, self._head[top.id]) for w in tk.entities(words)):
+            return Result(hits, False, "topic_mismatch", confidence)  # 晚疫病 asked, the article is about 早疫病
+        named = tk.entities(words)
+        if not asked_crops and top.crops and named and not all(
+                self._found(w, frozenset(tk.terms(top.title))) for w in named):
+            return Result(hits, False, "crop_unsaid", confidence)  # 腻虫 on which crop? not 大豆花叶病毒病
+        if classify(text).name != TECHNIQUE:
+            return Result(hits, False, "out_of_scope", confidence)  # a price, weather, 供求 or job text
+        if asked_crops and self._about_share(words, top) is None:
+            return Result(hits, False, "vague", confidence)  # "苞谷": a crop alone, no problem said
+        if confidence < MIN_CONFIDENCE:
+            return Result(hits, False, "weak", confidence)
+        return Result(hits, True, "", confidence)
+
+    def confidence(self, words: list[str], asked_crops: set[str], ranked: list[tuple[int, float]]) -> float:
+        """0..1: how sure we are that the top article answers the problem asked: a logistic score of the
+        features below, weights fitted on the tuning set (benchmarks/answers.py --fit prints them and the
+        precision–coverage curve they give)."""
+        found = self.features(words, asked_crops, ranked)
+        if found is None:
+            return 0.0  # a crop name alone, or nothing but filler
+        z = WEIGHTS[-1] + sum(w * x for w, x in zip(WEIGHTS, found, strict=False))
+        return round(1 / (1 + math.exp(-z)), 3)
+
+    def features(self, words: list[str], asked_crops: set[str],
+                 ranked: list[tuple[int, float]]) -> tuple[float, ...] | None:
+        """(how much of the problem the top article is about, how far it leads the next article, how strongly
+        it matched for this question, whether the crop went unsaid, whether a pest or disease was named)."""
+        top = self.entries[ranked[0][0]]
+        about = self._about_share(words, top)
+        if about is None:
+            return None
+        first, second = ranked[0][1], (ranked[1][1] if len(ranked) > 1 else 0.0)
+        margin = (first - second) / first if first > 0 else 0.0
+        # The score against what all the question's known terms could give: comparable across indexes.
+        mass = sum(self.index.idf.get(t, 0.0) for t in set(self.tokenizer.terms(" ".join(words))))
+        strength = min(first / mass, 3.0) if mass > 0 else 0.0
+        unsaid = float(not asked_crops and bool(top.crops))  # "叶子发黄咋办": which crop?
+        named = float(bool(self.tokenizer.entities(words)))
+        problem = [w for w in words if self.tokenizer.vocab.crop(w) is None and not w.isdigit()]
+        have = self.index.doc_terms[self._positions[top.id]]
+        weights = [self._weight(w) for w in problem]
+        body = sum(wt for w, wt in zip(problem, weights, strict=True) if self._found(w, have)) / sum(weights)
+        miss = max([wt for w, wt in zip(problem, weights, strict=True) if not self._found(w, have)] or [0.0])
+        return (about, margin, strength, unsaid, named, body, miss / self.index.max_idf)
+
+    def _about_share(self, words: list[str], entry: Entry) -> float | None:
+        """Share of the problem words (not crop names; weighted by how telling they are) that the article
+        is about: its title, keywords, officers' phrasings and summary. None when no problem is said."""
+        tk = self.tokenizer
+        problem = [w for w in words if tk.vocab.crop(w) is None and not w.isdigit()]
+        if not any(CJK.search(w) for w in problem) or (
+                not any(tk.vocab.crop(w) for w in words) and max(map(len, problem)) < 2):
+            return None
+        weights = [self._weight(w) for w in problem]
+        about = self._about[entry.id]
+        return sum(wt for w, wt in zip(problem, weights, strict=True) if self._found(w, about)) / sum(weights)
+
+    def _weight(self, word: str) -> float:
+        """How telling a word is: its idf among the articles; for a word no article uses, how rare it is
+        in everyday Chinese (jieba's word counts), so 潜叶蛾 or 花椒 weigh much, 去年 or 屋里 little."""
+        weight = self.index.idf.get(word)
+        if weight is None:
+            freq = self._general_freq.get(word, 0)
+            rarity = math.log(self._general_total / (freq + 1))
+            weight = UNKNOWN_WEIGHT * self.index.max_idf * min(1.0, max(0.15, (rarity - 8) / 5))
+        if word in PARTS:
+            weight *= PART
+        return weight * (SINGLE_CHAR if len(word) == 1 else 1.0)
+
+    def _subject_said(self, text: str, entry: Entry) -> bool:
+        """The question names the life stage or sex the article's title is about, if it is about one."""
+        folded = fold(text)
+        return all(any(w in folded for w in said) for subject, said in SUBJECTS.items() if subject in entry.title)
+
+    def plausible(self, text: str, result: Result, limit: int = 3) -> list[int]:
+        """Ids of ranked articles worth offering as "相近的资料": about the crop asked (or general) and
+        about part of the problem — never honey harvest for a tree question."""
+        tk = self.tokenizer
+        words = tk.words(text)
+        asked = {c for w in words if (c := tk.vocab.crop(w))}
+        near = []
+        for hit in result.hits:
+            entry = self.entries.get(hit.id)
+            if entry is None or (asked and entry.crops and not asked & set(entry.crops)):
+                continue
+            if not asked and entry.crops:
+                continue  # the crop was not said: a crop-specific article is a guess
+            if (self._about_share(words, entry) or 0.0) >= NEAR_ABOUT:
+                near.append(hit.id)
+        return near[:limit]
 
     @staticmethod
     def _found(word: str, have: frozenset[str]) -> bool:
@@ -172,6 +279,12 @@ class Searcher:
             self.version = version
             log.info("search index rebuilt", extra={"articles": len(entries)})
             return True
+
+
+def is_lead(title: str, body: str) -> bool:
+    """True when the title is the body's own first sentence (or its start, cut with '…')."""
+    head = title.rstrip("…").strip()
+    return bool(head) and head in body[: len(head) + 40]
 
 
 def entry_from_row(row: dict) -> Entry:  # type: ignore[type-arg]

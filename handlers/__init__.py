@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from bot.routing import Router
-from handlers import feedback, help, labour, optout, prices, profile, rating, register, search, subscribe
+from handlers import (
+    feedback, handoff, help, labour, optout, prices, profile, rating, register, search, smalltalk, subscribe,
+    weather,
+)
 
 
 def build_router() -> Router:
@@ -20,5 +23,9 @@ def build_router() -> Router:
     root.include(prices.router)  # "柑橘多少钱": before search, which would hand it to an officer
     root.include(search.router)  # 更多 and numbered choices
     root.include(register.dialog_router)  # answers to "请回复您的姓名" and the like
+    # What content/intents.py reads as not a farming question (prices and jobs matched above).
+    root.include(smalltalk.router)
+    root.include(handoff.router)
+    root.include(weather.router)
     root.fallback()(search.answer_question)
     return root

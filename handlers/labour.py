@@ -126,6 +126,12 @@ async def list_jobs(msg: InboundMessage, ctx: Context) -> Reply | None:
     return await _list(msg, ctx, [])
 
 
+@router.intent("labour")
+async def jobs_in_other_words(msg: InboundMessage, ctx: Context) -> Reply:
+    """有没有活干 / 想进厂 / 哪里招小工 (looking for work in everyday words)"""
+    return await _list(msg, ctx, [])
+
+
 @router.keyword(prefix=LIST_PREFIXES)
 async def search_jobs(msg: InboundMessage, ctx: Context) -> Reply | None:
     """务工 建筑 武汉 / 工作 本地 / 找工作 电工 (work type and/or place)"""

@@ -11,6 +11,7 @@ from bot.messages import InboundMessage, Reply
 from bot.models import Commodity, PriceAlert, PriceRecord
 from bot.routing import Context, Router
 from bot.textnorm import keyword_form
+from content.fold import fold
 
 router = Router("prices")
 alerts_router = Router("price-alerts")  # before subscriptions: "取消提醒 柑橘" is not "取消 柑橘"
@@ -74,6 +75,15 @@ async def price_of(msg: InboundMessage, ctx: Context) -> Reply | None:
     commodity = await find_commodity(keyword_form(msg.text))
     if commodity is None:
         return None  # a price word without a known commodity: let search or an officer take it
+    return Reply(await answer_for(commodity, msg.channel, ctx))
+
+
+@router.intent("price")
+async def price_in_other_words(msg: InboundMessage, ctx: Context) -> Reply:
+    """洋芋好多钱一斤 / 核桃收几多 / 今天猪啥行情 (price asks in everyday words)"""
+    commodity = await find_commodity(fold(keyword_form(msg.text)))
+    if commodity is None:
+        return Reply("请告诉我要查什么的价格，如“柑橘好多钱一斤”或“价格 核桃”。")
     return Reply(await answer_for(commodity, msg.channel, ctx))
 
 

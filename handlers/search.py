@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot import answers
 from bot.config import Config
 from bot.keys import SEARCH
 from bot.messages import InboundMessage, Reply
@@ -21,6 +22,9 @@ router = Router("search")
 MORE_WORDS = ("更多", "more", "继续", "下一页", "接着说", "还有呢")
 MAX_CHOICES = 4
 HANDOFF = "这个问题我还答不准，已转给农技员，他们会尽快回复您。"
+RATE_HINT = "\n答得不对回“不对”"
+WECHAT_RATE_HINT = "有用请回“有用”，答得不对请回“不对”，农技员会再看。"
+SAY_MORE = "请说说遇到了什么问题，如“苞谷叶子发黄咋办”“猪拉稀咋办”，我好帮您查。"
 NOT_UNDERSTOOD = "没看懂您的意思。直接发作物和问题就行，如“洋芋叶子有黑斑”；回复“帮助”查看菜单。"
 
 
@@ -42,16 +46,22 @@ def sms_budget(config: Config) -> int:
 
 def render_article(searcher: Searcher, article_id: int, channel: str, config: Config, page: int,
                    choices: list[int]) -> Composed:
+    """The article's page for the channel. Numbered choices are kept only when they were shown."""
     entry = searcher.entries[article_id]
+    shown_choices: list[int] = []
     if channel == "sms":
-        shown = sms_page(entry.summary, entry.body, page, sms_budget(config))
+        tail = RATE_HINT if page == 0 else ""
+        shown = sms_page(entry.summary, entry.body, page, sms_budget(config) - len(tail))
+        text = shown.text + tail if shown.text else ""
     else:
         shown = wechat_text(entry.title, entry.summary, entry.body, page)
-    text = shown.text
-    if channel != "sms" and page == 0 and choices:
-        titles = [searcher.entries[i].title for i in choices if i in searcher.entries]
-        text += "\n\n" + choices_text(titles, "其他相关")
-    dialog = {"flow": "article", "article": article_id, "page": page, "choices": choices}
+        text = shown.text
+        if page == 0 and choices:
+            shown_choices = [i for i in choices if i in searcher.entries]
+            text += "\n\n" + choices_text([searcher.entries[i].title for i in shown_choices], "其他相关")
+        if page == 0:
+            text += "\n" + WECHAT_RATE_HINT
+    dialog = {"flow": "article", "article": article_id, "page": page, "choices": shown_choices}
     return Composed(text, None, dialog)
 
 
@@ -59,20 +69,23 @@ def compose(searcher: Searcher, text: str, channel: str, config: Config) -> Comp
     """What the bot answers to `text` (no side effects; `nongbot ask` uses this too)."""
     result = searcher.search(text, limit=MAX_CHOICES + 1)
     if result.answered and result.best is not None:
-        others = [h.id for h in result.hits[1:MAX_CHOICES]]
+        others = [i for i in searcher.plausible(text, result, MAX_CHOICES) if i != result.best.id]
         shown = render_article(searcher, result.best.id, channel, config, 0, others)
         return Composed(shown.text, result, shown.dialog)
     if not hands_off(text):
         return Composed(NOT_UNDERSTOOD, result, {})
-    near = [h.id for h in result.hits[:3]] if result.reason not in ("out_of_scope", "no_terms") else []
+    if result.reason == "vague":
+        return Composed(SAY_MORE, result, {})
+    near = searcher.plausible(text, result) if result.reason != "out_of_scope" else []
     if not near:
         return Composed(HANDOFF + "回复“帮助”查看能问什么。", result, {})
-    lead = "没有正好对上的资料，相近的有" if result.reason != "crop_mismatch" else "暂时没有这种作物这个问题的资料，其他作物的有"
+    lead = "相近的资料有"
     titles = [searcher.entries[i].title for i in near]
     text = HANDOFF + "\n" + choices_text(titles, lead)
     if channel == "sms":
         text = _fit_sms(text, sms_budget(config))
-    return Composed(text, result, {"flow": "article", "choices": near})
+    shown = [i for k, i in enumerate(near, 1) if f"\n{k}. " in text]  # only what survived fitting
+    return Composed(text, result, {"flow": "article", "choices": shown})
 
 
 def ask(searcher: Searcher, config: Config, question: str, channel: str = "sms",
@@ -140,7 +153,11 @@ async def answer_question(msg: InboundMessage, ctx: Context) -> Reply:
     composed = compose(ctx.app[SEARCH], msg.text, msg.channel, ctx.config)
     await _save_dialog(ctx, composed.dialog)
     result = composed.result
-    if result is not None and not result.answered and hands_off(msg.text):
+    if result is not None and result.answered and result.best is not None:
+        best = result.best
+        await answers.record(ctx.subscriber, ctx.inbound, msg.channel, msg.text, best.ref, best.title,
+                             result.confidence)
+    if result is not None and not result.answered and result.reason != "vague" and hands_off(msg.text):
         best = result.best
         await Question.create(
             subscriber=ctx.subscriber, message=ctx.inbound, channel=msg.channel, text=msg.text[:1000],

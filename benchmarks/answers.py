@@ -1,0 +1,204 @@
+"""Answer benchmark: villagers' texts through the whole inbound pipeline, a fresh phone per text.
+
+For each set (tests/data/answers_tuning.jsonl — tune on this one only — and
+tests/data/answers_heldout.jsonl, written by someone who saw neither the tuning set nor the code)
+it prints: right-outcome rate, wrong-article rate, answer rate on answerable texts, the outcome per
+intent, the precision–coverage curve of the answer-or-abstain threshold with the operating point,
+and (unless --only-own) the public TAQA and CROP figures next to baseline.py run in the same process.
+Usage: python benchmarks/answers.py [--set tuning|heldout|both] [--only-own] [--show-misses]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchmarks.retrieval import DEFAULT_AGRI_QA, machine, public_sets  # noqa: E402
+from bot import inbox  # noqa: E402
+from bot.app import create_app  # noqa: E402
+from bot.config import load_config  # noqa: E402
+from bot.keys import SEARCH  # noqa: E402
+from bot.messages import InboundMessage  # noqa: E402
+from bot.models import Question, Subscriber  # noqa: E402
+from content import search as search_module  # noqa: E402
+from content.intents import classify  # noqa: E402
+from content.search import Searcher  # noqa: E402
+
+SETS = {"tuning": ROOT / "tests/data/answers_tuning.jsonl", "heldout": ROOT / "tests/data/answers_heldout.jsonl"}
+# Which handler gives which outcome; everything under search.answer_question is answered or handed off.
+HANDLER_INTENT = {
+    "smalltalk.small_talk": "smalltalk", "smalltalk.noise": "noise", "smalltalk.off_domain": "offdomain",
+    "handoff.ask_for_officer": "human", "handoff.supply_demand": "supply", "weather.weather": "weather",
+}
+PREFIX_INTENT = {"prices.": "price", "labour.": "labour", "help.": "help", "feedback.": "feedback",
+                 "rating.": "rating"}
+
+
+@dataclass(frozen=True)
+class Seen:
+    text: str
+    expect: str
+    refs: tuple[str, ...]
+    outcome: str  # answer | handoff | declined | <intent>
+    ref: str  # the article sent, when one was
+    right: bool
+
+
+def outcome_of(handler: str) -> str:
+    if handler in HANDLER_INTENT:
+        return HANDLER_INTENT[handler]
+    return next((v for k, v in PREFIX_INTENT.items() if handler.startswith(k)), handler or "none")
+
+
+def judge(expect: str, refs: tuple[str, ...], outcome: str, ref: str) -> bool:
+    if expect == "answer":
+        return outcome == "answer" and ref in refs
+    if expect == "handoff":
+        return outcome in ("handoff", "human")
+    if expect == "noise":
+        return outcome in ("noise", "help")
+    return outcome == expect
+
+
+async def run_set(app: web.Application, rows: list[dict], first_phone: int) -> list[Seen]:  # type: ignore[type-arg]
+    searcher: Searcher = app[SEARCH]
+    seen = []
+    for i, row in enumerate(rows):
+        phone = f"+86137{first_phone + i:08d}"
+        msg = InboundMessage(channel="sms", provider="bench", address=phone, text=row["text"],
+                             provider_id=f"bench-{first_phone + i}")
+        before = await Question.all().count()
+        result = await inbox.process(app, msg)
+        ref, outcome = "", outcome_of(result.handler)
+        if result.handler == "search.answer_question":
+            sub = await Subscriber.get(phone=phone)
+            article = sub.dialog.get("article")
+            if article is not None and article in searcher.entries:
+                outcome, ref = "answer", searcher.entries[article].ref
+            else:
+                outcome = "handoff" if await Question.all().count() > before else "declined"
+        refs = tuple(row.get("refs", ()))
+        seen.append(Seen(row["text"], row["expect"], refs, outcome, ref, judge(row["expect"], refs, outcome, ref)))
+    return seen
+
+
+def report(name: str, seen: list[Seen], show_misses: bool) -> None:
+    n = len(seen)
+    right = sum(s.right for s in seen)
+    wrong_article = [s for s in seen if s.outcome == "answer" and s.ref not in s.refs]
+    answerable = [s for s in seen if s.expect == "answer"]
+    answered = [s for s in answerable if s.outcome == "answer"]
+    print(f"\n== {name}: {n} texts ==")
+    print(f"right outcome          {right / n:7.1%}  ({right}/{n})")
+    print(f"wrong article sent     {len(wrong_article) / n:7.1%}  ({len(wrong_article)}/{n})")
+    print(f"answered (answerable)  {len(answered) / max(len(answerable), 1):7.1%}  "
+          f"({len(answered)}/{len(answerable)}; right article {sum(s.right for s in answerable)})")
+    by_expect: dict[str, list[Seen]] = defaultdict(list)
+    for s in seen:
+        by_expect[s.expect].append(s)
+    print(f"{'expected':<10} {'n':>4} {'right':>7}   outcomes")
+    for expect, group in sorted(by_expect.items(), key=lambda kv: -len(kv[1])):
+        outcomes = Counter(s.outcome for s in group)
+        print(f"{expect:<10} {len(group):4d} {sum(s.right for s in group) / len(group):7.1%}   "
+              + ", ".join(f"{k} {v}" for k, v in outcomes.most_common()))
+    if show_misses:
+        for s in seen:
+            if not s.right:
+                print(f"  MISS {s.expect:<9} -> {s.outcome:<9} {s.ref or '':<36} {s.text}  {list(s.refs)}")
+
+
+def fit(searcher: Searcher, rows: list[dict]) -> None:  # type: ignore[type-arg]
+    """Fit content/search.py's WEIGHTS on these rows (the tuning set only): logistic regression of
+    "the top article is a right answer" on Searcher.features; prints the tuple to paste."""
+    import numpy as np
+
+    xs, ys = [], []
+    tk = searcher.tokenizer
+    for row in rows:
+        if row["expect"] not in ("answer", "handoff") or classify(row["text"]).name != "technique":
+            continue
+        words, ranked = searcher.rank(row["text"])
+        crops = {c for w in words if (c := tk.vocab.crop(w))}
+        found = searcher.features(words, crops, ranked) if ranked else None
+        if found is None:
+            continue
+        xs.append(found)
+        ys.append(row["expect"] == "answer" and searcher.entries[ranked[0][0]].ref in row.get("refs", ()))
+    x = np.c_[np.array(xs), np.ones(len(xs))]
+    y = np.array(ys, dtype=float)
+    w = np.zeros(x.shape[1])
+    for _ in range(20_000):  # plain gradient descent; a tiny L2 keeps the weights readable
+        p = 1 / (1 + np.exp(-x @ w))
+        w -= 1.0 * (x.T @ (p - y) / len(y) + 0.001 * np.r_[w[:-1], 0])
+    print(f"\nfitted on {len(y)} technique texts: WEIGHTS = ({', '.join(f'{v:.1f}' for v in w)})")
+
+
+def curve(searcher: Searcher, rows: list[dict], name: str) -> None:  # type: ignore[type-arg]
+    """Precision and coverage of the technique questions as the confidence threshold moves."""
+    points = []
+    for row in rows:
+        if row["expect"] not in ("answer", "handoff"):
+            continue
+        result = searcher.search(row["text"])
+        best = result.best.ref if result.best else ""
+        ok = row["expect"] == "answer" and best in row.get("refs", ())
+        points.append((result.confidence, ok, row["expect"] == "answer"))
+    total = sum(p[2] for p in points)
+    chosen = search_module.MIN_CONFIDENCE
+    print(f"\nprecision–coverage on {name} ({len(points)} technique texts, {total} answerable); "
+          f"operating point: confidence ≥ {chosen}")
+    print(f"{'threshold':>9} {'answered':>9} {'precision':>10} {'coverage':>9}")
+    for t in (0.0, 0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95):
+        sent = [p for p in points if p[0] >= t]
+        good = sum(p[1] for p in sent)
+        mark = "  <- chosen" if abs(t - chosen) < 1e-9 else ""
+        print(f"{t:9.2f} {len(sent):9d} {good / max(len(sent), 1):10.1%} {good / max(total, 1):9.1%}{mark}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", choices=("tuning", "heldout", "both"), default="both")
+    parser.add_argument("--only-own", action="store_true", help="skip the public TAQA/CROP sets")
+    parser.add_argument("--show-misses", action="store_true")
+    parser.add_argument("--fit", action="store_true", help="fit the confidence weights on the tuning set")
+    args = parser.parse_args()
+    print("machine:", machine())
+    url = f"sqlite://{tempfile.mkdtemp()}/answers.sqlite3"
+    config = load_config(ROOT / "config.toml", env={}).replace(database={"url": url}, sms={"quiet_hours": ""})
+    app = create_app(config, role="cli", seed=True)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        if args.fit:
+            rows = [json.loads(line) for line in SETS["tuning"].open(encoding="utf-8") if line.strip()]
+            await app[SEARCH].refresh()
+            fit(app[SEARCH], rows)
+            return
+        names = ("tuning", "heldout") if args.set == "both" else (args.set,)
+        for k, name in enumerate(names):
+            rows = [json.loads(line) for line in SETS[name].open(encoding="utf-8") if line.strip()]
+            started = time.perf_counter()
+            seen = await run_set(app, rows, first_phone=k * 100_000)
+            report(name, seen, args.show_misses)
+            print(f"({(time.perf_counter() - started) / len(rows) * 1000:.1f} ms per text through the pipeline)")
+            curve(app[SEARCH], rows, name)
+    finally:
+        await runner.cleanup()
+    if not args.only_own:
+        print()
+        public_sets(Searcher(app[SEARCH].tokenizer), DEFAULT_AGRI_QA)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
