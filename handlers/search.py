@@ -145,6 +145,9 @@ async def open_choice(msg: InboundMessage, ctx: Context) -> Reply:
         return Reply("这篇资料已经下架了，请直接发问题。")
     shown = render_article(searcher, chosen, msg.channel, ctx.config, 0, [])
     await _save_dialog(ctx, shown.dialog)
+    entry = searcher.entries[chosen]
+    # The villager chose it, so "不对" after it is about this article too.
+    await answers.record(ctx.subscriber, ctx.inbound, msg.channel, msg.text, entry.ref, entry.title, 0.0)
     return Reply(shown.text)
 
 
