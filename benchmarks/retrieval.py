@@ -11,17 +11,20 @@ import argparse
 import json
 import os
 import platform
+import random
 import resource
 import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from content.loader import BUNDLED, read_path  # noqa: E402
+from content.fold import syllables  # noqa: E402
+from content.loader import BUNDLED, ArticleData, read_path  # noqa: E402
 from content.search import Entry, Searcher  # noqa: E402
 from content.tokenizer import Tokenizer  # noqa: E402
 
@@ -40,7 +43,7 @@ def machine() -> str:
     return f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}"
 
 
-def entries_from_articles(articles: list) -> list[Entry]:  # type: ignore[type-arg]
+def entries_from_articles(articles: list[ArticleData]) -> list[Entry]:
     return [
         Entry(id=i + 1, ref=a.ref, title=a.title, crops=a.crops, keywords=a.keywords, summary=a.summary,
               body=a.body, stamp="0")
@@ -48,10 +51,46 @@ def entries_from_articles(articles: list) -> list[Entry]:  # type: ignore[type-a
     ]
 
 
-def entries_from_jsonl(path: Path) -> list[Entry]:
-    rows = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
-    return [Entry(id=i + 1, ref=r["ref"], title=r.get("title") or "", crops=(), keywords=(), summary="",
-                  body=r["body"], stamp="0") for i, r in enumerate(rows)]
+def ranked_recall(searcher: Searcher, questions: list[tuple[str, str]]) -> float:
+    """recall@1 of rank() alone (no answer-or-abstain decision)."""
+    hits = 0
+    for text, ref in questions:
+        _, ranked = searcher.rank(text, limit=1)
+        hits += bool(ranked) and searcher.entries[ranked[0][0]].ref == ref
+    return round(hits / max(len(questions), 1), 4)
+
+
+def homophone_typos(searcher: Searcher, articles: list[ArticleData], rows: list[dict[str, str]]) -> dict[str, float]:
+    """One character of the question's key term (the longest word of the answering article's written
+    title found in the question) swapped for a common same-sound character: how much recall@1 the
+    pinyin pass wins back. Homophones come from the articles' own text; the seed is fixed."""
+    tk = searcher.tokenizer
+    counts = Counter(c for a in articles for c in a.title + a.body if "\u4e00" <= c <= "\u9fff")
+    by_sound: dict[str, list[str]] = {}
+    for char, _ in counts.most_common():
+        by_sound.setdefault(syllables(char)[0], []).append(char)
+    titles = {a.ref: a.title for a in articles if not a.title_derived}
+    rng = random.Random(14)
+    clean, typo = [], []
+    for row in rows:
+        question, ref = row["question"], row["ref"]
+        words = sorted((w for w in tk.words(titles.get(ref, "")) if len(w) > 1 and w in question), key=len)
+        if not words:
+            continue
+        key = words[-1]
+        at = rng.randrange(len(key))
+        same = [c for c in by_sound.get(syllables(key[at])[0], [])[:20] if c != key[at]]
+        if not same:
+            continue
+        clean.append((question, ref))
+        typo.append((question.replace(key, key[:at] + rng.choice(same) + key[at + 1:], 1), ref))
+    out: dict[str, float] = {"questions": len(typo)}
+    for on in (False, True):
+        searcher.sound_pass = on
+        name = "with_pinyin" if on else "without_pinyin"
+        out[f"clean_r1_{name}"] = ranked_recall(searcher, clean)
+        out[f"typo_r1_{name}"] = ranked_recall(searcher, typo)
+    return out
 
 
 def evaluate(searcher: Searcher, questions: list[tuple[str, list[str]]]) -> dict[str, float]:
@@ -107,18 +146,26 @@ def public_sets(searcher: Searcher, folder: Path) -> None:
         print(f"public sets skipped: {folder} not found (they are for measurement only, not shipped)")
         return
     for corpus, dev in (("taqa_articles.jsonl", "taqa_dev.jsonl"), ("crop_passages.jsonl", "crop_dev.jsonl")):
-        entries = entries_from_jsonl(folder / corpus)
+        # Read the way `nongbot import articles` reads (untitled rows get a title from their first sentence).
+        report = read_path(folder / corpus)
+        rows_in_file = sum(1 for line in (folder / corpus).open(encoding="utf-8") if line.strip())
+        entries = entries_from_articles(report.articles)
         build = timed_build(searcher, entries)
         rows = [json.loads(line) for line in (folder / dev).open(encoding="utf-8")]
         ours = evaluate(searcher, [(r["question"], [r["ref"]]) for r in rows])
         ours.pop("answer_rate_answerable", None)
-        print(json.dumps({"set": dev, "system": "nongbot", "articles": len(entries), "build_s": build, **ours}))
+        print(json.dumps({"set": dev, "system": "nongbot", "articles": len(entries), "rows": rows_in_file,
+                          "titles_derived": report.derived_titles, "build_s": build, **ours}))
         base = subprocess.run([sys.executable, str(folder / "baseline.py"), str(folder / corpus), str(folder / dev),
-                               "--json"], capture_output=True, text=True)
+                               "--json"], capture_output=True, text=True, check=False)
         if base.returncode == 0:
             print(json.dumps({"set": dev, "system": "baseline", **json.loads(base.stdout)}))
         else:
             print(f"baseline failed on {dev}: {base.stderr.strip().splitlines()[-1:]}")
+        if corpus.startswith("taqa"):
+            typos = homophone_typos(searcher, report.articles, rows)
+            print(json.dumps({"set": dev, "test": "homophone typo in the key term", **typos}))
+            searcher.sound_pass = True
 
 
 def synthetic(searcher: Searcher, count: int) -> None:

@@ -73,6 +73,22 @@ class Result:
         return self.hits[0] if self.hits else None
 
 
+# Below this share of the question's terms (idf-weighted) in the top article, rank() tries a second pass
+# on pinyin (see benchmarks/retrieval.py, typo test).
+SOUND_PASS_BELOW = 0.5
+
+
+class Ranking(list[tuple[int, float]]):
+    """(article id, score) best first, as rank() always returned; also says whether the pinyin pass made
+    it (`by_sound`) and which articles that pass ranked higher than the first did (`rescued`)."""
+
+    def __init__(self, hits: Iterable[tuple[int, float]] = (), by_sound: bool = False,
+                 rescued: frozenset[int] = frozenset()) -> None:
+        super().__init__(hits)
+        self.by_sound = by_sound
+        self.rescued = rescued
+
+
 class Searcher:
     """Holds the tokenizer, the index and the entries it was built from; swap-in rebuilds."""
 
@@ -85,6 +101,7 @@ class Searcher:
         self.version = ""
         self._positions: dict[int, int] = {}
         self._about: dict[int, frozenset[str]] = {}
+        self.sound_pass = True  # rank()'s second pass on pinyin when the first is weak (off: to measure it)
         self._head: dict[int, frozenset[str]] = {}
         # Everyday word counts from the tokenizer's dictionary: how rare a word unknown to the articles is.
         self._general_freq: dict[str, int] = tokenizer._jieba.FREQ  # noqa: SLF001
@@ -122,16 +139,29 @@ class Searcher:
             "keywords": tk.terms(" ".join((*e.keywords, *e.phrasings))),
             "summary": tk.terms(e.summary),
             "body": tk.terms(e.body),
+            # Only the second, sound-alike pass of rank() reaches these (see content/index.py).
+            "title_py": tk.sounds(e.title),
+            "keywords_py": tk.sounds(" ".join((*e.keywords, *e.phrasings))),
         }
 
-    def rank(self, text: str, limit: int = 10) -> tuple[list[str], list[tuple[int, float]]]:
-        """The question's words and the best articles for it, (article id, score) best first."""
+    def rank(self, text: str, limit: int = 10) -> tuple[list[str], Ranking]:
+        """The question's words and the best articles for it, (article id, score) best first. When the
+        first pass is weak, a second pass adds the question's pinyin pairs (typos, homophones: 洋玉 for
+        洋芋); the returned Ranking says so (`by_sound`) and which articles only that pass found."""
         tk = self.tokenizer
         words = tk.words(text)
         terms = tk.terms(text)
         if not terms:
-            return words, []
-        ranked = self.index.search(terms, limit=limit)
+            return words, Ranking()
+        ranked = Ranking(self.index.search(terms, limit=limit))
+        weak = not ranked or self.index.coverage(terms, ranked[0][0]) < SOUND_PASS_BELOW
+        # Only where the spelling found nothing: sounding out what matched would count it twice.
+        sounds = tk.sounds(text, known=self.index.idf.__contains__) if weak and self.sound_pass else []
+        again = self.index.search(terms + sounds, limit=limit) if sounds else []
+        if again:
+            before = {key: n for n, (key, _) in enumerate(ranked)}
+            rescued = frozenset(key for n, (key, _) in enumerate(again) if before.get(key, limit) > n)
+            ranked = Ranking(again, by_sound=True, rescued=rescued)
         asked_crops = {c for w in words if (c := tk.vocab.crop(w))}
         if asked_crops:
             # An article about the crop asked about beats a slightly better-scoring one about another.
@@ -160,8 +190,8 @@ class Searcher:
         if any(not self._found(w, self._head[top.id]) for w in tk.entities(words)):
             return Result(hits, False, "topic_mismatch", confidence)  # 晚疫病 asked, the article is about 早疫病
         named = tk.entities(words)
-        if not asked_crops and top.crops and named and not all(
-                self._found(w, frozenset(tk.terms(top.title))) for w in named):
+        if not asked_crops and top.crops and not (named and all(
+                self._found(w, frozenset(tk.terms(top.title))) for w in named)):
             return Result(hits, False, "crop_unsaid", confidence)  # 腻虫 on which crop? not 大豆花叶病毒病
         if classify(text).name != TECHNIQUE:
             return Result(hits, False, "out_of_scope", confidence)  # a price, weather, 供求 or job text

@@ -6,16 +6,19 @@ import functools
 import io
 import logging
 import re
-import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 import jieba
 
+from content.fold import fold, syllables
 from content.vocab import Vocabulary, vocabulary
 
 DICT_DIR = Path(__file__).parent / "dict"
 CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
 KEEP = re.compile(r"^[\u3400-\u9fff0-9a-z.%]+$")  # words, numbers and units; not punctuation
+NAME_PIECE = re.compile(r"^(?:[\u3400-\u9fff]|[0-9a-z]*[0-9][0-9a-z]*|[a-z])$")  # one character or a code
+UNITS = frozenset("年月日天时分秒周岁代次个只头株粒穗叶片亩斤克吨米升度倍元万亿千百%℃")  # 2019年 is no name
 
 
 def _lines(path: Path) -> list[str]:
@@ -45,22 +48,56 @@ class Tokenizer:
         # A file object, not a path: jieba never closes a path it opens (ResourceWarning).
         self._jieba.load_userdict(io.BytesIO("\n".join(entries).encode("utf-8")))
 
+    def _pieces(self, text: str) -> list[str]:
+        """jieba's cut of the folded text (traditional → simplified, full-width → half-width, lower case
+        first); white space stays as one " " piece: it separates words and keywords."""
+        return [raw.strip() or " " for raw in self._jieba.lcut(fold(text), HMM=False)]
+
     def words(self, text: str) -> list[str]:
         """Standard-name words of `text`, stop words and punctuation removed."""
-        text = unicodedata.normalize("NFKC", text).casefold()
+        return self._words(self._pieces(text))
+
+    def _words(self, pieces: list[str]) -> list[str]:
         out: list[str] = []
-        for raw in self._jieba.lcut(text, HMM=False):
-            word = raw.strip()
-            if not word or not KEEP.match(word):
+        for word in pieces:
+            if not KEEP.match(word):
                 continue
             for std in self.vocab.canonical(word).split():
                 if std not in self.stop:
                     out.append(std)
         return out
 
+    @staticmethod
+    def names(pieces: list[str]) -> list[str]:
+        """Variety and line names jieba cuts to pieces ('株两优112' -> 株/两/优/112), joined again: the
+        single characters and codes just before a number, with each shorter tail ('两优112', '优112') so
+        a name still matches when jieba glued a character of the text before it onto the run."""
+        out: list[str] = []
+        i = 0
+        while i < len(pieces):
+            if not NAME_PIECE.match(pieces[i]):
+                i += 1
+                continue
+            j = i
+            while j < len(pieces) and NAME_PIECE.match(pieces[j]):
+                j += 1
+            run = pieces[i:j]
+            if j < len(pieces) and pieces[j] == "号":
+                run.append("号")
+            # The run ends at its last number (or 号): what follows the number is not part of the name.
+            end = max((k for k, p in enumerate(run) if any(c.isdigit() for c in p) or p == "号"), default=-1)
+            unit = j < len(pieces) and pieces[j][:1] in UNITS and run[-1] != "号"
+            run = run[: end + 1]
+            for k in range(end if not unit else 0):
+                if any(CJK_RUN.fullmatch(p) and p != "号" for p in run[k:]):  # '12号' alone is no name
+                    out.append("".join(run[k:]))
+            i = j
+        return out
+
     def terms(self, text: str) -> list[str]:
         """Words plus the character bigrams of the (dialect-mapped) text: robust to typos and odd cuts."""
-        words = self.words(text)
+        pieces = self._pieces(text)
+        words = self._words(pieces)
         bigrams = [
             run[i : i + 2]
             for word in words
@@ -70,7 +107,27 @@ class Tokenizer:
         joined = "".join(w for w in words if CJK_RUN.fullmatch(w))
         # Bigrams across word boundaries catch what jieba cut differently in article and question.
         across = {joined[i : i + 2] for i in range(len(joined) - 1)} - set(bigrams)
-        return words + bigrams + sorted(across)
+        return words + bigrams + sorted(across) + self.names(pieces)
+
+    def sounds(self, text: str, known: Callable[[str], bool] | None = None) -> list[str]:
+        """Toneless pinyin syllable pairs ('yang yu', 'yu ye', …) within each stretch of words, as typed
+        and as mapped to standard names: '洋玉' (a slip for 洋芋) still sounds like the 洋芋 of an
+        article. With `known`, only the pairs of characters it does not know (where the spelling found
+        nothing) are sounded. The space keeps them apart from every word and character pair."""
+        out: set[str] = set()
+        typed: list[str] = []
+        mapped: list[str] = []
+        for piece in [*self._pieces(text), ""]:  # "" ends the last stretch
+            if CJK_RUN.fullmatch(piece) and piece not in self.stop:
+                typed.append(piece)
+                mapped.extend(w for w in self.vocab.canonical(piece).split() if w not in self.stop)
+                continue
+            for run in {"".join(typed), "".join(mapped)}:  # punctuation, a stop word or a number
+                syl = syllables(run)
+                out.update(f"{syl[i]} {syl[i + 1]}" for i in range(len(run) - 1)
+                           if known is None or not known(run[i : i + 2]))
+            typed, mapped = [], []
+        return sorted(out)
 
     def entities(self, words: list[str]) -> set[str]:
         """The disease, pest and product names among `words` (used to refuse mismatched answers)."""

@@ -126,12 +126,6 @@ async def list_jobs(msg: InboundMessage, ctx: Context) -> Reply | None:
     return await _list(msg, ctx, [])
 
 
-@router.intent("labour")
-async def jobs_in_other_words(msg: InboundMessage, ctx: Context) -> Reply:
-    """有没有活干 / 想进厂 / 哪里招小工 (looking for work in everyday words)"""
-    return await _list(msg, ctx, [])
-
-
 @router.keyword(prefix=LIST_PREFIXES)
 async def search_jobs(msg: InboundMessage, ctx: Context) -> Reply | None:
     """务工 建筑 武汉 / 工作 本地 / 找工作 电工 (work type and/or place)"""
@@ -284,3 +278,10 @@ async def labour_rights(msg: InboundMessage, ctx: Context) -> Reply:
         owed = f"欠薪{_amount(notice.amount)}" if notice.amount else "欠薪"
         lines.append(f"{i}.{notice.employer}{owed}{status}")
     return Reply(_fit(lines, "", _budget(ctx, msg.channel)))
+
+
+# Last: the keyword routes above (务工 建筑 武汉, 登记务工 …) read more out of a text than its intent does.
+@router.intent("labour")
+async def jobs_in_other_words(msg: InboundMessage, ctx: Context) -> Reply:
+    """有没有活干 / 想进厂 / 哪里招小工 (looking for work in everyday words)"""
+    return await _list(msg, ctx, [])
