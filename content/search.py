@@ -32,7 +32,7 @@ SUBJECTS: dict[str, list[str]] = tomllib.loads(
 # (logistic regression, right article vs anything else, on tests/data/answers_tuning.jsonl only).
 MIN_CONFIDENCE = 0.7
 # Weights of Searcher.features, then the bias.
-WEIGHTS = (5.3, 4.8, 0.8, -1.5, 1.7, 1.3, 0.7, -4.8)
+WEIGHTS = (5.4, 3.7, 0.1, -1.8, 1.0, 2.5, 1.1, -4.6)
 NEAR_ABOUT = 0.5  # share of the problem an article must be about to be offered as a close topic
 UNKNOWN_WEIGHT = 1.5
 SINGLE_CHAR = 0.5  # 喂, 包, 起: a single character says less than a word
