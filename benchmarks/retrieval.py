@@ -181,7 +181,8 @@ def synthetic(searcher: Searcher, count: int) -> None:
     fresh = Searcher(searcher.tokenizer)
     build = timed_build(fresh, entries)
     rows = [json.loads(line) for line in (ROOT / "tests/data/queries.jsonl").open(encoding="utf-8")]
-    result = evaluate(fresh, [(r["q"], []) for r in rows] * 3)
+    unanswerable: list[tuple[str, list[str]]] = [(r["q"], []) for r in rows]
+    result = evaluate(fresh, unanswerable * 3)
     print(json.dumps({"set": f"synthetic-{count}", "articles": count, "build_s": build,
                       "query_ms_p50": result["query_ms_p50"], "query_ms_p99": result["query_ms_p99"]}))
 

@@ -79,9 +79,9 @@ class Index:
         lengths = np.bincount(group_col * size + doc_col, weights=tf, minlength=len(groups) * size)
         lengths = lengths.reshape(len(groups), size)
         avg = np.maximum(lengths.mean(axis=1, keepdims=True), 1e-9)
-        weight, k1, b = (np.array(col, dtype=np.float64) for col in zip(*GROUPS.values(), strict=True))
+        scale, k1, b = (np.array(col, dtype=np.float64) for col in zip(*GROUPS.values(), strict=True))
         norm = k1[:, None] * (1 - b[:, None] + b[:, None] * lengths / avg)
-        part = weight[group_col] * tf * (k1[group_col] + 1) / (tf + norm[group_col, doc_col])
+        part = scale[group_col] * tf * (k1[group_col] + 1) / (tf + norm[group_col, doc_col])
         # The groups' scores add up per (document, term); those rows are already next to each other.
         starts = np.flatnonzero(np.r_[True, pair_col[1:] != pair_col[:-1]]) if len(cell) else np.zeros(0, np.int64)
         summed = np.add.reduceat(part, starts) if len(cell) else np.zeros(0)

@@ -18,6 +18,7 @@ DICT_DIR = Path(__file__).parent / "dict"
 CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
 KEEP = re.compile(r"^[\u3400-\u9fff0-9a-z.%]+$")  # words, numbers and units; not punctuation
 NAME_PIECE = re.compile(r"^(?:[\u3400-\u9fff]|[0-9a-z]*[0-9][0-9a-z]*|[a-z])$")  # one character or a code
+DIGIT = re.compile(r"[0-9]")
 UNITS = frozenset("年月日天时分秒周岁代次个只头株粒穗叶片亩斤克吨米升度倍元万亿千百%℃")  # 2019年 is no name
 
 
@@ -70,28 +71,24 @@ class Tokenizer:
     @staticmethod
     def names(pieces: list[str]) -> list[str]:
         """Variety and line names jieba cuts to pieces ('株两优112' -> 株/两/优/112), joined again: the
-        single characters and codes just before a number, with each shorter tail ('两优112', '优112') so
-        a name still matches when jieba glued a character of the text before it onto the run."""
+        single characters and codes just before a number (and a 号 after it), with each shorter tail
+        ('两优112', '优112'), so a name still matches when a character of the text before it joined."""
         out: list[str] = []
-        i = 0
-        while i < len(pieces):
-            if not NAME_PIECE.match(pieces[i]):
-                i += 1
+        for end, piece in enumerate(pieces):
+            if not (DIGIT.search(piece) and NAME_PIECE.match(piece)):
                 continue
-            j = i
-            while j < len(pieces) and NAME_PIECE.match(pieces[j]):
-                j += 1
-            run = pieces[i:j]
-            if j < len(pieces) and pieces[j] == "号":
-                run.append("号")
-            # The run ends at its last number (or 号): what follows the number is not part of the name.
-            end = max((k for k, p in enumerate(run) if any(c.isdigit() for c in p) or p == "号"), default=-1)
-            unit = j < len(pieces) and pieces[j][:1] in UNITS and run[-1] != "号"
-            run = run[: end + 1]
-            for k in range(end if not unit else 0):
-                if any(CJK_RUN.fullmatch(p) and p != "号" for p in run[k:]):  # '12号' alone is no name
-                    out.append("".join(run[k:]))
-            i = j
+            after = pieces[end + 1] if end + 1 < len(pieces) else ""
+            if after == "号":
+                end += 1
+            elif after[:1] in UNITS:
+                continue  # 2019年, 13千克: an amount, not a name
+            start = end
+            while start > 0 and end - start < 5 and NAME_PIECE.match(pieces[start - 1]):
+                start -= 1
+            for k in range(start, end):
+                tail = pieces[k : end + 1]
+                if any(CJK_RUN.fullmatch(p) and p != "号" for p in tail):  # '12号' alone is no name
+                    out.append("".join(tail))
         return out
 
     def terms(self, text: str) -> list[str]:
