@@ -189,16 +189,16 @@ class Searcher:
             return Result(hits, False, "subject_mismatch", confidence)  # a sow article for any pig
         if any(not self._found(w, self._head[top.id]) for w in tk.entities(words)):
             return Result(hits, False, "topic_mismatch", confidence)  # 晚疫病 asked, the article is about 早疫病
-        named = tk.entities(words)
-        if not asked_crops and top.crops and not (named and all(
-                self._found(w, frozenset(tk.terms(top.title))) for w in named)):
-            return Result(hits, False, "crop_unsaid", confidence)  # 腻虫 on which crop? not 大豆花叶病毒病
         if classify(text).name != TECHNIQUE:
             return Result(hits, False, "out_of_scope", confidence)  # a price, weather, 供求 or job text
         if asked_crops and self._about_share(words, top) is None:
             return Result(hits, False, "vague", confidence)  # "苞谷": a crop alone, no problem said
         if confidence < MIN_CONFIDENCE:
             return Result(hits, False, "weak", confidence)
+        named = tk.entities(words)
+        if not asked_crops and top.crops and not (named and all(
+                self._found(w, frozenset(tk.terms(top.title))) for w in named)):
+            return Result(hits, False, "crop_unsaid", confidence)  # 腻虫 on which crop? not 大豆花叶病毒病
         return Result(hits, True, "", confidence)
 
     def confidence(self, words: list[str], asked_crops: set[str], ranked: list[tuple[int, float]]) -> float:

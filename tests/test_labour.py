@@ -199,7 +199,9 @@ async def test_details_of_a_job_that_expired_since_the_list(app: web.Application
 
 
 async def test_questions_about_work_go_to_the_knowledge_base(app: web.Application) -> None:
-    await importer.upsert([a for a in read_path(BUNDLED).articles if a.ref.startswith("labour-")])
+    # The whole bundle, as a county has it: with the five labour articles alone, every one of them
+    # mentions wages, so none leads enough for the answer gate to be sure.
+    await importer.upsert(read_path(BUNDLED).articles)
     await app[SEARCH].refresh()
     for question, title in (("务工 老板欠工资不给咋办", "拖欠工资"), ("工地上摔伤了算工伤不", "工伤")):
         outcome = await say(app, question)

@@ -52,6 +52,11 @@ REASONS = {
     "out_of_scope": "不是农技问题（价格、天气、贷款等）",
     "feedback": "农户的意见反馈",
     "wrong_answer": "机器人答了，农户说不对或没用",
+    "vague": "只说了作物，没说什么问题",
+    "subject_mismatch": "资料讲的是母猪、仔猪等特定对象，问题没说",
+    "crop_unsaid": "没说是哪种作物，资料是专讲某种作物的",
+    "supply": "供求：农户要卖或要买",
+    "human": "农户要找农技员",
 }
 DELIVERY = {
     "queued": "排队中", "sending": "发送中", "sent": "已发送", "delivered": "已送达",
