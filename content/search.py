@@ -147,7 +147,7 @@ class Searcher:
     def rank(self, text: str, limit: int = 10) -> tuple[list[str], Ranking]:
         """The question's words and the best articles for it, (article id, score) best first. When the
         first pass is weak, a second pass adds the question's pinyin pairs (typos, homophones: 洋玉 for
-        洋芋); the returned Ranking says so (`by_sound`) and which articles only that pass found."""
+        洋芋); the returned Ranking says so (`by_sound`) and which articles that pass moved up (`rescued`)."""
         tk = self.tokenizer
         words = tk.words(text)
         terms = tk.terms(text)

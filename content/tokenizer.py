@@ -121,6 +121,8 @@ class Tokenizer:
                 continue
             for run in {"".join(typed), "".join(mapped)}:  # punctuation, a stop word or a number
                 syl = syllables(run)
+                if len(syl) != len(run):
+                    continue  # characters pypinyin kept together (none seen, but never misalign pairs)
                 out.update(f"{syl[i]} {syl[i + 1]}" for i in range(len(run) - 1)
                            if known is None or not known(run[i : i + 2]))
             typed, mapped = [], []
