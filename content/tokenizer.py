@@ -22,6 +22,13 @@ DIGIT = re.compile(r"[0-9]")
 UNITS = frozenset("年月日天时分秒周岁代次个只头株粒穗叶片亩斤克吨米升度倍元万亿千百%℃")  # 2019年 is no name
 
 
+@functools.lru_cache(maxsize=1 << 15)
+def _sound(char: str) -> str:
+    """A character's toneless pinyin, its most common reading. Character by character, not by phrase:
+    the same on both sides of a match, and thousands of times faster once seen."""
+    return syllables(char)[0]
+
+
 def _lines(path: Path) -> list[str]:
     return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
 
@@ -120,9 +127,7 @@ class Tokenizer:
                 mapped.extend(w for w in self.vocab.canonical(piece).split() if w not in self.stop)
                 continue
             for run in {"".join(typed), "".join(mapped)}:  # punctuation, a stop word or a number
-                syl = syllables(run)
-                if len(syl) != len(run):
-                    continue  # characters pypinyin kept together (none seen, but never misalign pairs)
+                syl = [_sound(c) for c in run]
                 out.update(f"{syl[i]} {syl[i + 1]}" for i in range(len(run) - 1)
                            if known is None or not known(run[i : i + 2]))
             typed, mapped = [], []
