@@ -24,6 +24,7 @@ SKIP_WORDS = ("跳过", "无", "没有", "不填", "略")
 TOWNSHIP = re.compile(r"^.{1,10}(乡|镇|街道|街道办|办事处)$")
 VILLAGE = re.compile(r"^.{1,10}(村|社区|居委会)$")
 UNSPACED = re.compile(r"^(?P<township>.{2,5}?(?:乡|镇|街道))(?P<village>.{1,8}?(?:村|社区))?$")
+QUESTION = re.compile(r"咋|怎么|怎样|么样|吗|啥|什么|哪|如何|为什么|能不能|[?？]")
 NAME_LENGTHS = (2, 3, 4, 1)  # most Chinese names have 2 or 3 characters
 
 
@@ -88,8 +89,8 @@ async def start_registration(msg: InboundMessage, ctx: Context) -> Reply | None:
 async def register_line(msg: InboundMessage, ctx: Context) -> Reply | None:
     """登记 张三 关防乡 东川村 [作物…]"""
     sub = ctx.subscriber
-    if sub is None:
-        return None
+    if sub is None or QUESTION.search(msg.text):
+        return None  # "登记证号在哪看" asks about a pesticide label; a registration never asks anything
     words = split_words(msg.text)
     if words and keyword_form(words[0]).startswith(("登记", "注册")):
         head = words[0][2:]

@@ -178,3 +178,15 @@ async def test_bad_input_gets_a_short_reply_and_never_an_officer(county: web.App
     handler, reply, opened = await outcome(county, text)
     assert handler != "error" and reply and len(reply) <= 200
     assert not opened, (text[:20], handler)
+
+
+async def test_a_question_starting_with_dengji_is_not_a_registration(county: web.Application) -> None:
+    handler, _, _ = await outcome(county, "登记证号在哪看 假农药咋认")
+    assert not handler.startswith("register.")
+    assert (await Subscriber.get(phone=PHONE)).name in ("", None)
+
+
+async def test_white_mould_without_a_crop_is_not_answered_for_potatoes(county: web.Application) -> None:
+    """背面长白毛 fits potato and tomato late blight alike: the crop must be said."""
+    _, _, opened = await outcome(county, "背面长白毛")
+    assert await answered_ref(county) == "" and len(opened) == 1
