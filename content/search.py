@@ -32,7 +32,7 @@ SUBJECTS: dict[str, list[str]] = tomllib.loads(
 # (logistic regression, right article vs anything else, on tests/data/answers_tuning.jsonl only).
 MIN_CONFIDENCE = 0.6
 # Weights of Searcher.features, then the bias.
-WEIGHTS = (5.4, 3.7, 0.1, -1.8, 1.0, 2.5, 1.1, -4.6)
+WEIGHTS = (3.4, 3.1, -0.4, -2.0, 1.3, 2.2, 1.1, 3.9, 1.7, -4.6)
 NEAR_ABOUT = 0.5  # share of the problem an article must be about to be offered as a close topic
 UNKNOWN_WEIGHT = 1.5
 SINGLE_CHAR = 0.5  # 喂, 包, 起: a single character says less than a word
@@ -215,8 +215,11 @@ class Searcher:
 
     def features(self, words: list[str], asked_crops: set[str],
                  ranked: list[tuple[int, float]]) -> tuple[float, ...] | None:
-        """(how much of the problem the top article is about, how far it leads the next article, how strongly
-        it matched for this question, whether the crop went unsaid, whether a pest or disease was named)."""
+        """What tells a right answer from a guess: how much of the problem the top article is about (title,
+        keywords, summary); how far it leads the next article; how strongly it matched for this question;
+        whether the crop went unsaid; whether a pest or disease was named; how much of the problem the
+        article contains at all; the weightiest problem word it lacks; how much of the problem its title and
+        keywords carry; how far it leads the best article about another crop."""
         top = self.entries[ranked[0][0]]
         about = self._about_share(words, top)
         if about is None:
@@ -233,7 +236,9 @@ class Searcher:
         weights = [self._weight(w) for w in problem]
         body = sum(wt for w, wt in zip(problem, weights, strict=True) if self._found(w, have)) / sum(weights)
         miss = max([wt for w, wt in zip(problem, weights, strict=True) if not self._found(w, have)] or [0.0])
-        return (about, margin, strength, unsaid, named, body, miss / self.index.max_idf)
+        head = sum(wt for w, wt in zip(problem, weights, strict=True) if self._found(w, self._head[top.id]))
+        return (about, margin, strength, unsaid, named, body, miss / self.index.max_idf,
+                head / sum(weights), self._other_crop_lead(ranked))
 
     def _other_crop_lead(self, ranked: list[tuple[int, float]]) -> float:
         """How far the top article leads the best one about other crops (1.0: none in sight). When the
