@@ -465,3 +465,50 @@ class TemplateSend(Model):
             Index(fields=("out_id", "phone"), name="idx_template_send_receipt"),
             Index(fields=("state", "created_at"), name="idx_template_send_state"),
         )
+
+
+class SeenNonce(Model):
+    """A webhook request's (timestamp, nonce) already accepted: refused if it comes again (replay).
+
+    Shared by every web process. A WeChat plaintext signature does not cover the body, so a captured
+    query string could carry a forged body. Rows are pruned once the timestamp is older than the clock
+    skew a request may have (such a request is refused as stale anyway)."""
+
+    id = fields.BigIntField(primary_key=True)
+    channel = fields.CharField(max_length=16)  # wechat
+    timestamp = fields.BigIntField()  # the request's, in Unix seconds
+    nonce = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "seen_nonce"
+        unique_together = (("channel", "timestamp", "nonce"),)
+        indexes = (Index(fields=("timestamp",), name="idx_seen_nonce_time"),)
+
+
+class PushItem(Model):
+    """A pushed item stored before it is acknowledged, then processed from here (bot/intake.py).
+
+    An Alibaba Cloud reply or receipt (a push's items go in one insert), or a WeChat message answered
+    "success" at once. A process holds the rows it works on until `lease_until`; rows left unprocessed
+    by a process that died are taken up again."""
+
+    id = fields.BigIntField(primary_key=True)
+    provider = fields.CharField(max_length=16)  # aliyun | wechat
+    kind = fields.CharField(max_length=16)  # up | report | ask
+    key = fields.CharField(max_length=64)  # the provider's id for it: pushed twice, stored once
+    payload: dict = fields.JSONField()  # type: ignore[assignment]
+    batch = fields.CharField(max_length=32)  # the push, or the sweep, that holds it now
+    lease_until = fields.DatetimeField(null=True)
+    attempts = fields.SmallIntField(default=0, db_default=0)
+    error = fields.CharField(max_length=300, null=True)
+    received_at = fields.DatetimeField(auto_now_add=True)
+    processed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "push_item"
+        unique_together = (("provider", "key"),)
+        indexes = (
+            Index(fields=("processed_at", "lease_until"), name="idx_push_item_pending"),
+            Index(fields=("batch",), name="idx_push_item_batch"),
+            Index(fields=("received_at",), name="idx_push_item_received"),
+        )
