@@ -19,7 +19,7 @@ from bot.web import auth, console
 from bot.web.auth import error, json_body, requires
 from bot.web.view import render, see_other
 from content import importer
-from content.loader import ArticleData
+from content.loader import BODY_MAX, SUMMARY_MAX, TITLE_MAX, ArticleData
 from content.models import Article
 from content.render import sms_page, wechat_text
 from content.safety import Finding, explain, find_forbidden
@@ -27,7 +27,7 @@ from content.vocab import vocabulary
 from handlers.search import ask, sms_budget
 
 TOPICS = ("病害", "虫害", "栽培", "施肥", "养殖", "防疫", "储藏", "安全用药", "灾害", "采收", "务工")
-TITLE_MAX, SUMMARY_MAX, BODY_MAX = 60, 500, 20000
+# TITLE_MAX, SUMMARY_MAX, BODY_MAX: content/loader.py, the same for files, the console and the API.
 KEYWORDS_MAX, KEYWORD_LEN, SOURCES_MAX, SOURCE_LEN = 30, 20, 10, 300
 PAGE_SIZE = 50
 MAX_SMS_PAGES = 50  # a preview stops here: a body this long is refused on save anyway
