@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -27,12 +28,12 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
 
-from bot import consent, db, inbox, outbox
+from bot import background, consent, db, inbox, outbox
 from bot.channels import SendResult
 from bot.config import Config, WechatConfig
 from bot.keys import CONFIG, METRICS, SENDERS, STATUS_LISTENERS
 from bot.messages import InboundMessage
-from bot.models import AccessToken, Message, MessageEvent, Subscriber
+from bot.models import AccessToken, Message, MessageEvent, SeenNonce, Subscriber
 
 log = logging.getLogger("nongbot.wechat")
 
@@ -49,6 +50,7 @@ RETRYABLE = {-1, 45009, 45011}  # system busy, API quota: worth another try late
 NOT_FOLLOWING = 43004
 DRAIN = 10.0  # s that shutdown waits for answers still going out by customer-service message
 LOCK_BASE = 0x7778 << 32  # PostgreSQL advisory lock namespace for token renewal ("wx")
+PRUNE_SECONDS = 60.0  # how often each web process forgets (timestamp, nonce) pairs too old to pass
 
 # Menu click keys → the text a click stands for, so the same handlers answer (config: wechat.menu).
 MENU_KEYWORDS = {"MENU_ASK": "帮助", "MENU_PRICES": "价格", "MENU_JOBS": "找工作", "MENU_MINE": "我的订阅",
@@ -440,6 +442,54 @@ def setup(app: web.Application) -> None:
                    if wechat.mode != "plain" else None)
     app.router.add_get(PATH, verify_url)
     app.router.add_post(PATH, inbound)
+    app.cleanup_ctx.append(replay_ctx)
+
+
+# --- replays of plaintext requests ------------------------------------------------------------------
+# A plaintext request's signature covers the token, timestamp and nonce, not the body (WeChat's
+# protocol), so a captured query string replayed within max_clock_skew could carry any body (another
+# FromUserName, "TD"). Each (timestamp, nonce) is accepted once, in a table every web process shares.
+# Encrypted requests need no such record: msg_signature covers the ciphertext, so a replay is the
+# same message again, which the MsgId (or event) dedupe answers once.
+
+def _nonce_key(nonce: str) -> str:
+    return nonce if len(nonce) <= 64 else "sha1:" + hashlib.sha1(nonce.encode()).hexdigest()
+
+
+async def first_use(timestamp: str, nonce: str) -> bool:
+    """Record the pair; False when some process already accepted it."""
+    try:
+        await SeenNonce.create(channel="wechat", timestamp=int(timestamp), nonce=_nonce_key(nonce))
+    except IntegrityError:
+        return False
+    return True
+
+
+async def release(timestamp: str, nonce: str) -> None:
+    """Forget a pair whose request was answered 503: WeChat may retry it with the same query."""
+    await SeenNonce.filter(channel="wechat", timestamp=int(timestamp), nonce=_nonce_key(nonce)).delete()
+
+
+async def prune_nonces(max_clock_skew: int) -> int:
+    """Forget pairs whose timestamp a request can no longer carry (refused as stale before this check)."""
+    return await SeenNonce.filter(channel="wechat", timestamp__lt=int(time.time()) - max_clock_skew - 1).delete()
+
+
+async def replay_ctx(app: web.Application) -> AsyncIterator[None]:
+    skew = app[CONFIG].wechat.max_clock_skew
+
+    async def loop() -> None:
+        while True:
+            try:
+                await prune_nonces(skew)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database went away for a moment; the next round prunes
+                log.exception("pruning seen nonces failed")
+            await asyncio.sleep(PRUNE_SECONDS)
+
+    async with background.running(loop()):
+        yield
 
 
 def _reject(request: web.Request, status: int, why: str) -> web.Response:
@@ -518,6 +568,14 @@ async def inbound(request: web.Request) -> web.Response:
         return _reject(request, 400, "encrypted message, but wechat.mode is plain")
     if not encrypted and request.app[CONFIG].wechat.mode == "safe":
         return _reject(request, 400, "plaintext message, but wechat.mode is safe")
+    if not encrypted:
+        try:
+            fresh = await first_use(timestamp, nonce)
+        except BaseORMException as exc:
+            log.error("replay check unavailable: %s", exc)
+            return web.Response(status=503, text="try again")
+        if not fresh:
+            return _reject(request, 403, "replayed signature (timestamp and nonce seen before)")
     try:
         xml = raw.decode("utf-8")
         if crypto is not None:
@@ -535,6 +593,9 @@ async def inbound(request: web.Request) -> web.Response:
         text = await _respond(request.app, message, openid, deadline)
     except (inbox.InboxUnavailable, BaseORMException) as exc:
         log.error("wechat message not handled: %s", exc)
+        if not encrypted:
+            with contextlib.suppress(BaseORMException):
+                await release(timestamp, nonce)
         return web.Response(status=503, text="try again")  # WeChat retries; nothing was lost
     if not text:
         return web.Response(text="success")  # WeChat's "nothing to say" (an empty body works too)
