@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.models import AuditEvent, ConsoleSession, Officer
-from bot.web import auth
+from bot.web import auth, limits
 from bot.web.auth import ROLES, requires
 from bot.web.view import render, see_other
 
@@ -85,6 +85,7 @@ async def officer_action(request: web.Request) -> web.Response:
     action = request.path.rsplit("/", 1)[1]
     if action == "unlock":
         officer.locked_until, officer.failed_logins = None, 0
+        request.app[limits.LIMITS].login_name.clear(officer.name[:50])  # and the name's attempts
     elif action == "disable":
         if officer.id == request[auth.OFFICER].id:
             return see_other("/admin/officers", err="不能停用自己的账号")

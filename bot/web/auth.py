@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -13,6 +14,7 @@ from urllib.parse import quote
 from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from tortoise.expressions import Q
 
 from bot.keys import CONFIG, OFFICER, SESSION
 from bot.models import ApiToken, ConsoleSession, Officer
@@ -50,6 +52,67 @@ def verify_password(officer: Officer | None, password: str) -> bool:
 
 def needs_rehash(officer: Officer) -> bool:
     return _hasher.check_needs_rehash(officer.password_hash)
+
+
+async def check_password(officer: Officer | None, password: str) -> bool:
+    """verify_password in a worker thread: argon2 is slow on purpose, and a burst of logins must
+    not stall the event loop."""
+    return await asyncio.to_thread(verify_password, officer, password)
+
+
+# --- lockout: counted in the database, so parallel attempts and several processes all count -----
+
+_COUNT_FAILED = "UPDATE officer SET failed_logins = failed_logins + 1 WHERE id = ? RETURNING failed_logins"
+
+
+async def count_failed_login(officer: Officer, threshold: int, lockout: timedelta) -> int:
+    """One more failed login, added in a single UPDATE … RETURNING (never read, add and save, which
+    lets parallel attempts overwrite each other); the account is locked once the count reaches
+    `threshold`. The count stays there until the lock ends, so nothing gets through meanwhile.
+    Returns the new count."""
+    conn = Officer._meta.db
+    sql = _COUNT_FAILED.replace("?", "$1") if conn.capabilities.dialect == "postgres" else _COUNT_FAILED
+    rows = await conn.execute_query_dict(sql, [officer.id])
+    count = int(rows[0]["failed_logins"]) if rows else 0
+    if count >= threshold:
+        await _lock(officer.id, lockout)
+    return count
+
+
+async def _lock(officer_id: int, lockout: timedelta) -> None:
+    # Set by the first request past the threshold; the others find the lock running and leave it.
+    now = datetime.now(UTC)
+    await Officer.filter(Q(locked_until__isnull=True) | Q(locked_until__lte=now), id=officer_id).update(
+        locked_until=now + lockout)
+
+
+async def current_lock(officer: Officer, threshold: int, lockout: timedelta) -> datetime | None:
+    """When the account's lock ends, or None when it is not locked. A lock that has run out is
+    lifted with its count (the next wrong passwords count from zero, as before the lock)."""
+    now = datetime.now(UTC)
+    if officer.locked_until is not None and officer.locked_until > now:
+        return officer.locked_until
+    if officer.locked_until is not None:
+        await Officer.filter(id=officer.id, locked_until__lte=now).update(failed_logins=0, locked_until=None)
+        officer.failed_logins, officer.locked_until = 0, None
+        return None
+    if officer.failed_logins >= threshold:  # just reached by a parallel attempt
+        await _lock(officer.id, lockout)
+        return now + lockout
+    return None
+
+
+async def clear_failed_logins(officer: Officer, threshold: int, new_hash: str | None = None) -> bool:
+    """After the right password: reset the count, but only if the account is still unlocked at this
+    moment (one statement). False when parallel wrong attempts reached the threshold meanwhile: the
+    right password arriving after the lock is refused like any other."""
+    changes: dict[str, Any] = {"failed_logins": 0, "locked_until": None}
+    if new_hash is not None:
+        changes["password_hash"] = new_hash
+    now = datetime.now(UTC)
+    done = await Officer.filter(Q(locked_until__isnull=True) | Q(locked_until__lte=now), id=officer.id,
+                                failed_logins__lt=threshold).update(**changes)
+    return bool(done)
 
 
 def _digest(token: str) -> str:

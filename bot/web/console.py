@@ -14,7 +14,7 @@ from aiohttp import web
 
 from bot.keys import CONFIG, OFFICER
 from bot.models import AuditEvent, Officer
-from bot.web import auth, openapi
+from bot.web import auth, limits, openapi
 from bot.web.view import render, see_other
 
 log = logging.getLogger("nongbot.console")
@@ -42,6 +42,7 @@ def setup(app: web.Application) -> None:
     )
     env.filters["local"] = lambda dt, fmt="%Y-%m-%d %H:%M": (
         dt.astimezone(app[CONFIG].tz).strftime(fmt) if dt else "")
+    app[limits.LIMITS] = limits.Limits.for_console(app[CONFIG].console)
     app.router.add_static("/admin/static", HERE / "static", append_version=True, name="static")
     app.router.add_get("/admin/login", login_form)
     app.router.add_post("/admin/login", login)
@@ -121,39 +122,47 @@ async def login(request: web.Request) -> web.Response:
     if not sent or not auth.same(sent, request.cookies.get(LOGIN_CSRF_COOKIE, "")):
         return await login_form(request, message="登录页面已过期，请重新输入。", status=403)
     config = request.app[CONFIG].console
+    threshold, lockout = config.max_failed_logins, timedelta(minutes=config.lockout_minutes)
+    address = auth.client_ip(request)
+    # Slowed per name and per address before anything is looked up (bot/web/limits.py).
+    if wait := request.app[limits.LIMITS].login_attempt(name, address):
+        response = await login_form(request, status=429, name=name, message=(
+            f"登录尝试太频繁，请 {int(wait // 60) + 1} 分钟后再试。"))
+        response.headers.update(limits.retry_after(wait))
+        return response
     officer = await Officer.get_or_none(name=name) if name else None
-    now = datetime.now(UTC)
-    if officer is not None and officer.locked_until is not None and officer.locked_until > now:
-        minutes = int((officer.locked_until - now).total_seconds() // 60) + 1
+    if officer is not None and (until := await auth.current_lock(officer, threshold, lockout)) is not None:
         await record(request, "login_refused_locked", officer=officer)
-        return await login_form(request, status=403, name=name, message=(
-            f"密码错误次数太多，账号已锁定。请 {minutes} 分钟后再试，或请管理员解锁。"))
-    if not auth.verify_password(officer, password) or officer is None or not officer.active:
+        return await _locked_form(request, name, until)
+    if not await auth.check_password(officer, password) or officer is None or not officer.active:
         if officer is not None:
-            officer.failed_logins += 1
-            locked = officer.failed_logins >= config.max_failed_logins
-            if locked:
-                officer.locked_until = now + timedelta(minutes=config.lockout_minutes)
-                officer.failed_logins = 0
-            await officer.save(update_fields=["failed_logins", "locked_until"])
-            await record(request, "login_locked" if locked else "login_failed", officer=officer)
-            if locked:
+            count = await auth.count_failed_login(officer, threshold, lockout)
+            # Only the attempt that reached the threshold locked it; later ones found it locked.
+            await record(request, "login_locked" if count == threshold else "login_failed", officer=officer,
+                         detail="account locked" if count > threshold else "")
+            if count >= threshold:
                 return await login_form(request, status=403, name=name, message=(
                     f"密码错误次数太多，账号已锁定 {config.lockout_minutes} 分钟。"))
         else:
             await record(request, "login_failed", name=name, detail="unknown name")
         return await login_form(request, message="用户名或密码不对。", status=401, name=name)
-    officer.failed_logins = 0
-    officer.locked_until = None
-    if auth.needs_rehash(officer):
-        officer.password_hash = auth.hash_password(password)
-    await officer.save(update_fields=["failed_logins", "locked_until", "password_hash"])
+    new_hash = auth.hash_password(password) if auth.needs_rehash(officer) else None
+    if not await auth.clear_failed_logins(officer, threshold, new_hash):  # locked while we checked
+        await record(request, "login_refused_locked", officer=officer)
+        return await _locked_form(request, name, datetime.now(UTC) + lockout)
+    request.app[limits.LIMITS].login_succeeded(name, address)
     response = see_other(_safe_next(str(form.get("next", ""))))
     await auth.start_session(request, response, officer)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/admin/login")
     await record(request, "login", officer=officer)
     log.info("console login", extra={"officer": officer.name})
     return response
+
+
+async def _locked_form(request: web.Request, name: str, until: datetime) -> web.Response:
+    minutes = int((until - datetime.now(UTC)).total_seconds() // 60) + 1
+    return await login_form(request, status=403, name=name, message=(
+        f"密码错误次数太多，账号已锁定。请 {minutes} 分钟后再试，或请管理员解锁。"))
 
 
 async def to_dashboard(request: web.Request) -> web.Response:
