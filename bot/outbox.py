@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 
 from aiohttp import web
 
-from bot.channels import SendResult
-from bot.keys import METRICS, SENDERS
+from bot.channels import SendResult, reconcile
+from bot.keys import CONFIG, METRICS, SENDERS
 from bot.models import Message, Subscriber
 from bot.phones import mask_phone
 
@@ -50,7 +51,16 @@ async def deliver(app: web.Application, row: Message, *, attempts: int = 3, back
     reply window) through its channel's provider, with send_text's retries, and record the result."""
     channel, address, text = row.channel, row.address, row.body
     sender = app[SENDERS][channel]
+    sent_as = app[CONFIG].sms.signature + text if channel == "sms" else text  # what the provider logs
+    since = datetime.now(UTC)
+    result: SendResult | None = None
     for attempt in range(attempts):
+        if result is not None and result.in_doubt:  # the last try may have gone through: look first
+            found = await reconcile(sender, address, sent_as, since)
+            if found is not None:
+                log.warning("send in doubt found at the provider, not resent", extra={"message_id": row.id})
+                result = found
+                break
         try:
             result = await sender.send(address, text)
         except Exception as exc:  # a provider bug must not lose the record of the attempt
@@ -61,6 +71,7 @@ async def deliver(app: web.Application, row: Message, *, attempts: int = 3, back
             break
         log.warning("send failed, will retry", extra={"message_id": row.id, "error": result.error})
         await asyncio.sleep(backoff * 4**attempt)
+    assert result is not None
     row.status = result.status
     row.provider_id = result.provider_id
     row.error_code = result.error_code

@@ -16,7 +16,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from bot import consent, db
-from bot.channels import SendResult
+from bot.channels import SendResult, reconcile
 from bot.config import Config
 from bot.keys import CONFIG, METRICS, SENDERS
 from bot.models import Subscriber
@@ -31,6 +31,7 @@ MAX_BACKOFF = timedelta(hours=1)
 CONCURRENCY = 32
 RUN_STATE_TTL = 0.25
 WORKER = f"{socket.gethostname()}:{os.getpid()}"[:64]
+IN_DOUBT = "in_doubt"  # Delivery.error_code of a row whose last attempt may have reached the provider
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Job:
     priority: int
     attempts: int
     due_at: datetime
+    in_doubt: bool = False  # the last attempt may have reached the provider: look it up before sending
 
 
 class Dispatcher:
@@ -112,7 +114,8 @@ class Dispatcher:
             lease = now + timedelta(seconds=self.config.broadcasts.lease_seconds)
             await Delivery.filter(id__in=[r.id for r in rows]).using_db(tx).update(
                 state="sending", lease_until=lease, attempts=F("attempts") + 1, claimed_by=WORKER)
-        return [Job(r.id, r.run_id, r.subscriber_id, r.channel, r.priority, r.attempts + 1, r.due_at) for r in rows]
+        return [Job(r.id, r.run_id, r.subscriber_id, r.channel, r.priority, r.attempts + 1, r.due_at,
+                    r.error_code == IN_DOUBT) for r in rows]
 
     async def text_for(self, run_id: int) -> str:
         return (await self._message(run_id))[0]
@@ -157,6 +160,14 @@ class Dispatcher:
         await self.buckets[job.channel].take(cost)
         if not await self._still_on(job):  # it may have waited a while for the rate limit
             return
+        if job.in_doubt:  # the last attempt may have gone through: never send it twice
+            since = job.due_at - self._backoff(job.attempts - 1) - timedelta(minutes=1)
+            found = await reconcile(sender, address, self.config.sms.signature + text if job.channel == "sms"
+                                    else text, since)
+            if found is not None:
+                log.warning("delivery in doubt found at the provider, not resent", extra={"delivery": job.id})
+                await self.record(job, found)
+                return
         try:
             result = await sender.send(address, text, kind=kind)
         except Exception as exc:  # a bug in a provider module: fail this row, keep the engine alive
@@ -173,13 +184,18 @@ class Dispatcher:
             return
         error = (result.error or "")[:300]
         if result.retryable and job.attempts < self.config.broadcasts.max_attempts:
-            wait = min(timedelta(seconds=self.config.broadcasts.retry_base_seconds * 2 ** (job.attempts - 1)),
-                       MAX_BACKOFF)
-            await Delivery.filter(id=job.id).update(state="queued", due_at=now + wait, lease_until=None,
-                                                    error_code=result.error_code, error=error)
+            # An attempt in doubt is marked so, and whoever claims the row next looks it up first.
+            await Delivery.filter(id=job.id).update(
+                state="queued", due_at=now + self._backoff(job.attempts), lease_until=None,
+                error_code=IN_DOUBT if result.in_doubt else result.error_code, error=error)
             return
         await Delivery.filter(id=job.id).update(state="failed", lease_until=None, error_code=result.error_code,
                                                 error=error or "failed")
+
+    def _backoff(self, attempts: int) -> timedelta:
+        """The wait after the `attempts`-th failed attempt."""
+        return min(timedelta(seconds=self.config.broadcasts.retry_base_seconds * 2 ** max(attempts - 1, 0)),
+                   MAX_BACKOFF)
 
     async def reclaim(self, everything: bool = False) -> int:
         """Rows left `sending` by a worker that died: ask the provider whether it got them (Twilio

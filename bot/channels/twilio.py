@@ -71,16 +71,25 @@ class TwilioSender:
                     to=address, body=body, status_callback=self._callback, **self._origin
                 )
         except TwilioRestException as exc:
-            return _classify(exc)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            # The request may have reached Twilio: look before anyone sends it again.
-            existing = await self.find_sent(address, body, started)
-            if existing is not None:
-                log.warning("send outcome unclear, found it at Twilio", extra={"sid": existing[0]})
-                return SendResult(existing[1], provider_id=existing[0])
-            reason = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
-            return SendResult("failed", error=f"no answer from Twilio ({reason})", retryable=True)
-        return SendResult(created.status or "queued", provider_id=created.sid)
+            if exc.status < 500:  # a 4xx proves Twilio refused it: nothing was created
+                return _classify(exc)
+            # A 5xx does not: Twilio can fail after writing the message (240 of 240 doubled otherwise).
+            doubt = f"Twilio answered {exc.status} ({exc.code or 'no code'})"
+            code = str(exc.code) if isinstance(exc.code, int) else str(exc.status)
+        except aiohttp.ClientConnectorError as exc:  # no connection was made: nothing was sent
+            return SendResult("failed", error=f"no answer from Twilio (cannot connect: {type(exc).__name__})",
+                              retryable=True)
+        except (TimeoutError, aiohttp.ClientError) as exc:  # sent, but no answer (timeout, reset, closed)
+            doubt = f"no answer from Twilio ({'timeout' if isinstance(exc, TimeoutError) else type(exc).__name__})"
+            code = None
+        else:
+            return SendResult(created.status or "queued", provider_id=created.sid)
+        # The request may have created the message: look before anyone sends it again.
+        existing = await self.find_sent(address, body, started)
+        if existing is not None:
+            log.warning("send outcome unclear, found it at Twilio", extra={"sid": existing[0], "why": doubt})
+            return SendResult(existing[1], provider_id=existing[0])
+        return SendResult("failed", error_code=code, error=doubt, retryable=True, in_doubt=True)
 
     async def find_sent(self, address: str, body: str, since: datetime) -> tuple[str, str] | None:
         """(sid, status) of a message with this body sent to `address` since `since`, per Twilio's log."""

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import base64
 import itertools
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,7 +36,9 @@ INBOUND_TO = "+15005550006"
 class FakeTwilio:
     """State of the fake. `faults` is consumed one per create request:
     "429", "500", "timeout" (hang, create nothing), "slow-create" (create, then hang),
-    "close" (drop the connection, create nothing), "close-after-create"."""
+    "close" (drop the connection, create nothing), "close-after-create",
+    "500-after-create" (create, then answer 500 as Twilio's edge does when it fails after the write),
+    "500-after-create-late" (the same, and the message shows in the log only `late_seconds` later)."""
 
     account_sid: str = ACCOUNT_SID
     auth_token: str = AUTH_TOKEN
@@ -44,6 +47,8 @@ class FakeTwilio:
     unsubscribed: set[str] = field(default_factory=set)
     create_calls: int = 0
     hang_seconds: float = 30.0
+    late_seconds: float = 1.0
+    hidden_until: dict[str, float] = field(default_factory=dict)  # sid -> when list() shows it
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def new_sid(self, prefix: str = "SM") -> str:
@@ -93,6 +98,10 @@ class FakeTwilio:
         if not form.get("Body"):
             return self._error(400, 21602, "Message body is required.")
         record = self._record(form)
+        if fault in ("500-after-create", "500-after-create-late"):
+            if fault.endswith("-late"):
+                self.hidden_until[record["sid"]] = time.monotonic() + self.late_seconds
+            return self._error(500, 20500, "Internal Server Error")
         if fault in ("slow-create", "close-after-create"):
             if fault == "slow-create":
                 await asyncio.sleep(self.hang_seconds)
@@ -121,8 +130,10 @@ class FakeTwilio:
         if not self._authorised(request):
             return self._error(401, 20003, "Authenticate")
         to = request.query.get("To")
+        now = time.monotonic()
         rows = [{k: v for k, v in m.items() if k != "status_callback"}
-                for m in reversed(self.messages.values()) if to is None or m["to"] == to]
+                for m in reversed(self.messages.values())
+                if (to is None or m["to"] == to) and self.hidden_until.get(m["sid"], 0.0) <= now]
         uri = request.path_qs
         return web.json_response({"messages": rows, "end": max(len(rows) - 1, 0), "first_page_uri": uri,
                                   "next_page_uri": None, "page": 0, "page_size": 50, "previous_page_uri": None,
