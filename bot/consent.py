@@ -1,4 +1,7 @@
-"""Opt-in and opt-out: change a subscriber's status and write the audit row, together."""
+"""Opt-in and opt-out: change a subscriber's status and write the audit row, together.
+
+A sandbox villager (the console's 模拟手机) changes status like anyone, so the officer sees what a
+villager would, but nothing is written to the consent log: no villager did it."""
 
 from __future__ import annotations
 
@@ -6,10 +9,13 @@ from datetime import UTC, datetime
 
 from tortoise.transactions import in_transaction
 
+from bot import sandbox
 from bot.models import ConsentEvent, Subscriber
 
 
 async def record(subscriber: Subscriber, action: str, channel: str, source: str, text: str = "") -> None:
+    if sandbox.is_sandbox(subscriber):
+        return
     await ConsentEvent.create(
         subscriber=subscriber, action=action, channel=channel, source=source[:64], text=text[:200]
     )
@@ -34,7 +40,7 @@ async def opt_in(subscriber: Subscriber, channel: str, source: str, text: str = 
     async with in_transaction():
         subscriber.status = "active"
         subscriber.opted_in_at = datetime.now(UTC)
-        subscriber.consent_source = source[:64]
+        subscriber.consent_source = sandbox.CONSENT_SOURCE if sandbox.is_sandbox(subscriber) else source[:64]
         await subscriber.save(update_fields=["status", "opted_in_at", "consent_source", "updated_at"])
         await record(subscriber, "opt_in", channel, source, text)
     return True

@@ -14,7 +14,7 @@ from aiohttp import web
 from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.exceptions import BaseORMException
 
-from bot import consent
+from bot import consent, sandbox
 from bot.keys import CONFIG, METRICS, ROUTER
 from bot.messages import InboundMessage, Reply
 from bot.models import Message, Subscriber
@@ -46,7 +46,14 @@ async def process(app: web.Application, msg: InboundMessage, *, duplicate_wait: 
     metrics = app[METRICS]
     msg = replace(msg, text=clean_text(msg.text, config.bot.max_inbound_chars))
     address = msg.address
-    if msg.channel == "sms":
+    sandboxed = sandbox.is_address(address)
+    if sandboxed != (msg.provider == sandbox.PROVIDER):
+        # Only the console's simulator texts as a sandbox villager, and it texts as no one else.
+        metrics.inbound.labels(msg.channel, "bad_address").inc()
+        log.warning("inbound from an address reserved for another provider",
+                    extra={"channel": msg.channel, "provider": msg.provider})
+        return Outcome(Reply(BAD_NUMBER))
+    if msg.channel == "sms" and not sandboxed:
         phone = normalise_phone(msg.address)
         if phone is None:
             metrics.inbound.labels(msg.channel, "bad_address").inc()
@@ -96,15 +103,17 @@ async def process(app: web.Application, msg: InboundMessage, *, duplicate_wait: 
 
 
 async def _subscriber_for(msg: InboundMessage) -> Subscriber:
-    """The sender's subscriber row, created on first contact."""
-    field = "phone" if msg.channel == "sms" else "wechat_openid"
+    """The sender's subscriber row, created on first contact (a sandbox villager by its reserved address)."""
+    sandboxed = sandbox.is_address(msg.address)
+    field = "phone" if msg.channel == "sms" and not sandboxed else "wechat_openid"
     now = datetime.now(UTC)
     subscriber = await Subscriber.get_or_none(**{field: msg.address})
     if subscriber is None:
         try:
             subscriber = await Subscriber.create(
                 **{field: msg.address}, preferred_channel=msg.channel,
-                consent_source=f"first_message:{msg.channel}", opted_in_at=now, last_inbound_at=now,
+                consent_source=sandbox.CONSENT_SOURCE if sandboxed else f"first_message:{msg.channel}",
+                opted_in_at=now, last_inbound_at=now,
             )
         except IntegrityError:  # two first messages at once; the other one created it
             return await Subscriber.get(**{field: msg.address})

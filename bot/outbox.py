@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from bot import sandbox
 from bot.channels import SendResult, reconcile
 from bot.keys import CONFIG, METRICS, SENDERS
 from bot.models import Message, Subscriber
@@ -22,7 +23,7 @@ class NoAddress(Exception):
 
 def address_for(subscriber: Subscriber, channel: str) -> str:
     address = subscriber.phone if channel == "sms" else subscriber.wechat_openid
-    if not address:
+    if not address or sandbox.is_address(address):  # the simulator's sandbox villager is no one to send to
         raise NoAddress(f"subscriber {subscriber.id} has no {channel} address")
     return address
 

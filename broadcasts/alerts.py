@@ -7,6 +7,7 @@ import logging
 from collections import defaultdict
 from datetime import UTC, datetime
 
+from bot import sandbox
 from bot.models import Commodity, PriceAlert, PriceRecord, Subscriber
 from broadcasts.pushes import push
 
@@ -16,7 +17,7 @@ DEFAULT_CHANGE = 10.0  # %: what people who subscribed to 价格 for a crop get 
 
 async def _defaults(commodity: Commodity, current: float) -> None:
     """Subscribers of 价格 who grow the crop get a 10% move alert unless they set their own."""
-    wanting = await Subscriber.filter(status="active", topics__contains=",价格,",
+    wanting = await Subscriber.filter(sandbox.real(), status="active", topics__contains=",价格,",
                                       crops__contains=f",{commodity.name},").values_list("id", flat=True)
     have = set(await PriceAlert.filter(commodity_id=commodity.id, subscriber_id__in=wanting)
                .values_list("subscriber_id", flat=True))

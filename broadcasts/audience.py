@@ -10,6 +10,7 @@ from typing import Any
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
+from bot import sandbox
 from bot.config import Config
 from bot.models import CHANNELS, Subscriber
 from bot.sms import segments
@@ -81,8 +82,9 @@ def _any_of(field: str, words: tuple[str, ...]) -> Q:
 
 
 def matching(audience: Audience) -> QuerySet[Subscriber]:
-    """Active subscribers the filters select; opted-out people are never included."""
-    query = Subscriber.filter(status="active")
+    """Active subscribers the filters select; opted-out people and the simulator's sandbox villagers
+    are never included."""
+    query = Subscriber.filter(sandbox.real(), status="active")
     if audience.townships:
         query = query.filter(township__in=audience.townships)
     if audience.villages:

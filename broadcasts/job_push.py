@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from bot import sandbox
 from bot.config import Config
 from bot.jobs import current, local_places, worker_wants
 from bot.models import Job, WorkerProfile
@@ -57,7 +58,7 @@ async def push_jobs(config: Config, job_ids: Iterable[int]) -> int:
             if not await Job.filter(id=job.id, pushed_at__isnull=True).update(pushed_at=datetime.now(UTC)):
                 continue  # another process took it
             profiles = await WorkerProfile.filter(
-                active=True, subscriber__status="active", subscriber__topics__contains=",务工,",
+                sandbox.real("subscriber__"), active=True, subscriber__status="active", subscriber__topics__contains=",务工,",
             ).order_by("id")
             ids = []
             for profile in profiles:

@@ -11,6 +11,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 from tortoise.functions import Count, Max
 
+from bot import sandbox
 from bot.config import Config
 from bot.keys import CONFIG, OFFICER
 from bot.models import TOPICS, AuditEvent, Subscriber, unpack_set
@@ -232,7 +233,7 @@ async def list_page(request: web.Request) -> web.Response:
 
 async def _choices() -> dict[str, Any]:
     """What the audience checkboxes offer: what active subscribers actually have."""
-    active = Subscriber.filter(status="active")
+    active = Subscriber.filter(sandbox.real(), status="active")
     towns = await active.exclude(township="").distinct().values_list("township", flat=True)
     villages: dict[str, set[str]] = {}
     for village, town in await active.exclude(village="").distinct().values_list("village", "township"):

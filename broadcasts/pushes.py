@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.models import Officer
+from bot import sandbox
+from bot.models import Officer, Subscriber
 from broadcasts.models import Broadcast
 
 SYSTEM_OFFICER = "系统"
@@ -18,7 +19,11 @@ async def system_officer() -> Officer:
 
 
 async def push(kind: str, text: str, subscriber_ids: list[int]) -> Broadcast | None:
-    """Send `text` to these subscribers as soon as the engine allows (not in quiet hours)."""
+    """Send `text` to these subscribers as soon as the engine allows (not in quiet hours). The
+    simulator's sandbox villagers are dropped: they never receive a push."""
+    if subscriber_ids:
+        subscriber_ids = await Subscriber.filter(sandbox.real(), id__in=sorted(set(subscriber_ids))).values_list(
+            "id", flat=True)
     if not subscriber_ids:
         return None
     officer = await system_officer()

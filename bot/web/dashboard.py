@@ -15,6 +15,7 @@ from aiohttp import web
 from tortoise.expressions import Q
 from tortoise.functions import Count
 
+from bot import sandbox
 from bot.config import Config
 from bot.keys import CONFIG
 from bot.models import CHANNELS, Message, Question, Subscriber
@@ -65,7 +66,7 @@ def _group(handler: str) -> str:
 
 
 async def _subscribers() -> dict[str, Any]:
-    rows = await (Subscriber.filter(status="active").group_by("township", "preferred_channel")
+    rows = await (Subscriber.filter(sandbox.real(), status="active").group_by("township", "preferred_channel")
                   .annotate(n=Count("id")).values_list("township", "preferred_channel", "n"))
     towns: dict[str, dict[str, int]] = {}
     for town, channel, n in rows:
@@ -74,7 +75,7 @@ async def _subscribers() -> dict[str, Any]:
     by_channel = {c: sum(t.get(c, 0) for t in towns.values()) for c in CHANNELS}
     table = sorted(({"township": t, **c, "total": sum(c.values())} for t, c in towns.items()),
                    key=lambda r: (-r["total"], r["township"]))
-    opted_out = await Subscriber.filter(status="opted_out").count()
+    opted_out = await Subscriber.filter(sandbox.real(), status="opted_out").count()
     return {"active": sum(by_channel.values()), "by_channel": by_channel, "opted_out": opted_out,
             "by_township": table}
 
@@ -153,7 +154,8 @@ async def _topics(config: Config) -> dict[str, Any]:
     counted = await inbound.filter(handler="search.answer_question").annotate(**mentions).values(*mentions)
     crops = sorted(((crop, counted[0][f"c{i}"] if counted else 0) for i, crop in enumerate(names)),
                    key=lambda c: (-c[1], c[0]))
-    handed = await Question.filter(created_at__gte=since).exclude(reason="feedback").count()
+    handed = await (Question.filter(sandbox.not_from_sandbox(), created_at__gte=since)
+                    .exclude(reason="feedback").count())
     return {"by_kind": sorted(kinds.items(), key=lambda k: -k[1]),
             "by_crop": [(c, n) for c, n in crops if n][:10], "handed_to_officers": handed}
 
@@ -164,7 +166,7 @@ async def collect(config: Config) -> dict[str, Any]:
     return {
         "subscribers": await _subscribers(),
         "messages_today": await _messages_today(config),
-        "open_questions": await Question.filter(status="open").count(),
+        "open_questions": await Question.filter(sandbox.not_from_sandbox(), status="open").count(),
         "deliveries_today": outbound["deliveries_today"],
         "outbound_days": {"days": outbound["days"], **outbound["series"]},
         "runs": await _runs(config),
@@ -204,7 +206,7 @@ async def stats_api(request: web.Request) -> web.Response:
     """The 首页 numbers: villagers, today's messages and deliveries, open questions, recent runs, topics.
 
     Days are county days (server.timezone); "this week" is the last seven days; messages from the
-    console's phone simulator are not counted. Counted at most every 30 s; `as_of` says when."""
+    console's phone simulator and its sandbox villagers (and their questions) are not counted. Counted at most every 30 s; `as_of` says when."""
     stats = await cached(request.app)
     topics = stats["topics"]
     stats["topics"] = {**topics, "by_kind": [{"kind": k, "count": n} for k, n in topics["by_kind"]],

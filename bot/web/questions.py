@@ -14,7 +14,7 @@ from aiohttp import web
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from bot import outbox
+from bot import outbox, sandbox
 from bot.keys import CONFIG, OFFICER, SEARCH, SENDERS
 from bot.models import Message, Question, Subscriber, pack_set
 from bot.phones import mask_phones_in
@@ -135,6 +135,8 @@ def unreachable(app: web.Application, question: Question) -> str:
     subscriber: Subscriber | None = question.subscriber
     if subscriber is None:
         return "找不到提问的农户（记录已删除），无法回复。"
+    if sandbox.is_sandbox(subscriber):
+        return "这是模拟手机（沙盒）里的提问，不是真实农户，回复不会发给任何人。"
     if subscriber.status == "opted_out":
         out = subscriber.opted_out_at
         when = out.astimezone(app[CONFIG].tz).strftime("%m月%d日") if out else ""
@@ -377,6 +379,7 @@ def question_json(request: web.Request, q: Question) -> dict[str, Any]:
         "id": q.id, "created_at": q.created_at.isoformat(), "status": q.status, "reason": q.reason,
         "reason_label": reason_label(q.reason), "channel": q.channel, "text": shown_text(request, q.text),
         "subscriber_id": sub.id if sub else None, "phone": phone_for(request, sub.phone if sub else None),
+        "sandbox": sandbox.is_sandbox(sub),  # asked in the console's 模拟手机, not by a villager
         "township": sub.township if sub else "", "best_ref": q.best_ref, "best_score": q.best_score,
         "given_answer": q.given_answer, "answer": q.answer, "answered_by": q.answered_by,
         "answered_at": q.answered_at.isoformat() if q.answered_at else None, "article_ref": q.article_ref,
@@ -435,6 +438,7 @@ async def inbox_page(request: web.Request) -> web.Response:
     articles = {a["ref"]: a for a in found}
     items = [{"q": q, "phone": phone_for(request, q.subscriber.phone if q.subscriber else None),
               "township": q.subscriber.township if q.subscriber else "", "text": shown_text(request, q.text),
+              "sandbox": sandbox.is_sandbox(q.subscriber),
               "reason": reason_label(q.reason), "best": articles.get(q.best_ref),
               "delivery": delivery_label(q.reply_message)} for q in rows]
     return render(request, "questions/inbox.html", {
@@ -479,6 +483,7 @@ async def _detail(request: web.Request, question_id: int, *, text: str = "", err
     default = q.best_ref if q.reason != "wrong_answer" else ""  # never offer the wrong article by default
     return render(request, "questions/detail.html", {
         "q": q, "sub": sub, "phone": phone_for(request, sub.phone if sub else None),
+        "sandbox": sandbox.is_sandbox(sub),
         "text": shown_text(request, q.text), "reason": reason_label(q.reason),
         "channel": CHANNEL_NAMES.get(q.channel, q.channel), "statuses": STATUS_NAMES,
         "messages": await recent_messages(request, q), "candidates": found,

@@ -16,7 +16,7 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from bot import consent, roster
+from bot import consent, roster, sandbox
 from bot.keys import OFFICER
 from bot.models import CHANNELS, TOPICS, ConsentEvent, Message, Question, Subscriber
 from bot.phones import mask_phones_in, normalise_phone
@@ -57,8 +57,9 @@ def _is_admin(request: web.Request) -> bool:
 
 
 def _search(request: web.Request, f: dict[str, str]) -> tuple[QuerySet[Subscriber], str]:
-    """The filtered subscribers, and a hint when the search text could not be used as given."""
-    query, hint = Subscriber.all(), ""
+    """The filtered subscribers, and a hint when the search text could not be used as given. The
+    simulator's sandbox villagers are no villagers: never listed, found or exported."""
+    query, hint = Subscriber.filter(sandbox.real()), ""
     if q := f["q"]:
         digits = re.sub(r"\D", "", q)
         if digits and re.fullmatch(r"[\d\s+\-()]+", q):
@@ -120,7 +121,7 @@ async def list_page(request: web.Request) -> web.Response:
         page = 1
     total = await query.count()
     people = await query.order_by("-id").offset((page - 1) * PAGE).limit(PAGE)
-    townships = await Subscriber.exclude(township="").distinct().order_by("township").values_list(
+    townships = await Subscriber.filter(sandbox.real()).exclude(township="").distinct().order_by("township").values_list(
         "township", flat=True)
     active = {key: value for key, value in f.items() if value}
     return render(request, "subscribers/list.html", {
@@ -134,7 +135,7 @@ async def list_page(request: web.Request) -> web.Response:
 @auth.page("officer")
 async def profile_page(request: web.Request) -> web.Response:
     person = await Subscriber.get_or_none(id=int(request.match_info["id"]))
-    if person is None:
+    if person is None or sandbox.is_sandbox(person):
         raise web.HTTPNotFound(reason="没有这位农户（可能已被删除）。")
     admin = _is_admin(request)
 
