@@ -10,12 +10,39 @@ from tortoise.functions import Count
 from bot.keys import CONFIG
 from bot.web.auth import OFFICER, error, json_body, requires
 from bot.web.console import AUDIT_DETAIL
+from bot.web.params import MAX_ID, QUERY, Int, List, Map, Obj, Query, Text, accepts
 from broadcasts import audience as audiences
-from broadcasts import service
-from broadcasts.models import Broadcast, BroadcastRun, Delivery
+from broadcasts import schedules, service
+from broadcasts.models import KINDS, Broadcast, BroadcastRun, Delivery
 
 DELIVERY_STATES = ("queued", "sending", "sent", "delivered", "failed", "skipped")
 SCHEDULER_WAKE = web.AppKey("scheduler_wake", object)
+HHMM = Text(5, label="时刻 HH:MM")
+AUDIENCE = Obj(
+    closed=True, label="受众（都不填 = 所有接收中的农户）",
+    townships=List(Text(50), max_items=1000, label="乡镇"), villages=List(Text(50), max_items=5000, label="村"),
+    crops=List(Text(50), max_items=500, label="作物"), topics=List(Text(50), max_items=50, label="主题"),
+    channels=List(Text(16, choices=audiences.CHANNELS), max_items=2, label="渠道"),
+    subscriber_ids=List(Int(1, MAX_ID), max_items=10_000, label="农户 id"),
+    registered_after=Text(32, label="注册时间晚于（ISO 日期或时间）"),
+    registered_before=Text(32, label="注册时间早于（ISO 日期或时间）"))
+# One of these keys (broadcasts/schedules.py says what each means); null: as soon as approved.
+SCHEDULE = Obj(
+    label="发送时间（null：审批后立即发送）",
+    at=Text(40, label="发送一次的时间（ISO）"), cron=Text(100, label="cron 规则"), daily=HHMM,
+    weekly=Obj(days=List(Text(3, choices=schedules.DAY_NAMES), max_items=7, label="星期"), time=HHMM),
+    monthly=Obj(day=Int(1, 31, label="几号"), time=HHMM),
+    calendar=Obj(dates=Map(value=Text(10, label="日期 YYYY-MM-DD"), max_items=1000, label="各乡镇日期"),
+                 offset_days=Int(-366, 366, label="提前（负数）或推后的天数"), time=HHMM),
+    after_registration=Obj(days=Int(0, 3650, label="注册后第几天"), time=HHMM))
+BROADCAST = Obj(
+    kind=Text(16, choices=KINDS, required=True, label="群发类型"), text=Text(service.MAX_TEXT, label="群发内容"),
+    audience=AUDIENCE, schedule=SCHEDULE, spread_minutes=Int(0, 24 * 60, label="分散发送的分钟数"),
+    article_ref=Text(100, label="相关文章编号"),
+    example={"kind": "tip", "text": "明早有霜冻，柑橘园请覆盖。", "audience": {"townships": ["关防乡"], "crops": ["柑橘"]},
+             "schedule": {"daily": "08:00"}, "spread_minutes": 30})
+PREVIEW = Obj(text=Text(service.MAX_TEXT, label="群发内容"), audience=AUDIENCE)
+ACTION = Obj(reason=Text(500, label="理由"))
 
 
 def setup(app: web.Application) -> None:
@@ -26,7 +53,7 @@ def setup(app: web.Application) -> None:
     for action in ("approve", "reject", "pause", "resume", "cancel"):
         # Approving and rejecting need a supervisor (the service also refuses one's own broadcast).
         guard = requires("supervisor" if action in ("approve", "reject") else "officer")
-        app.router.add_post(f"/api/v1/broadcasts/{{id:\\d+}}/{action}", guard(act))
+        app.router.add_post(f"/api/v1/broadcasts/{{id:\\d+}}/{action}", guard(act_checked))
 
 
 async def _broadcast(request: web.Request) -> Broadcast | web.Response:
@@ -62,6 +89,7 @@ async def describe(broadcast: Broadcast, newest: int | None = None) -> dict[str,
 
 
 @requires("officer")
+@accepts(body=BROADCAST)
 async def create(request: web.Request) -> web.Response:
     """Create a broadcast; it waits for a supervisor's approval (answers with a recipient preview).
 
@@ -77,6 +105,7 @@ async def create(request: web.Request) -> web.Response:
 
 
 @requires("officer")
+@accepts(body=PREVIEW)
 async def preview(request: web.Request) -> web.Response:
     """Recipients per channel, SMS segments and estimated cost of a text for an audience, nothing saved.
 
@@ -99,6 +128,7 @@ async def list_broadcasts(request: web.Request) -> web.Response:
 
 
 @requires("officer")
+@accepts(query=Query(runs=Int(1, 1000, label="只看最近几次")))
 async def show(request: web.Request) -> web.Response:
     """A broadcast with per-run delivery statistics.
 
@@ -106,10 +136,7 @@ async def show(request: web.Request) -> web.Response:
     broadcast = await _broadcast(request)
     if isinstance(broadcast, web.Response):
         return broadcast
-    newest = request.query.get("runs")
-    if newest is not None and not (newest.isdigit() and 0 < int(newest) <= 1000):
-        return error(400, "runs: expected 1-1000")
-    return web.json_response(await describe(broadcast, int(newest) if newest is not None else None))
+    return web.json_response(await describe(broadcast, request[QUERY]["runs"]))
 
 
 async def act(request: web.Request) -> web.Response:
@@ -144,3 +171,6 @@ async def act(request: web.Request) -> web.Response:
         return error(exc.status, str(exc))
     wake(request)
     return web.json_response({"id": broadcast.id, "state": broadcast.state})
+
+
+act_checked = accepts(body=ACTION, body_optional=True)(act)

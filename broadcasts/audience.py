@@ -34,6 +34,8 @@ class Audience:
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> Audience:
         data = data or {}
+        if not isinstance(data, dict):
+            raise AudienceError("audience: expected an object of filters")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

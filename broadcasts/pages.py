@@ -17,6 +17,7 @@ from bot.keys import CONFIG, OFFICER
 from bot.models import TOPICS, AuditEvent, Subscriber, unpack_set
 from bot.web import auth
 from bot.web.console import AUDIT_DETAIL
+from bot.web.params import MAX_ID, QUERY, Int, Query, accepts
 from bot.web.view import render, see_other
 from broadcasts import api, schedules, service
 from broadcasts import audience as audiences
@@ -207,12 +208,12 @@ async def _queue_item(broadcast: Broadcast, request: web.Request) -> dict[str, A
 
 
 @auth.page("officer")
+@accepts(query=Query(before=Int(1, MAX_ID, label="从这条群发往前（上一页最后一条的 id）")))
 async def list_page(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     query = Broadcast.all().prefetch_related("created_by")
-    before = request.query.get("before", "")
-    if before.isdigit():
-        query = query.filter(id__lt=int(before))
+    if before := request[QUERY]["before"]:
+        query = query.filter(id__lt=before)
     rows = await query.order_by("-id").limit(PAGE)
     latest = await _latest_runs([b.id for b in rows])
     now = datetime.now(UTC)

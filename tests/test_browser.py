@@ -42,7 +42,16 @@ async def test_simulator_answers_like_the_bot(site: Site) -> None:
     await page.click("#sim-send")
     await expect(page.locator(".bubble.bot")).to_have_count(2)
     await expect(page.locator(".bubble.bot").last).to_contain_text("订阅")
+    await expect(page.locator("#sim-sandbox-notice")).to_contain_text("沙盒")
+    assert await page.locator("#sim-phone").count() == 0  # no real number can be typed in
     await site.shot("03-simulator")
+    # TD opts out only the officer's sandbox villager; 重新开始 starts it afresh
+    await page.fill("#sim-text", "TD")
+    await page.click("#sim-send")
+    await expect(page.locator("#sim-status")).to_have_text("已退订（TD）")
+    await page.click("#sim-reset")
+    await expect(page.locator("#sim-status")).to_have_text("接收推送")
+    assert not await Subscriber.filter(phone__isnull=False).exists()
 
 
 async def test_an_article_written_in_the_console_answers_the_simulator(site: Site) -> None:

@@ -285,3 +285,13 @@ async def test_non_json_body_is_refused(console: Console) -> None:
     assert response.status == 400 and "JSON" in (await response.json())["error"]
     response = await console.api("POST", "/api/v1/simulate", json=["帮助"])
     assert response.status == 400
+
+
+async def test_openapi_describes_the_sandbox(console: Console) -> None:
+    spec = await (await console.client.get("/api/v1/openapi.json")).json()
+    simulate = spec["paths"]["/api/v1/simulate"]["post"]
+    reset = spec["paths"]["/api/v1/simulate/reset"]["post"]
+    assert simulate["x-required-role"] == reset["x-required-role"] == "officer"
+    assert "sandbox" in simulate["summary"] and '"phone"' not in simulate["description"]
+    assert 'Body: {"channel"' in simulate["description"] and "sim:<officer id>" in simulate["description"]
+    assert "sandbox" in reset["summary"]

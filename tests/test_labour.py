@@ -278,7 +278,7 @@ async def test_jobs_api(client: TestClient) -> None:
     assert (await client.get("/api/v1/jobs", headers=bearer("nb_wrong"))).status == 401
     headers = bearer(await officer_token())
     bad = await client.post("/api/v1/jobs", data="{not json", headers=headers)
-    assert bad.status == 400 and (await bad.json())["error"] == "body must be JSON"
+    assert bad.status == 400 and "JSON" in (await bad.json())["error"]
     none = await client.post("/api/v1/jobs", json=[job(wage="面议")], headers=headers)
     assert none.status == 400 and (await none.json())["errors"][0]["index"] == 0
     assert (await client.post("/api/v1/jobs", json=[], headers=headers)).status == 400

@@ -33,6 +33,7 @@ from bot.keys import CONFIG, METRICS, SENDERS, STATUS_LISTENERS
 from bot.messages import InboundMessage
 from bot.models import Message, MessageEvent, TemplateSend
 from bot.phones import mask_phone, normalise_phone
+from bot.web import params as web_params
 
 log = logging.getLogger("nongbot.aliyun")
 
@@ -408,10 +409,10 @@ async def callback(request: web.Request) -> web.StreamResponse:
         return web.json_response(PING_ACK)
     if request.method != "POST":
         raise web.HTTPMethodNotAllowed(request.method, ["GET", "POST"])
-    try:
-        items = json.loads(await request.read())
-    except ValueError:
-        return _reject(request, "not JSON")
+    try:  # the API's JSON reader: size, nesting depth and numbers checked (bot/web/params.py)
+        items = web_params.loads(await request.read(), what="push")
+    except web_params.Invalid as bad:
+        return _reject(request, f"not JSON we take: {bad.message}")
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         return _reject(request, "expected a JSON array of objects")
     ups = [i for i in items if "content" in i and i.get("phone_number")]

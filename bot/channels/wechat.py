@@ -508,7 +508,10 @@ def _signed(request: web.Request) -> tuple[str, str] | web.Response:
     expected = hashlib.sha1("".join(sorted((config.token, timestamp, nonce))).encode()).hexdigest()
     if not hmac.compare_digest(expected.encode(), signature.encode()):
         return _reject(request, 403, "bad signature")
-    if not (timestamp.isascii() and timestamp.isdigit()) or abs(time.time() - int(timestamp)) > config.max_clock_skew:
+    # WeChat sends Unix seconds (10 digits): a longer number is no time a request can carry (and one of
+    # hundreds of digits is too big to compare with the clock).
+    if (not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12)
+            or abs(time.time() - int(timestamp)) > config.max_clock_skew):
         return _reject(request, 403, "stale timestamp")  # a replay of an old, validly signed request
     return timestamp, nonce
 

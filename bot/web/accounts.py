@@ -7,9 +7,12 @@ from aiohttp import web
 from bot.models import AuditEvent, ConsoleSession, Officer
 from bot.web import auth, limits
 from bot.web.auth import ROLES, requires
+from bot.web.params import MAX_ID, QUERY, Int, Query, Text, accepts
 from bot.web.view import render, see_other
 
 AUDIT_PAGE = 100
+AUDIT_QUERY = Query(officer=Text(50, label="账号名"), action=Text(40, label="操作（其中一段）"),
+                    before=Int(1, MAX_ID, label="从这条记录往前（上一页最后一条的 id）"))
 
 
 def setup(app: web.Application) -> None:
@@ -23,21 +26,18 @@ def setup(app: web.Application) -> None:
 
 
 async def _events(request: web.Request) -> list[AuditEvent]:
-    query = AuditEvent.all()
-    if name := request.query.get("officer", "").strip():
+    query, asked = AuditEvent.all(), request[QUERY]
+    if name := (asked["officer"] or "").strip():
         query = query.filter(officer_name=name)
-    if action := request.query.get("action", "").strip():
+    if action := (asked["action"] or "").strip():
         query = query.filter(action__icontains=action)
-    try:
-        before = int(request.query.get("before", "0"))
-    except ValueError:
-        before = 0
-    if before:
+    if before := asked["before"]:
         query = query.filter(id__lt=before)
     return await query.order_by("-id").limit(AUDIT_PAGE)
 
 
 @auth.page("supervisor")
+@accepts(query=AUDIT_QUERY)
 async def audit_page(request: web.Request) -> web.Response:
     events = await _events(request)
     return render(request, "audit.html", {
@@ -47,6 +47,7 @@ async def audit_page(request: web.Request) -> web.Response:
 
 
 @requires("supervisor")
+@accepts(query=AUDIT_QUERY)
 async def audit_api(request: web.Request) -> web.Response:
     """Audit trail, newest first (100 per page).
 

@@ -17,6 +17,7 @@ from bot.models import Officer
 from bot.sms import segments
 from bot.web import auth, console
 from bot.web.auth import error, json_body, requires
+from bot.web.params import Int, List, Obj, Query, Scalar, Text, accepts
 from bot.web.view import render, see_other
 from content import importer
 from content.loader import BODY_MAX, SUMMARY_MAX, TITLE_MAX, ArticleData
@@ -41,6 +42,26 @@ REASONS = {
     "topic_mismatch": "问的病虫害和最接近的文章说的不是一回事，转给农技员",
     "out_of_scope": "属于价格、天气、补贴、务工等问题，知识库不回答",
 }
+
+
+ARTICLE_FIELDS = dict(
+    title=Text(TITLE_MAX, label="标题"), summary=Text(SUMMARY_MAX, label="摘要（短信答复）"),
+    body=Text(BODY_MAX, label="正文"), crops=List(Text(20), max_items=50, text_items=True, label="作物"),
+    topics=List(Text(10), max_items=len(TOPICS), text_items=True, label="类别"),
+    months=List(Scalar(2), max_items=12, text_items=True, label="月份（1-12）"),
+    keywords=List(Text(KEYWORD_LEN), max_items=KEYWORDS_MAX, text_items=True, label="关键词"),
+    sources=List(Text(SOURCE_LEN), max_items=SOURCES_MAX, text_items=True, label="来源"))
+ARTICLE = Obj(ARTICLE_FIELDS, example={
+    "title": "柑橘红蜘蛛怎么防治", "summary": "…", "body": "…", "crops": ["柑橘"], "topics": ["虫害"],
+    "months": [4, 5], "keywords": ["红蜘蛛"], "sources": ["县农技推广中心"]})
+PREVIEW = Obj(title=Text(200, label="标题"), summary=Text(SUMMARY_MAX, label="摘要"), body=Text(BODY_MAX, label="正文"),
+              crops=ARTICLE_FIELDS["crops"])
+LIST_QUERY = Query(q=Text(200, label="标题、编号或关键词"), mode=Text(8, choices=("title", "ask"), label="查找方式"),
+                   crop=Text(20, label="作物"), topic=Text(10, label="类别"), page=Int(1, 10_000, label="第几页"))
+SEARCH_QUERY = Query(q=Text(1000, label="问题"), limit=Int(1, 50, default=5, label="列出几篇"),
+                     channel=Text(8, choices=("sms", "wechat"), label="渠道"))
+API_LIST_QUERY = Query(q=Text(200, label="标题、编号或关键词"), crop=Text(20, label="作物"), topic=Text(10, label="类别"),
+                       limit=Int(1, 200, default=PAGE_SIZE, label="每页几篇"), offset=Int(0, 10**9, label="跳过几篇"))
 
 
 def setup(app: web.Application) -> None:
@@ -287,6 +308,7 @@ def _int(value: str, default: int, low: int, high: int) -> int | None:
 
 
 @auth.page("officer")
+@accepts(query=LIST_QUERY)
 async def list_page(request: web.Request) -> web.Response:
     q = request.query.get("q", "").strip()[:200]
     mode = "ask" if request.query.get("mode") == "ask" else "title"
@@ -368,6 +390,7 @@ async def delete_form(request: web.Request) -> web.Response:
 
 
 @requires("officer")
+@accepts(query=SEARCH_QUERY)
 async def search_api(request: web.Request) -> web.Response:
     """What the bot answers to a villager's question, and the ranked articles (as `nongbot ask --json`).
 
@@ -389,6 +412,7 @@ async def search_api(request: web.Request) -> web.Response:
 
 
 @requires("officer")
+@accepts(query=API_LIST_QUERY)
 async def list_api(request: web.Request) -> web.Response:
     """Articles, most recently changed first (without their bodies).
 
@@ -418,6 +442,7 @@ async def get_api(request: web.Request) -> web.Response:
 
 
 @requires("officer")
+@accepts(body=ARTICLE)
 async def create_api(request: web.Request) -> web.Response:
     """Create an article; it is searchable as soon as this answers (201).
 
@@ -435,6 +460,7 @@ async def create_api(request: web.Request) -> web.Response:
 
 
 @requires("officer")
+@accepts(body=ARTICLE)
 async def update_api(request: web.Request) -> web.Response:
     """Change an article; fields left out keep their value. Searchable as changed when this answers.
 
@@ -455,6 +481,7 @@ async def update_api(request: web.Request) -> web.Response:
 
 
 @requires("officer")
+@accepts(body=PREVIEW)
 async def preview_api(request: web.Request) -> web.Response:
     """How an article would reach villagers: SMS pages with signature and segment counts, and WeChat text.
 

@@ -18,6 +18,7 @@ from tortoise.expressions import Q
 
 from bot.keys import CONFIG, OFFICER, SESSION
 from bot.models import ApiToken, ConsoleSession, Officer
+from bot.web import params
 
 ROLES = ("officer", "supervisor", "admin")
 RANK = {"officer": 0, "supervisor": 1, "admin": 2}
@@ -211,6 +212,7 @@ def _mark(guarded: Handler, handler: Handler, role: str) -> Handler:
     guarded.__name__ = handler.__name__
     guarded.__doc__ = handler.__doc__
     guarded.required_role = role  # type: ignore[attr-defined]  # read by openapi.py and the tests
+    guarded.accepts = getattr(handler, "accepts", None)  # type: ignore[attr-defined]  # bot/web/params.py
     return guarded
 
 
@@ -274,10 +276,9 @@ class PageRefused(Exception):
 
 
 async def json_body(request: web.Request) -> dict[str, Any] | web.Response:
+    """The JSON object the request carries (size, depth and numbers checked by bot/web/params.py), or
+    the 400 that says what is wrong with it."""
     try:
-        body = await request.json()
-    except ValueError:
-        return error(400, "body must be JSON")
-    if not isinstance(body, dict):
-        return error(400, "body must be a JSON object")
-    return body
+        return await params.json_object(request)
+    except params.Invalid as bad:
+        return error(bad.status, bad.message)

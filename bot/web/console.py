@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 import aiohttp_jinja2
 import jinja2
@@ -15,6 +16,7 @@ from aiohttp import web
 from bot.keys import CONFIG, OFFICER
 from bot.models import AuditEvent, Officer
 from bot.web import auth, limits, openapi
+from bot.web import params
 from bot.web.view import render, see_other
 
 log = logging.getLogger("nongbot.console")
@@ -64,7 +66,10 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
     if not is_console and not path.startswith("/api/v1/"):
         return await handler(request)
     try:
+        params.check_path(request)
         response = await handler(request)
+    except params.Invalid as bad:
+        response = _refused_input(request, bad, is_console)
     except auth.PageRefused as refused:
         response = render(request, "forbidden.html", {"reason": str(refused)}, status=403)
     except web.HTTPException as exc:
@@ -78,6 +83,17 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
     if request.method in UNSAFE and officer is not None and response.status < 400:
         await _audit(request, officer)
     return response
+
+
+def _refused_input(request: web.Request, bad: params.Invalid, is_console: bool) -> web.Response:
+    """Input the route does not accept (bot/web/params.py): 400 {"error"} on the API; on a console page
+    the page again without the bad parameter and the reason on top, or a page saying what was wrong."""
+    if not is_console:
+        return auth.error(bad.status, bad.message)
+    if request.method == "GET" and bad.status == 400 and bad.param in request.query:
+        kept = [(k, v) for k, v in request.query.items() if k not in (bad.param, "ok", "err")]
+        return see_other(request.path + (f"?{urlencode(kept)}" if kept else ""), err=bad.message)
+    return render(request, "refused_input.html", {"reason": bad.message, "back": request.path}, status=bad.status)
 
 
 async def _audit(request: web.Request, officer: Officer) -> None:

@@ -13,8 +13,18 @@ from bot.keys import CONFIG, JOB_LISTENERS, OFFICER
 from bot.models import Job, WageArrearsNotice
 from bot.web import view
 from bot.web.auth import error, json_body, requires
+from bot.web.params import QUERY, Bool, List, Obj, OneOf, Query, Text, accepts, read_json
 
 MAX_ROWS = 1000
+# Rows are checked one by one (bot/jobs.py): each row's problems are listed by index, good rows kept.
+JOB_ROWS = List(Obj(description="a job notice (see the README's Labour notices)"), max_items=MAX_ROWS,
+                label="招工信息列表")
+JOBS = OneOf(JOB_ROWS, Obj(jobs=JOB_ROWS, description="one job notice, or {\"jobs\": [...]}"))
+ARREARS_ROWS = List(Obj(description="a warning"), max_items=MAX_ROWS, label="欠薪预警列表")
+ARREARS = OneOf(ARREARS_ROWS, Obj(arrears=ARREARS_ROWS, description="one warning, or {\"arrears\": [...]}"))
+ARREARS_UPDATE = Obj(active=Bool(label="是否显示"), case_status=Text(50, label="案件进展"))
+LIST_JOBS = Query(q=Text(100, label="工种或地点（空格分开）"), all=Bool(label="包括过期和未核实的"))
+LIST_ARREARS = Query(all=Bool(label="包括已关闭的"))
 
 
 def setup(app: web.Application) -> None:
@@ -30,10 +40,7 @@ def setup(app: web.Application) -> None:
 
 async def _rows(request: web.Request, plural: str) -> list[Any] | web.Response:
     """One object, a list of them, or {"<plural>": [...]}."""
-    try:
-        body = await request.json()
-    except ValueError:
-        return error(400, "body must be JSON")
+    body = await read_json(request)  # the route's declaration has checked its shape
     if isinstance(body, dict) and isinstance(body.get(plural), list) and len(body) == 1:
         body = body[plural]
     rows = body if isinstance(body, list) else [body]
@@ -54,6 +61,7 @@ def _job_json(job: Job) -> dict[str, Any]:
 
 
 @requires("officer")
+@accepts(body=JOBS)
 async def post_jobs(request: web.Request) -> web.Response:
     """Post job notices; verified, current ones are pushed to matching workers.
 
@@ -75,15 +83,16 @@ async def post_jobs(request: web.Request) -> web.Response:
 
 
 @requires("officer")
+@accepts(query=LIST_JOBS)
 async def list_jobs(request: web.Request) -> web.Response:
     """Job notices villagers can see (verified, not expired).
 
     ?q=建筑 武汉 filters by work type/place; ?all=1 includes expired and unverified notices."""
     today = view.today(request)
-    if request.query.get("all") in ("1", "true"):
+    if request[QUERY]["all"]:
         found = await Job.all().order_by("-id").limit(500)
     else:
-        words = request.query.get("q", "").split()
+        words = (request[QUERY]["q"] or "").split()
         found = await jobs.find_jobs(words, today, jobs.local_places(request.app[CONFIG].bot.county), limit=500)
     return web.json_response({"jobs": [_job_json(j) for j in found]})
 
@@ -95,6 +104,7 @@ def _arrears_json(notice: WageArrearsNotice) -> dict[str, Any]:
 
 
 @requires("officer")
+@accepts(body=ARREARS)
 async def post_arrears(request: web.Request) -> web.Response:
     """Publish wage-arrears warnings.
 
@@ -118,15 +128,16 @@ async def post_arrears(request: web.Request) -> web.Response:
 
 
 @requires("officer")
+@accepts(query=LIST_ARREARS)
 async def list_arrears(request: web.Request) -> web.Response:
     """Active warnings, newest first; ?all=1 includes closed ones."""
-    query = WageArrearsNotice.all() if request.query.get("all") in ("1", "true") else WageArrearsNotice.filter(
-        active=True)
+    query = WageArrearsNotice.all() if request[QUERY]["all"] else WageArrearsNotice.filter(active=True)
     found = await query.order_by("-published_on", "-id").limit(500)
     return web.json_response({"arrears": [_arrears_json(n) for n in found]})
 
 
 @requires("officer")
+@accepts(body=ARREARS_UPDATE)
 async def update_arrears(request: web.Request) -> web.Response:
     """Update a wage-arrears warning's case status or whether it is shown.
 

@@ -13,6 +13,7 @@ from bot.keys import JOB_LISTENERS, OFFICER
 from bot.models import Job, WageArrearsNotice
 from bot.web import auth, console
 from bot.web import view
+from bot.web.params import Query, Text, accepts
 from bot.web.view import render, see_other, translate
 
 LIST_LIMIT = 200
@@ -69,6 +70,7 @@ def _is_open(job: Job, today: date) -> bool:
 
 
 @auth.page("officer")
+@accepts(query=Query(state=Text(16, choices=tuple(s for s in STATES if s), label="哪些招工")))
 async def jobs_page(request: web.Request) -> web.Response:
     return await _show(request)
 

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import __version__
+from bot.web import params
 
 PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
@@ -37,17 +38,28 @@ def describe(app: web.Application) -> dict[str, Any]:
         if role is not None:
             operation["security"] = [{"bearer": []}]
             operation["x-required-role"] = role
-        params = [{"name": name, "in": "path", "required": True, "schema": {"type": "integer" if name == "id" else "string"}}
-                  for name in PARAM.findall(resource.canonical)]
-        if params:
-            operation["parameters"] = params
-        if route.method in ("POST", "PUT", "PATCH"):
+        declared = params.declared(route.handler)
+        parameters = [{"name": name, "in": "path", "required": True, "schema": (
+            {"type": "integer", "minimum": 1, "maximum": params.MAX_ID} if name == "id" else {"type": "string"})}
+            for name in PARAM.findall(resource.canonical)]
+        if declared is not None and declared.query is not None:
+            parameters += declared.query.describe()
+        if parameters:
+            operation["parameters"] = parameters
+        if declared is not None and declared.body is not None:
+            operation["requestBody"] = {"required": not declared.body_optional, "content": {
+                "application/json": {"schema": declared.body.described()}}}
+        elif route.method in ("POST", "PUT", "PATCH"):
             operation["requestBody"] = {"content": {"application/json": {"schema": {"type": "object"}}}}
         paths.setdefault(path, {})[route.method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {"title": "nongbot API", "version": __version__,
-                 "description": "Officer API: bearer tokens from `nongbot token create`; roles officer < supervisor < admin."},
+                 "description": (
+                     "Officer API: bearer tokens from `nongbot token create`; roles officer < supervisor < admin. "
+                     "Query parameters and bodies are checked against the schemas below (JSON at most "
+                     f"{params.MAX_JSON_BYTES // 1024} KiB, nested at most {params.MAX_JSON_DEPTH} deep); "
+                     "what does not fit is refused with 400 {\"error\": \"…\"} in plain Chinese.")},
         "servers": [{"url": "/"}],
         "paths": dict(sorted(paths.items())),
         "components": {

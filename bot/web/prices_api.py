@@ -11,6 +11,25 @@ from bot.keys import CONFIG, PRICE_LISTENERS
 from bot.models import Market, PriceRecord
 from bot.web import console, view
 from bot.web.auth import OFFICER, error, json_body, requires
+from bot.web.params import BODY, QUERY, Bool, Int, List, Obj, OneOf, Query, Scalar, Text, accepts
+
+MAX_PRICES = 5000
+# Rows are stored one by one: each row's problems are reported with its position, good rows kept.
+PRICE_ROW = Obj(date=Scalar(20, label="日期"), market=Text(50, label="市场"), commodity=Text(30, label="品名"),
+                price=Scalar(20, label="价格"), unit=Text(10, label="单位"), description="one price")
+PRICE_ROWS = List(Obj(description="a price: date, market, commodity, price, unit"), max_items=MAX_PRICES,
+                  label="价格列表")
+UPLOAD = OneOf(PRICE_ROWS, Obj(prices=PRICE_ROWS, source=Text(100, label="来源"), example={
+    "prices": [{"date": "2026-03-01", "market": "关防乡收购点", "commodity": "柑橘", "price": 2.4, "unit": "元/斤"}],
+    "source": "关防乡采价点"}))
+RECENT = Query(days=Int(1, 366, default=7, label="最近几天"), commodity=Text(30, label="品名（或别名）"),
+               status=Text(12, choices=("published", "suspect"), label="状态"))
+MARKET = Obj(name=Text(50, required=True, label="市场名"), kind=Text(8, label="类型（田头、批发或零售）"),
+             township=Text(50, label="乡镇"), city=Text(50, label="城市"))
+HELD = dict(kind=Text(16, choices=prices.UNMAPPED_KINDS, required=True, label="哪种名称"),
+            name=Text(50, required=True, label="不认识的名称"))
+MAP = Obj(**HELD, target=Text(50, required=True, label="对应的已有名称"), save_alias=Bool(label="以后也这样认"))
+DROP = Obj(**HELD)
 
 
 def setup(app: web.Application) -> None:
@@ -32,19 +51,15 @@ async def notify(request: web.Request, commodity_ids: set[int]) -> None:
 
 
 @requires("officer")
+@accepts(body=UPLOAD)
 async def upload(request: web.Request) -> web.Response:
     """Store prices (bad rows reported, unknown names held, outliers held as suspect).
 
     Body: {"prices": [{date, market, commodity, price, unit}, …], "source": "…"} or the list alone."""
-    try:
-        body = await request.json()
-    except ValueError:
-        return error(400, "body must be JSON")
+    body = request[BODY]
     rows = body.get("prices") if isinstance(body, dict) else body
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        return error(400, "expected a list of price objects (or {\"prices\": [...]})")
-    if len(rows) > 5000:
-        return error(413, "at most 5000 prices per request")
+    if not isinstance(rows, list):
+        return error(400, "prices：应是价格列表 [{date, market, commodity, price, unit}, …]")
     source = str(body.get("source") or "api") if isinstance(body, dict) else "api"
     report = await prices.store(list(enumerate(rows)), request.app[CONFIG], source=source,
                                 recorded_by=request[OFFICER].name)
@@ -53,22 +68,20 @@ async def upload(request: web.Request) -> web.Response:
 
 
 @requires("officer")
+@accepts(query=RECENT)
 async def recent(request: web.Request) -> web.Response:
     """Recent price records, newest first (at most 1000).
 
     Query: days (default 7), commodity=NAME (or another name for it), status=published|suspect."""
-    try:
-        days = min(int(request.query.get("days", "7")), 366)
-    except ValueError:
-        return error(400, "days: expected a whole number")
-    since = view.today(request) - timedelta(days=days)
+    asked = request[QUERY]
+    since = view.today(request) - timedelta(days=asked["days"])
     query = PriceRecord.filter(date__gte=since)
-    if name := request.query.get("commodity"):
+    if name := asked["commodity"]:
         table = await prices.name_table()
         if name not in table:
             return error(404, f"unknown commodity {name!r}")
         query = query.filter(commodity_id=table[name].id)
-    if status := request.query.get("status"):
+    if status := asked["status"]:
         query = query.filter(status=status)
     rows = await query.order_by("-date", "id").limit(1000).values(
         "id", "date", "market__name", "commodity__name", "price", "raw_price", "raw_unit", "status")
@@ -89,6 +102,7 @@ async def confirm(request: web.Request) -> web.Response:
 
 
 @requires("officer")
+@accepts(body=MARKET)
 async def add_market(request: web.Request) -> web.Response:
     """Add a market (201), or return the existing one of that name (200).
 
@@ -148,6 +162,7 @@ def _report(report: prices.PriceReport) -> web.Response:
 
 
 @requires("officer")
+@accepts(body=MAP)
 async def map_unmapped(request: web.Request) -> web.Response:
     """Store the prices held under an unknown name as an existing commodity or market.
 
@@ -174,6 +189,7 @@ async def map_unmapped(request: web.Request) -> web.Response:
 
 
 @requires("officer")
+@accepts(body=DROP)
 async def drop_unmapped(request: web.Request) -> web.Response:
     """Give up on the prices held under an unknown name.
 

@@ -13,6 +13,7 @@ from bot.models import Commodity, Market, PriceRecord
 from bot.web import auth, console
 from bot.web.prices_api import notify
 from bot.web import view
+from bot.web.params import MAX_ID, QUERY, Int, Query, Text, accepts
 from bot.web.view import render, see_other, translate
 
 FORM_ROWS = 5  # empty rows on the entry form
@@ -20,6 +21,8 @@ MAX_FORM_ROWS = 20
 LIST_LIMIT = 300
 KINDS = {"commodity": "品名", "market": "市场"}
 STATUS_NAMES = {"published": "已发布", "suspect": "待确认"}
+PRICES_QUERY = Query(days=Int(1, 366, default=7, label="最近几天"), commodity=Text(30, label="品名"),
+                     market=Int(1, MAX_ID, label="市场"), status=Text(12, choices=tuple(STATUS_NAMES), label="状态"))
 # store()'s English row messages -> what an officer reads.
 ROW_MESSAGES = (
     (r"unknown commodity '(.*)', kept", "品名“{0}”不认识，已暂存到“未识别名称”"),
@@ -66,19 +69,17 @@ def _back(form: Any) -> str:
 
 
 async def _records(request: web.Request) -> tuple[list[PriceRecord], dict[str, Any]]:
-    query = request.query
-    try:
-        days = max(1, min(int(query.get("days", "7")), 366))
-    except ValueError:
-        days = 7
-    filters: dict[str, Any] = {"days": days, "commodity": query.get("commodity", ""),
-                               "market": query.get("market", ""), "status": query.get("status", "")}
+    # Also shown again after a form (a POST to this page's address): its query is checked the same way.
+    asked = request[QUERY] if QUERY in request else PRICES_QUERY.parse(request.query)
+    days = asked["days"]
+    filters: dict[str, Any] = {"days": days, "commodity": asked["commodity"] or "",
+                               "market": str(asked["market"] or ""), "status": asked["status"] or ""}
     records = PriceRecord.filter(date__gte=view.today(request) - timedelta(days=days))
     if filters["commodity"]:
         records = records.filter(commodity__name=filters["commodity"])
-    if filters["market"].isdigit():
-        records = records.filter(market_id=int(filters["market"]))
-    if filters["status"] in STATUS_NAMES:
+    if asked["market"]:
+        records = records.filter(market_id=asked["market"])
+    if filters["status"]:
         records = records.filter(status=filters["status"])
     found = await records.order_by("-date", "commodity_id", "market_id").limit(LIST_LIMIT).prefetch_related(
         "market", "commodity")
@@ -86,6 +87,7 @@ async def _records(request: web.Request) -> tuple[list[PriceRecord], dict[str, A
 
 
 @auth.page("officer")
+@accepts(query=PRICES_QUERY)
 async def prices_page(request: web.Request) -> web.Response:
     return await _show(request)
 

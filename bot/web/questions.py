@@ -23,6 +23,7 @@ from bot.textnorm import clean_text, keyword_form
 from bot.web import auth
 from bot.web.auth import error, json_body, requires
 from bot.web.console import AUDIT_DETAIL
+from bot.web.params import Bool, Int, Obj, Query, Text, accepts
 from bot.web.view import phone_for, render, see_other
 from content.fold import fold
 from content.models import Article
@@ -71,6 +72,15 @@ TABS: dict[str, tuple[str, dict[str, str]]] = {
 }
 LONG_NUMBER = re.compile(r"\+?\d[\d -]{6,}\d")
 GREETING = re.compile(r"^(?:你好|您好|老师|专家|师傅|请问|问一下|问下|想问一下|想问下|麻烦问一下)[\s,，.。!！:：]*")
+
+
+INBOX_QUERY = Query(tab=Text(16, choices=tuple(TABS), label="哪一栏"), offset=Int(0, 10**6, label="跳过几条"))
+GAPS_QUERY = Query(days=Int(1, 365, default=30, label="最近几天"))
+API_QUERY = Query(status=Text(16, choices=STATUSES, label="状态"), reason=Text(32, label="转人工的原因"),
+                  limit=Int(1, 200, default=PAGE, label="每页几条"), offset=Int(0, 10**9, label="跳过几条"))
+REPLY = Obj(text=Text(MAX_REPLY, label="回复内容"), save_article=Bool(label="存为文章"),
+            attach_ref=Text(100, label="把农户的问法加到这篇文章（文章编号）"),
+            example={"text": "柑橘红蜘蛛可用…", "save_article": False})
 
 
 def setup(app: web.Application) -> None:
@@ -416,6 +426,7 @@ def _filtered(status: str, reason: str) -> QuerySet[Question]:
 
 
 @auth.page("officer")
+@accepts(query=INBOX_QUERY)
 async def inbox_page(request: web.Request) -> web.Response:
     tab = request.query.get("tab", "open")
     if tab not in TABS:
@@ -544,6 +555,7 @@ async def close_form(request: web.Request) -> web.Response:
 
 
 @auth.page("officer")
+@accepts(query=GAPS_QUERY)
 async def gaps_page(request: web.Request) -> web.Response:
     try:
         days = _days(request.query.get("days", "30"))
@@ -568,6 +580,7 @@ def _int(raw: str, default: int, low: int, high: int) -> int | None:
 
 
 @requires("officer")
+@accepts(query=API_QUERY)
 async def questions_api(request: web.Request) -> web.Response:
     """Questions handed to officers and villagers' feedback, newest first.
 
@@ -604,6 +617,7 @@ async def question_api(request: web.Request) -> web.Response:
 
 
 @requires("officer")
+@accepts(body=REPLY)
 async def reply_api(request: web.Request) -> web.Response:
     """Reply to the villager on the channel they asked on; optionally save the reply as an article, and/or
     add the villager's wording to an existing article as an extra phrasing (searched like its keywords).
@@ -642,6 +656,7 @@ async def close_api(request: web.Request) -> web.Response:
 
 
 @requires("officer")
+@accepts(query=GAPS_QUERY)
 async def gaps_api(request: web.Request) -> web.Response:
     """Content gaps: unanswered questions of the last days grouped by crop and pest/disease, biggest first.
 

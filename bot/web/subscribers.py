@@ -22,6 +22,7 @@ from bot.models import CHANNELS, TOPICS, ConsentEvent, Message, Question, Subscr
 from bot.phones import mask_phones_in, normalise_phone
 from bot.web import auth, console
 from bot.web.auth import error, json_body, requires
+from bot.web.params import MAX_ID, Int, List, Obj, Query, Scalar, Text, accepts
 from bot.web.view import phone_for, render
 
 log = logging.getLogger("nongbot.console.subscribers")
@@ -35,6 +36,22 @@ STATUS_NAMES = {"active": "接收中", "opted_out": "已退订"}
 MESSAGE_STATES = {"processing": "处理中", "answered": "已回复", "failed": "失败", "queued": "排队中",
                   "sending": "发送中", "sent": "已发出", "delivered": "已送达", "undelivered": "未送达"}
 CSV_TYPES = ("text/csv", "application/csv")
+SEARCH_QUERY = dict(
+    q=Text(50, label="姓名、村名或手机号（后 4 位或完整号码）"), township=Text(50, label="乡镇"),
+    village=Text(50, label="村"), crop=Text(50, label="作物"), topic=Text(50, label="主题"),
+    channel=Text(16, choices=CHANNELS, label="渠道"), status=Text(16, choices=tuple(STATUS_NAMES), label="状态"))
+LIST_QUERY = Query(**SEARCH_QUERY, page=Int(1, 100_000, label="第几页"))
+EXPORT_QUERY = Query(**SEARCH_QUERY)
+API_QUERY = Query(**SEARCH_QUERY, limit=Int(1, API_LIMIT, default=PAGE, label="每页几位"),
+                  after=Int(0, MAX_ID, label="从这个 id 之后（上一页的 next）"))
+PERSON = dict(phone=Scalar(32, label="手机号"), name=Text(50, label="姓名"), township=Text(50, label="乡镇"),
+              village=Text(50, label="村"), crops=List(Text(50), max_items=50, text_items=True, label="作物"),
+              topics=List(Text(10), max_items=len(TOPICS), text_items=True, label="主题"),
+              channel=Text(16, label="渠道（sms 或 wechat）"))
+# A list is imported row by row: each row's problems are reported with its position, good rows kept.
+CREATE_BODY = Obj(**PERSON, subscribers=List(Obj(description="fields as for one person"), max_items=MAX_JSON_PEOPLE,
+                                             label="农户列表（每行的问题按位置报告，好的行照样保存）"),
+                  example={"phone": "13800138000", "name": "王大山", "township": "关防乡", "crops": ["柑橘"]})
 
 
 def setup(app: web.Application) -> None:
@@ -112,6 +129,7 @@ def _as_json(request: web.Request, s: Subscriber) -> dict[str, Any]:
 
 
 @auth.page("officer")
+@accepts(query=LIST_QUERY)
 async def list_page(request: web.Request) -> web.Response:
     f = _filters(request)
     query, hint = _search(request, f)
@@ -155,6 +173,7 @@ async def profile_page(request: web.Request) -> web.Response:
 
 
 @auth.page("officer")
+@accepts(query=EXPORT_QUERY)
 async def export_csv(request: web.Request) -> web.StreamResponse:
     f = _filters(request)
     query, _ = _search(request, f)
@@ -192,6 +211,7 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
 
 
 @requires("officer")
+@accepts(query=API_QUERY)
 async def list_api(request: web.Request) -> web.Response:
     """Villagers matching the filters, oldest first; phones masked unless the caller is an admin.
 
@@ -222,6 +242,7 @@ async def list_api(request: web.Request) -> web.Response:
 
 
 @requires("officer")
+@accepts(body=CREATE_BODY, other_types=CSV_TYPES)
 async def create_api(request: web.Request) -> web.StreamResponse:
     """Add villagers: one person, a list of them, or a whole CSV file.
 
