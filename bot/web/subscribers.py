@@ -20,7 +20,7 @@ from bot import consent, roster, sandbox
 from bot.keys import OFFICER
 from bot.models import CHANNELS, TOPICS, ConsentEvent, Message, Question, Subscriber
 from bot.phones import mask_phones_in, normalise_phone
-from bot.web import auth, console
+from bot.web import auth, console, limits
 from bot.web.auth import error, json_body, requires
 from bot.web.params import MAX_ID, Int, List, Obj, Query, Scalar, Text, accepts
 from bot.web.view import phone_for, render
@@ -129,6 +129,7 @@ def _as_json(request: web.Request, s: Subscriber) -> dict[str, Any]:
 
 
 @auth.page("officer")
+@limits.searches
 @accepts(query=LIST_QUERY)
 async def list_page(request: web.Request) -> web.Response:
     f = _filters(request)
@@ -173,6 +174,7 @@ async def profile_page(request: web.Request) -> web.Response:
 
 
 @auth.page("officer")
+@limits.searches
 @accepts(query=EXPORT_QUERY)
 async def export_csv(request: web.Request) -> web.StreamResponse:
     f = _filters(request)
@@ -211,13 +213,15 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
 
 
 @requires("officer")
+@limits.searches
 @accepts(query=API_QUERY)
 async def list_api(request: web.Request) -> web.Response:
     """Villagers matching the filters, oldest first; phones masked unless the caller is an admin.
 
     Query: q (name, village, or phone: last 4 digits or the full number), township, village, crop,
     topic, channel (sms|wechat), status (active|opted_out), limit (1-500, default 50), after=ID (the
-    `next` of the previous page). Answers {"subscribers": [...], "next": ID or null, "total": N}."""
+    `next` of the previous page). Answers {"subscribers": [...], "next": ID or null, "total": N}.
+    429 with Retry-After past 60 searches a minute per account (bot/web/limits.py)."""
     f = _filters(request)
     if f["channel"] and f["channel"] not in CHANNELS:
         return error(400, f"channel: expected one of {', '.join(CHANNELS)}")
