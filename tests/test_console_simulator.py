@@ -265,7 +265,7 @@ async def test_unanswerable_question_is_handed_to_an_officer(console: Console) -
 @pytest.mark.parametrize(("body", "words"), [
     ({"channel": "sms", "text": "  "}, "请输入"),
     ({"channel": "sms"}, "请输入"),
-    ({"channel": "sms", "text": 5}, "请输入"),
+    ({"channel": "sms", "text": 5}, "应是文字"),
     ({"phone": "13800000000", "channel": "sms", "text": "帮助"}, "沙盒"),
     ({"phone": 13800000000, "channel": "sms", "text": "帮助"}, "沙盒"),
     ({"channel": "sms", "text": "帮助", "address": "sim:2"}, "不认识的字段"),
@@ -295,3 +295,5 @@ async def test_openapi_describes_the_sandbox(console: Console) -> None:
     assert "sandbox" in simulate["summary"] and '"phone"' not in simulate["description"]
     assert 'Body: {"channel"' in simulate["description"] and "sim:<officer id>" in simulate["description"]
     assert "sandbox" in reset["summary"]
+    body = simulate["requestBody"]["content"]["application/json"]["schema"]
+    assert set(body["properties"]) == {"channel", "text"} and body["properties"]["channel"]["enum"] == ["sms", "wechat"]

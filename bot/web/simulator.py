@@ -13,11 +13,16 @@ from bot.messages import InboundMessage
 from bot.models import CHANNELS, Answer, PriceAlert, Question, Subscriber, WorkerProfile
 from bot.web import auth, console
 from bot.web.auth import error, json_body, requires
+from bot.web.params import Obj, Text, accepts
 from bot.web.view import render
 
 SIMULATOR = sandbox.PROVIDER  # Message.provider of everything said here; the 首页 leaves it out of its counts
 MAX_TEXT = 500
 FIELDS = {"channel", "text"}
+# No phone: the sandbox villager is the only one the simulator speaks as (a body naming one is refused).
+SIMULATE = Obj(channel=Text(16, choices=CHANNELS, default="sms", label="渠道"),
+               text=Text(MAX_TEXT, label="要发给机器人的话"),
+               example={"channel": "sms", "text": "苞谷叶子发黄咋办"})
 STATUS_NAMES = {"active": "接收推送", "opted_out": "已退订（TD）"}
 QUICK = ("苞谷叶子发黄咋办", "洋芋叶子有黑斑", "价格 柑橘", "找工作", "更多", "我的", "帮助")
 
@@ -41,6 +46,7 @@ async def simulator_page(request: web.Request) -> web.Response:
 
 
 @requires("officer")
+@accepts(body=SIMULATE)
 async def simulate_api(request: web.Request) -> web.Response:
     """Text the bot as your own sandbox villager and get its reply (the real pipeline; nothing is sent).
 
