@@ -13,14 +13,14 @@ from bot.keys import CONFIG, JOB_LISTENERS, OFFICER
 from bot.models import Job, WageArrearsNotice
 from bot.web import view
 from bot.web.auth import error, json_body, requires
-from bot.web.params import QUERY, Bool, List, Obj, OneOf, Query, Text, accepts, read_json
+from bot.web.params import QUERY, Bool, List, Obj, OneOf, Query, Text, Value, accepts, read_json
 
 MAX_ROWS = 1000
 # Rows are checked one by one (bot/jobs.py): each row's problems are listed by index, good rows kept.
-JOB_ROWS = List(Obj(description="a job notice (see the README's Labour notices)"), max_items=MAX_ROWS,
+JOB_ROWS = List(Value(description="a job notice (see the README's Labour notices)"), max_items=MAX_ROWS,
                 label="招工信息列表")
 JOBS = OneOf(JOB_ROWS, Obj(jobs=JOB_ROWS, description="one job notice, or {\"jobs\": [...]}"))
-ARREARS_ROWS = List(Obj(description="a warning"), max_items=MAX_ROWS, label="欠薪预警列表")
+ARREARS_ROWS = List(Value(description="a warning"), max_items=MAX_ROWS, label="欠薪预警列表")
 ARREARS = OneOf(ARREARS_ROWS, Obj(arrears=ARREARS_ROWS, description="one warning, or {\"arrears\": [...]}"))
 ARREARS_UPDATE = Obj(active=Bool(label="是否显示"), case_status=Text(50, label="案件进展"))
 LIST_JOBS = Query(q=Text(100, label="工种或地点（空格分开）"), all=Bool(label="包括过期和未核实的"))

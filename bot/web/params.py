@@ -224,6 +224,18 @@ class Scalar(Field):
 
 
 @dataclass(frozen=True)
+class Value(Field):
+    """Any JSON value (its size and depth are bounded by the reader): a row the handler checks itself
+    and reports by position."""
+
+    def check(self, value: Any, path: str) -> Any:
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        return {}
+
+
+@dataclass(frozen=True)
 class List(Field):
     item: Field = field(default_factory=lambda: Text())
     max_items: int = 100
