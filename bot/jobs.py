@@ -3,8 +3,6 @@ match them to workers, and keep worker profiles and wage-arrears warnings."""
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,10 +14,16 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from bot.models import Job, Subscriber, WageArrearsNotice, WorkerProfile, pack_set, unpack_set
+from content import tabular
 
 COLUMNS = ("employer", "work_type", "place", "wage", "pay_terms", "headcount", "start_date", "end_date",
            "contact", "expires_on", "verified_by")
 REQUIRED = ("employer", "work_type", "place", "wage", "contact", "expires_on")
+HEADER_ALIASES = {"用工单位": "employer", "招工单位": "employer", "雇主": "employer", "工种": "work_type",
+                  "地点": "place", "工作地点": "place", "工资": "wage", "待遇": "wage", "结算方式": "pay_terms",
+                  "工资结算": "pay_terms", "人数": "headcount", "招工人数": "headcount", "开工日期": "start_date",
+                  "开始日期": "start_date", "结束日期": "end_date", "联系方式": "contact", "联系电话": "contact",
+                  "有效期至": "expires_on", "截止日期": "expires_on", "核实人": "verified_by", "核实单位": "verified_by"}
 LIMITS = {"employer": 100, "work_type": 30, "place": 50, "wage": 50, "pay_terms": 100, "contact": 50,
           "verified_by": 50}
 MAX_HEADCOUNT = 10_000
@@ -202,30 +206,12 @@ async def store_jobs(rows: Iterable[tuple[str, Mapping[str, Any]]], today: date)
 
 
 async def import_csv(path: Path, today: date) -> JobReport:
-    """`nongbot import jobs FILE.csv`: columns as COLUMNS, header on line 1."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        return JobReport(errors=[(f"{path}:1", "not UTF-8 text (save the sheet as CSV UTF-8)")])
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in reader.fieldnames or []]
-    reader.fieldnames = header
-    missing = [c for c in REQUIRED if c not in header]
-    unknown = [h for h in header if h not in COLUMNS]
-    if missing or unknown:
-        problem = f"missing column {', '.join(missing)}" if missing else f"unknown column {', '.join(unknown)}"
-        return JobReport(errors=[(f"{path}:1", f"{problem} (expected {','.join(COLUMNS)})")])
-    rows: list[tuple[str, Mapping[str, Any]]] = []
-    bad: list[tuple[str, str]] = []
-    for row in reader:
-        where = f"{path}:{reader.line_num}"
-        if None in row:
-            bad.append((where, f"more cells than the {len(header)} columns"))
-            continue
-        if not any((v or "").strip() for v in row.values()):
-            continue  # a blank line at the end of a sheet
-        rows.append((where, row))
-    report = await store_jobs(rows, today)
+    """`nongbot import jobs FILE.csv`: columns as COLUMNS (or their Chinese names), header on line 1,
+    read as every import reads (content/tabular.py)."""
+    sheet = tabular.read_csv(path.read_bytes(), columns=COLUMNS, required=REQUIRED, aliases=HEADER_ALIASES,
+                             extra="error")
+    bad = [(f"{path}:{e.line}", e.message) for e in sheet.errors]
+    report = await store_jobs(((f"{path}:{line}", row) for line, row in sheet.rows), today)
     report.errors = sorted(bad + report.errors, key=lambda e: int(e[0].rsplit(":", 1)[1]))
     return report
 

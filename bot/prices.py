@@ -3,8 +3,6 @@ kept aside), and answer what a commodity sells for where, with the change agains
 
 from __future__ import annotations
 
-import csv
-import io
 import statistics
 import tomllib
 from dataclasses import dataclass, field
@@ -16,6 +14,7 @@ from tortoise.transactions import in_transaction
 
 from bot.config import Config
 from bot.models import Commodity, Market, PriceRecord, UnmappedPrice, pack_set, unpack_set
+from content import tabular
 
 COMMODITIES = Path(__file__).resolve().parent.parent / "content" / "dict" / "commodities.toml"
 # Jin (斤, 500 g) per unit: a price per unit divided by this is a price per jin.
@@ -25,6 +24,13 @@ MAX_PRICE = 5000.0  # yuan per jin: anything above is a typing mistake (天麻 a
 SUSPECT_FACTOR = 3.0
 MEDIAN_DAYS = 30
 RECENT_DAYS = 14
+COLUMNS = ("date", "market", "commodity", "price", "unit", "source")
+REQUIRED = COLUMNS[:5]
+HEADER_ALIASES = {"日期": "date", "市场": "market", "市场名称": "market", "采集点": "market", "品名": "commodity",
+                  "品种": "commodity", "商品": "commodity", "价格": "price", "单价": "price", "单位": "unit",
+                  "来源": "source"}
+# Field lengths (the columns of the tables the names are kept in): longer is refused, never cut.
+LIMITS = {"date": 20, "market": 50, "commodity": 30, "price": 20, "unit": 20}
 
 
 class PriceError(ValueError):
@@ -77,26 +83,35 @@ def to_standard(price: float, unit: str, commodity: Commodity) -> float:
     raise PriceError(f"unit: {unit!r} cannot be compared with {commodity.unit} (known: {', '.join(PER_JIN)})")
 
 
-def parse_row(row: dict[str, Any], today: date) -> tuple[date, str, str, float, str]:
+def _field(row: dict[str, Any], name: str) -> str:
     try:
-        day = date.fromisoformat(str(row.get("date") or "").strip())
+        return tabular.text_value(row.get(name), name, LIMITS[name])
+    except tabular.FieldError as exc:  # a list where text belongs, or too long
+        raise PriceError(str(exc)) from None
+
+
+def parse_row(row: dict[str, Any], today: date) -> tuple[date, str, str, float, str]:
+    """One CSV row or JSON object (the API's) -> date, market, commodity, price, unit; PriceError names
+    the field that is wrong."""
+    try:
+        day = date.fromisoformat(_field(row, "date"))
     except ValueError:
         raise PriceError(f"date: expected YYYY-MM-DD, got {row.get('date')!r}") from None
     if day > today:
         raise PriceError(f"date: {day} is in the future")
     if day < today - timedelta(days=366):
         raise PriceError(f"date: {day} is more than a year ago")
-    market = str(row.get("market") or "").strip()
-    commodity = str(row.get("commodity") or "").strip()
+    market = _field(row, "market")
+    commodity = _field(row, "commodity")
     if not market or not commodity:
         raise PriceError("market and commodity: both required")
     try:
-        price = float(str(row.get("price")).strip())
-    except (TypeError, ValueError):
-        raise PriceError(f"price: expected a number, got {row.get('price')!r}") from None
+        price = float(_field(row, "price"))
+    except ValueError:  # PriceError too: a list, true/false, 20 characters and more
+        raise PriceError(f"price: expected a number, got {repr(row.get('price'))[:40]}") from None
     if not 0 < price < 1e7:
         raise PriceError(f"price: {price} is not a price")
-    unit = normalise_unit(str(row.get("unit") or ""))
+    unit = normalise_unit(_field(row, "unit"))
     if unit not in PER_JIN and unit not in {"元/个", "元/头", "元/只", "元/株"}:
         raise PriceError(f"unit: unknown unit {row.get('unit')!r}")
     return day, market, commodity, price, unit
@@ -159,16 +174,10 @@ async def store(rows: list[tuple[int, dict[str, Any]]], config: Config, *, sourc
 
 
 def read_csv(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
-    """Rows of date,market,commodity,price,unit (plus optional source), numbered by file line."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        return [], [f"{path}:1: not UTF-8 text (save the sheet as CSV UTF-8)"]
-    reader = csv.DictReader(io.StringIO(text))
-    missing = {"date", "market", "commodity", "price", "unit"} - set(reader.fieldnames or [])
-    if missing:
-        return [], [f"{path}:1: missing column {', '.join(sorted(missing))}"]
-    return [(reader.line_num, dict(row)) for row in reader], []
+    """Rows of date,market,commodity,price,unit (plus optional source; Chinese headers too), numbered
+    by file line, read as every import reads (content/tabular.py); the bad lines as "path:line: error"."""
+    sheet = tabular.read_csv(path.read_bytes(), columns=COLUMNS, required=REQUIRED, aliases=HEADER_ALIASES)
+    return [(line, dict(row)) for line, row in sheet.rows], [f"{path}:{e}" for e in sheet.errors]
 
 
 @dataclass(frozen=True)

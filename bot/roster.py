@@ -1,10 +1,11 @@
 """Import villagers from CSV (phone,name,township,village,crops,topics,channel): line-numbered errors,
-good rows kept, existing phones updated, opted-out people left opted out."""
+good rows kept, existing phones updated, opted-out people left opted out. The file is read by the
+reader every import uses (content/tabular.py), in a worker thread; rows are saved in batches."""
 
 from __future__ import annotations
 
-import csv
-import io
+import asyncio
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from tortoise.transactions import in_transaction
 
 from bot.models import CHANNELS, TOPICS, ConsentEvent, Subscriber, pack_set, unpack_set
 from bot.phones import normalise_phone
+from content import tabular
 
 COLUMNS = ("phone", "name", "township", "village", "crops", "topics", "channel")
 # Officers' own sheets often have Chinese headers.
@@ -23,15 +25,13 @@ HEADER_ALIASES = {"手机号": "phone", "手机": "phone", "电话": "phone", "�
 CHANNEL_ALIASES = {"短信": "sms", "微信": "wechat"}
 FORMULA_STARTS = ("=", "+", "-", "@")
 BATCH = 200  # rows per transaction, and how often progress is reported
+TEXT_MAX = 50  # name, township, village: longer is refused, never cut
+LABELS = {"phone": "手机号", "name": "姓名", "township": "乡镇", "village": "村", "crops": "作物", "topics": "主题",
+          "channel": "渠道"}
+WORD_SPLIT = re.compile(r"[;；]")
 Progress = Callable[[int, int], Awaitable[None]]
-
-
-class RowError(ValueError):
-    """A bad row: the English message for the command line, the Chinese one for the console."""
-
-    def __init__(self, message: str, chinese: str) -> None:
-        super().__init__(message)
-        self.chinese = chinese
+# A bad row: the English message (str()) for the command line, .chinese for the console.
+RowError = tabular.FieldError
 
 
 @dataclass
@@ -63,19 +63,16 @@ class RosterReport:
                 "errors": [{"line": p.line, "error": p.chinese} for p in self.problems]}
 
 
-def _words(value: Any) -> list[str]:
-    """'a;b', 'a；b' or ['a', 'b'] -> ['a', 'b']."""
-    if isinstance(value, list | tuple):
-        items = [str(v) for v in value]
-    else:
-        items = str(value or "").replace("；", ";").split(";")
-    return [_text(v) for v in items if v.strip()]
+def _words(row: Mapping[str, Any], key: str) -> list[str]:
+    """'a;b', 'a；b' or ['a', 'b'] -> ['a', 'b']; RowError for another type."""
+    return [_text(v) for v in tabular.text_list(row[key], key, label=LABELS[key], split=WORD_SPLIT)]
 
 
 def parse_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    """One villager's columns -> Subscriber fields; RowError says what is wrong. A column the file
-    does not have is left out (a known person keeps that detail); an empty cell clears it."""
-    raw = str(row.get("phone") or "").strip()
+    """One villager's columns (a CSV row or a JSON object) -> Subscriber fields; RowError says what is
+    wrong (a list where text belongs, text too long). A column the file does not have is left out (a
+    known person keeps that detail); an empty cell clears it."""
+    raw = tabular.text_value(row.get("phone"), "phone", 32, label=LABELS["phone"])
     phone = normalise_phone(raw)
     if phone is None:
         if not raw:
@@ -84,23 +81,23 @@ def parse_row(row: Mapping[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {"phone": phone}
     for key in ("name", "township", "village"):
         if key in row:
-            values[key] = _text(row[key])[:50]
+            values[key] = _text(tabular.text_value(row[key], key, TEXT_MAX, label=LABELS[key]))
     if "topics" in row:
-        topics = _words(row["topics"])
+        topics = _words(row, "topics")
         unknown = set(topics) - set(TOPICS)
         if unknown:
             raise RowError(f"topics: unknown {', '.join(sorted(unknown))} (expected {', '.join(TOPICS)})",
                            f"主题只能是{'、'.join(TOPICS)}，这一行写了“{'、'.join(sorted(unknown))[:40]}”")
         values["topics"] = pack_set(topics)
     if "channel" in row:
-        channel = str(row["channel"] or "").strip() or "sms"
+        channel = tabular.text_value(row["channel"], "channel", 20, label=LABELS["channel"]) or "sms"
         channel = CHANNEL_ALIASES.get(channel, channel.lower())
         if channel not in CHANNELS:
             raise RowError(f"channel: expected sms or wechat, got {channel!r}",
                            f"渠道只能是 sms（短信）或 wechat（微信），这一行写了“{channel[:20]}”")
         values["preferred_channel"] = channel
     if "crops" in row:
-        values["crops"] = pack_set(_words(row["crops"]))
+        values["crops"] = pack_set(_words(row, "crops"))
         if len(values["crops"]) > 400:
             raise RowError("crops: too long (at most 400 characters)", "作物写得太多了（最多 400 个字）")
     return values
@@ -108,6 +105,8 @@ def parse_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def _cell(text: str) -> str:
     # A spreadsheet runs a cell starting with = + - @ as a formula: a leading ' keeps it text.
+    # A cell never spans lines (the import refuses that as an unclosed quote).
+    text = " ".join(text.splitlines())
     return f"'{text}" if text[:1] in FORMULA_STARTS else text
 
 
@@ -117,50 +116,14 @@ def _text(value: Any) -> str:
 
 
 def to_row(subscriber: Subscriber, phone: str) -> list[str]:
-    """A subscriber as a CSV row in COLUMNS order (import_text reads it back)."""
+    """A subscriber as a CSV row in COLUMNS order (import_bytes reads it back)."""
     return [phone, *(_cell(v) for v in (subscriber.name, subscriber.township, subscriber.village,
                                          ";".join(unpack_set(subscriber.crops)))),
             ";".join(unpack_set(subscriber.topics)), subscriber.preferred_channel]
 
 
-def decode(data: bytes) -> str:
-    """UTF-8 (with or without BOM), else GB18030: what Excel saves as "CSV" on a Chinese PC."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError:
-        raise RowError("not UTF-8 text (save the sheet as CSV UTF-8)",
-                       "文件不是文本表格（请在 Excel 里“另存为 CSV UTF-8”）") from None
-
-
-async def import_text(text: str, *, source: str = "import", progress: Progress | None = None) -> RosterReport:
-    """Import CSV text with a header line; `progress(done, total)` after each batch saved."""
-    report = RosterReport()
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames:
-        reader.fieldnames = [HEADER_ALIASES.get(n.strip(), n.strip().lower()) for n in reader.fieldnames]
-    if "phone" not in (reader.fieldnames or []):
-        report.add(1, RowError(f"missing column phone (expected {','.join(COLUMNS)})",
-                               f"第一行表头缺少 phone 列（表头应为 {','.join(COLUMNS)}）"))
-        return report
-    rows: list[tuple[int, Mapping[str, Any]]] = []
-    try:
-        for row in reader:
-            rows.append((reader.line_num, row))
-    except csv.Error as exc:  # the rows before it are still imported
-        report.add(reader.line_num, RowError(f"not a valid CSV from here on: {exc}",
-                                             "从这一行起表格格式有误（引号没有配对？），后面的行没有导入"))
-    return await import_rows(rows, source=source, progress=progress, report=report)
-
-
-async def import_rows(rows: Iterable[tuple[int, Mapping[str, Any]]], *, source: str = "import",
-                      progress: Progress | None = None, report: RosterReport | None = None) -> RosterReport:
-    """Import (line number, columns) pairs. New people get `source` as their consent and an opt-in
-    event; known phones get their details updated, but their status is never changed."""
-    report = report if report is not None else RosterReport()
+def _people(rows: Iterable[tuple[int, Mapping[str, Any]]], report: RosterReport) -> list[dict[str, Any]]:
+    """Check each row; the good ones as Subscriber fields, one per phone (the later line wins)."""
     people: dict[str, dict[str, Any]] = {}
     for line, row in rows:
         try:
@@ -168,15 +131,48 @@ async def import_rows(rows: Iterable[tuple[int, Mapping[str, Any]]], *, source: 
         except RowError as exc:
             report.add(line, exc)
             continue
-        people.setdefault(values["phone"], {}).update(values)  # the same phone twice: the later line wins
-    items = list(people.values())
-    if progress is not None:
-        await progress(0, len(items))
-    for start in range(0, len(items), BATCH):
-        await _save(items[start : start + BATCH], source, report)
-        if progress is not None:
-            await progress(min(start + BATCH, len(items)), len(items))
+        people.setdefault(values["phone"], {}).update(values)
+    report.problems.sort(key=lambda p: p.line)
+    return list(people.values())
+
+
+def read(data: bytes) -> tuple[list[dict[str, Any]], RosterReport]:
+    """A CSV file's bytes -> the people to save and a report of the bad lines. CPU only, no database:
+    the import runs it in a worker thread, so a 100,000-row file never stalls the server."""
+    report = RosterReport()
+    sheet = tabular.read_csv(data, columns=COLUMNS, required=("phone",), aliases=HEADER_ALIASES)
+    report.problems.extend(Problem(e.line, e.message, e.chinese) for e in sheet.errors)
+    return _people(sheet.rows, report), report
+
+
+async def import_bytes(data: bytes, *, source: str = "import", progress: Progress | None = None) -> RosterReport:
+    """Import a CSV file with a header line; `progress(done, total)` after each batch saved."""
+    people, report = await asyncio.to_thread(read, data)
+    await save(people, source=source, progress=progress, report=report)
     return report
+
+
+async def import_rows(rows: Iterable[tuple[int, Mapping[str, Any]]], *, source: str = "import",
+                      progress: Progress | None = None, report: RosterReport | None = None) -> RosterReport:
+    """Import (line number, columns) pairs, e.g. the API's JSON list."""
+    report = report if report is not None else RosterReport()
+    people = await asyncio.to_thread(_people, list(rows), report)
+    await save(people, source=source, progress=progress, report=report)
+    return report
+
+
+async def save(people: list[dict[str, Any]], *, source: str, report: RosterReport,
+               progress: Progress | None = None) -> None:
+    """Save checked people in transactions of BATCH, giving the event loop a turn after each. New
+    people get `source` as their consent and an opt-in event; known phones get their details
+    updated, but their status is never changed."""
+    if progress is not None:
+        await progress(0, len(people))
+    for start in range(0, len(people), BATCH):
+        await _save(people[start : start + BATCH], source, report)
+        if progress is not None:
+            await progress(min(start + BATCH, len(people)), len(people))
+        await asyncio.sleep(0)  # let /healthz and webhooks in between batches
 
 
 async def _save(batch: list[dict[str, Any]], source: str, report: RosterReport) -> None:
@@ -210,12 +206,6 @@ async def _save(batch: list[dict[str, Any]], source: str, report: RosterReport) 
 
 async def import_csv(path: Path) -> RosterReport:
     """The command line's import: the file's errors are reported as "path:line: error"."""
-    try:
-        text = decode(path.read_bytes())
-    except RowError as exc:
-        report = RosterReport()
-        report.add(1, exc)
-    else:
-        report = await import_text(text)
+    report = await import_bytes(path.read_bytes())
     report.name = str(path)
     return report

@@ -117,8 +117,14 @@ async def test_csv_header_problems_stop_the_file(app: web.Application, tmp_path:
     report = await jobs.import_csv(path, today())
     assert report.error_lines() == [f"{path}:1: missing column work_type, wage, contact, expires_on "
                                     f"(expected {','.join(jobs.COLUMNS)})"]
-    path.write_bytes("employer\n".encode("gbk") + "某厂".encode("gbk"))
-    assert "not UTF-8" in (await jobs.import_csv(path, today())).error_lines()[0]
+    path.write_bytes(b"PK\x03\x04\xff\xfe\x00")  # an .xlsx, not its CSV
+    assert (await jobs.import_csv(path, today())).error_lines() == [
+        f"{path}:1: not UTF-8 or GBK text (save the sheet as CSV UTF-8)"]
+    # What Excel saves on a Chinese PC: GBK, Chinese headers, spaces after the commas.
+    path.write_bytes(("用工单位, 工种, 工作地点, 工资, 联系电话, 有效期至\n"
+                      f"某厂, 普工, 十堰市, 4500元/月, 13900001111, {day(9)}\n").encode("gbk"))
+    report = await jobs.import_csv(path, today())
+    assert report.errors == [] and (await Job.get()).employer == "某厂"
 
 
 # --- Matching and expiry -------------------------------------------------------------------------

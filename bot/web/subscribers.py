@@ -321,22 +321,16 @@ async def _import_csv(request: web.Request, source: str) -> web.StreamResponse:
     async def progress(done: int, total: int) -> None:
         await send({"done": done, "total": total})
 
-    try:
-        text = roster.decode(data)
-    except roster.RowError as exc:
-        report = roster.RosterReport()
-        report.add(1, exc)
-    else:
-        try:
-            report = await roster.import_text(text, source=source, progress=progress)
-        except OSError:
-            raise  # the browser went away: the batches saved so far stay saved
-        except Exception:  # the status line is sent: say it in the stream
-            log.exception("subscriber import failed")
-            request[console.AUDIT_DETAIL] = "csv import failed part-way"
-            await send({"error": "导入中途出错，已保存的行保留。请稍后重新导入同一个文件（已导入的行不会重复）。"})
-            await response.write_eof()
-            return response
+    try:  # read and checked in a worker thread, saved in batches: the server keeps answering meanwhile
+        report = await roster.import_bytes(data, source=source, progress=progress)
+    except OSError:
+        raise  # the browser went away: the batches saved so far stay saved
+    except Exception:  # the status line is sent: say it in the stream
+        log.exception("subscriber import failed")
+        request[console.AUDIT_DETAIL] = "csv import failed part-way"
+        await send({"error": "导入中途出错，已保存的行保留。请稍后重新导入同一个文件（已导入的行不会重复）。"})
+        await response.write_eof()
+        return response
     request[console.AUDIT_DETAIL] = _summary("csv", report)
     await send({"report": report.as_json()})
     await response.write_eof()
