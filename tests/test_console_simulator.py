@@ -3,15 +3,16 @@ officer's own sandbox villager, never as a real one (issue 15, item 2)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from bot import consent, inbox, sandbox
-from bot.keys import SEARCH
+from bot.keys import CONFIG, SEARCH
 from bot.messages import InboundMessage
-from bot.models import AuditEvent, ConsentEvent, Message, Question, Subscriber, pack_set
-from broadcasts import pushes
+from bot.models import AuditEvent, ConsentEvent, Job, Message, Question, Subscriber, WorkerProfile, pack_set
+from broadcasts import job_push, pushes
 from broadcasts.audience import Audience, matching
 from broadcasts.models import Broadcast
 from content import importer
@@ -297,3 +298,19 @@ async def test_openapi_describes_the_sandbox(console: Console) -> None:
     assert "sandbox" in reset["summary"]
     body = simulate["requestBody"]["content"]["application/json"]["schema"]
     assert set(body["properties"]) == {"channel", "text"} and body["properties"]["channel"]["enum"] == ["sms", "wechat"]
+
+
+async def test_sandbox_workers_get_no_job_push(console: Console) -> None:
+    """A sandbox villager registered for 务工 with the same skills as a real worker is not pushed to."""
+    box = await sandbox.identity(console.officers["officer"].id, "sms")
+    real = await Subscriber.create(phone=VILLAGER, topics=pack_set(["务工"]))
+    await Subscriber.filter(id=box.id).update(topics=pack_set(["务工"]))
+    for person in (box, real):
+        await WorkerProfile.create(subscriber=person, skills=pack_set(["电工"]))
+    config = console.app[CONFIG]
+    today = datetime.now(config.tz).date()
+    job = await Job.create(employer="十堰电力", work_type="电工", place="十堰市", wage="200元/天", contact="0719-1234567",
+                           expires_on=today + timedelta(days=10), verified_by="县人社局")
+    assert await job_push.push_jobs(config, [job.id]) == 1
+    pushed = await Broadcast.get(kind="labour")
+    assert pushed.audience == {"subscriber_ids": [real.id]}
