@@ -158,6 +158,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     web.run_app(
         app, host=config.server.host, port=config.server.port,
         shutdown_timeout=config.server.shutdown_timeout, print=None,
+        access_log_class=logs.AccessLogger,  # secret routes logged as the route
     )
     log.info("nongbot stopped")
     return 0

@@ -4,12 +4,45 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from urllib.parse import unquote
 
 import phonenumbers
 
 DEFAULT_REGION = "CN"
-# "+<digits, spaces>" (international) or a bare Chinese mobile "1[3-9]xxxxxxxxx".
-_LOOKS_LIKE_PHONE = re.compile(r"(?<![\w+])(\+\d[\d ]{6,17}\d|(?:0086|86)?1[3-9]\d{9})(?!\d)")
+
+
+def _written(*chars: str) -> str:
+    """A regex for one of `chars` as it may stand in a log line: as typed (ASCII or full-width) or
+    percent-encoded in UTF-8, once or more (`%2B`, `%252B` inside a `next=` link, `%EF%BC%8B`)."""
+    pct = r"%(?:25)*"
+    forms = []
+    for ch in chars:
+        forms.append(re.escape(ch))
+        forms.extend(pct + pct.join(f"{b:02X}" for b in c.encode()) for c in {ch, unicodedata.normalize("NFKC", ch)})
+    return "(?:" + "|".join(sorted(set(forms), key=len, reverse=True)) + ")"
+
+
+_FULL = {d: chr(0xFF10 + int(d)) for d in "0123456789"}
+_D = rf"(?:\d|{_written(*_FULL.values())})"  # \d: ASCII, full-width and other scripts' digits
+
+
+def _digit(*ds: str) -> str:
+    return _written(*ds, *(_FULL[d] for d in ds))
+
+
+# One separator between digits: a space, + or - as typed, full-width or URL-encoded ("138+0013+8001"
+# in a query string, "138%200013%208001", "138－0013－8001").
+_SEP = _written(" ", "\t", "\u00a0", "\u3000", "+", "-", "\uff0b", "\uff0d", "\u2010", "\u2012", "\u2013", "\u2014")
+_PLUS = _written("+", "\uff0b")
+_CN_MOBILE = (rf"(?:(?:{_PLUS}|{_digit('0')}{_digit('0')}){_SEP}?{_digit('8')}{_SEP}?{_digit('6')}{_SEP}?"
+              rf"|{_digit('8')}{_digit('6')}{_SEP}?)?"
+              rf"{_digit('1')}{_SEP}?{_digit(*'3456789')}(?:{_SEP}?{_D}){{9}}")
+_INTERNATIONAL = rf"{_PLUS}{_SEP}?{_D}(?:{_SEP}?{_D}){{6,14}}"
+# Not inside a word or a longer number (a percent-encoded byte before it is fine: "%E6%9C%BA138…").
+_LOOKS_LIKE_PHONE = re.compile(
+    rf"(?:(?<![0-9A-Za-z])(?<!\d)|(?<=%[0-9A-Fa-f]{{2}}))({_CN_MOBILE}|{_INTERNATIONAL})(?!{_D})",
+    re.IGNORECASE,
+)
 
 
 def normalise_phone(text: str, region: str = DEFAULT_REGION) -> str | None:
@@ -37,5 +70,16 @@ def mask_phone(e164: str) -> str:
 
 
 def mask_phones_in(text: str) -> str:
-    """Mask every phone-looking run of digits inside free text (log lines, errors)."""
-    return _LOOKS_LIKE_PHONE.sub(lambda m: mask_phone(m.group(1)), text)
+    """Mask every phone-looking run of digits inside free text (log lines, errors): plain, spaced
+    (138 0013 8000, 138+0013+8000, 138-0013-8000), full-width and URL-encoded (%2B8613800138000)."""
+    return _LOOKS_LIKE_PHONE.sub(_mask_match, text)
+
+
+def _mask_match(match: re.Match[str]) -> str:
+    written = unicodedata.normalize("NFKC", unquote(unquote(unquote(match.group(1)))))
+    digits = "".join(str(unicodedata.decimal(c)) for c in written if c.isdecimal())
+    if written.startswith("+"):
+        return mask_phone("+" + digits)
+    if digits.startswith("0086"):
+        return mask_phone("+" + digits[2:])
+    return mask_phone(digits)

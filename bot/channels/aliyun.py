@@ -24,7 +24,7 @@ from alibabacloud_tea_openapi import models as api_models
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException, ThrottlingException
 from darabonba.exceptions import UnretryableException
 
-from bot import background, inbox, outbox
+from bot import background, inbox, logs, outbox
 from bot.channels import SendResult
 from bot.channels.smsroute import DOMESTIC_PREFIX, SmsRouter
 from bot.channels.templates import Template, TemplateError
@@ -39,6 +39,7 @@ log = logging.getLogger("nongbot.aliyun")
 
 PROVIDER = "aliyun"
 CALLBACK_PATH = "/webhooks/aliyun/{secret}"
+logs.hide_route(CALLBACK_PATH)  # the path is the secret: logged as the route, always
 KINDS = ("tip", "price", "labour", "notice")
 MAX_NUMBERS = 1000  # SendSms: one text, up to 1,000 numbers
 MAX_BATCH = 100  # SendBatchSms: a text per number, up to 100
@@ -396,6 +397,7 @@ def _aliyun(app: web.Application) -> AliyunSender:
 def setup(app: web.Application) -> None:
     """Mount the push URL (only when a callback secret is configured: it is the only protection)."""
     if app[CONFIG].aliyun.callback_secret:
+        logs.hide_secret(app[CONFIG].aliyun.callback_secret)  # wherever else it might be written
         app.router.add_route("*", CALLBACK_PATH, callback)
 
 
