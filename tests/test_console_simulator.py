@@ -192,6 +192,11 @@ async def test_sandbox_rows_are_absent_from_dashboard_audiences_and_subscriber_a
     assert stats["subscribers"]["by_township"] == [{"township": "关防乡", "sms": 1, "wechat": 0, "total": 1}]
     assert stats["open_questions"] == 0 and stats["topics"]["handed_to_officers"] == 0
     assert stats["messages_today"] == {"in": 0, "out": 0}
+    # what villagers ask that the knowledge base lacks: the villager's question, not the officer's test
+    asked = await Question.create(subscriber=person, channel="sms", text="核桃树干流黑水咋个治", reason="no_match")
+    gaps = await (await console.client.get("/api/v1/questions/gaps", headers=headers)).json()
+    assert [g["question_ids"] for g in gaps["groups"]] == [[asked.id]]
+    await asked.delete()
 
     # broadcast audiences, previews and system pushes
     for audience in (Audience(), Audience(townships=("关防乡",), crops=("柑橘",)), Audience(topics=("价格",)),

@@ -357,9 +357,10 @@ def _days(raw: str) -> int:
 
 async def gaps(request: web.Request, days: int) -> list[dict[str, Any]]:
     """Unanswered questions of the last `days` days grouped by topic, biggest group first. Feedback,
-    closed questions (spam) and those already saved as articles are left out."""
+    closed questions (spam), those already saved as articles and the simulator's are left out."""
     since = datetime.now(UTC) - timedelta(days=days)
-    rows = await (Question.filter(created_at__gte=since, article_ref="").exclude(reason="feedback")
+    rows = await (Question.filter(sandbox.not_from_sandbox(), created_at__gte=since, article_ref="")
+                  .exclude(reason="feedback")
                   .exclude(status="closed").order_by("-id").limit(GAP_QUESTIONS))
     searcher: Searcher = request.app[SEARCH]
     groups = await asyncio.to_thread(group_gaps, searcher, rows)
