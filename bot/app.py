@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bot import __version__, background, db
+from bot import __version__, background, db, intake
 from bot.channels import Sender, aliyun, twilio, wechat
 from bot.channels.log import LogSender
 from bot.config import Config
@@ -73,6 +73,7 @@ def create_app(config: Config, *, role: str = "all", seed: bool = False) -> web.
         for area in WEB_AREAS:
             area.setup(app)
     if role in ("all", "worker"):
+        app.cleanup_ctx.append(intake.sweep_ctx)  # pushed items a dead process left: after the senders
         app.cleanup_ctx.append(broadcast_worker_ctx)  # last: it needs the database and every sender
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

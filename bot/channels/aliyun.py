@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -12,7 +13,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Coroutine, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,14 +25,14 @@ from alibabacloud_tea_openapi import models as api_models
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException, ThrottlingException
 from darabonba.exceptions import UnretryableException
 
-from bot import background, inbox, logs, outbox
-from bot.channels import SendResult
+from bot import background, inbox, intake, logs, outbox
+from bot.channels import SendResult, reconcile
 from bot.channels.smsroute import DOMESTIC_PREFIX, SmsRouter
 from bot.channels.templates import Template, TemplateError
 from bot.config import Config, ConfigError
 from bot.keys import CONFIG, METRICS, SENDERS, STATUS_LISTENERS
 from bot.messages import InboundMessage
-from bot.models import Message, MessageEvent, TemplateSend
+from bot.models import Message, MessageEvent, PushItem, TemplateSend
 from bot.phones import mask_phone, normalise_phone
 from bot.web import params as web_params
 
@@ -421,15 +422,36 @@ async def callback(request: web.Request) -> web.StreamResponse:
     reports = [i for i in items if "biz_id" in i and "success" in i and i.get("phone_number")]
     if len(ups) + len(reports) != len(items):
         return _reject(request, "unknown item shape")
-    task = asyncio.create_task(_handle(app, ups, reports))
+    # "Received" only once the batch is stored (one insert): the provider does not push it again, and
+    # a crash before the processing below must lose nothing. Processing reads the stored rows.
+    stored = asyncio.ensure_future(intake.store(PROVIDER, [_item("report", i) for i in reports] +
+                                                [_item("up", i) for i in ups]))
+    stored.add_done_callback(functools.partial(_stored, app))  # processed whenever the insert is done
+    try:
+        await asyncio.wait_for(asyncio.shield(stored), app[CONFIG].aliyun.push_budget)
+    except Exception as exc:  # slow or failed: the provider pushes again (stored meanwhile: stored once)
+        log.error("push not stored: %s", "the database is slow" if isinstance(exc, TimeoutError) else exc)
+        return web.json_response({"code": 1, "msg": "try again"}, status=503)
+    return web.json_response(ACK)
+
+
+def _stored(app: web.Application, stored: asyncio.Future[str]) -> None:
+    if stored.cancelled():
+        return
+    if stored.exception() is not None:
+        log.error("push not stored: %s", stored.exception())
+        return
+    spawn(app, _process_batch(app, stored.result()))
+
+
+def spawn(app: web.Application, work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(work)
     app[TASKS].add(task)
     task.add_done_callback(app[TASKS].discard)
-    # The provider waits 700 ms: answer within the budget; what is still running finishes here.
-    done, _ = await asyncio.wait({task}, timeout=app[CONFIG].aliyun.push_budget)
-    if task in done and task.exception() is not None:
-        log.error("push not recorded: %s", task.exception())
-        return web.json_response({"code": 1, "msg": "try again"}, status=503)  # pushed again later
-    return web.json_response(ACK)
+
+
+async def _process_batch(app: web.Application, batch: str) -> None:
+    await intake.process(app, await intake.held(batch))
 
 
 def _reject(request: web.Request, why: str) -> web.Response:
@@ -438,42 +460,94 @@ def _reject(request: web.Request, why: str) -> web.Response:
     return web.json_response({"code": 1, "msg": why}, status=400)
 
 
-async def _handle(app: web.Application, ups: list[dict[str, Any]], reports: list[dict[str, Any]]) -> None:
-    for item in reports:
-        phone = normalise_phone(str(item["phone_number"]))
-        if phone is None or not item.get("out_id"):
-            log.warning("receipt without a usable number or out_id", extra={"biz_id": item.get("biz_id")})
-            continue
-        await apply_receipt(app, str(item["out_id"]), phone, item.get("success") is True, item.get("err_code"))
-    answers = [await _inbound(app, item) for item in ups]
-    pending = [asyncio.create_task(_answer(app, row)) for row in answers if row is not None]
-    for task in pending:  # answers go out after every reply of the batch is recorded
-        await task
-
-
-async def _inbound(app: web.Application, item: dict[str, Any]) -> Message | None:
-    """Record one SmsUp and make its answer; the answer row, or None (duplicate, nothing to say)."""
-    raw = str(item["phone_number"])
-    digits = re.sub(r"\D", "", raw)[-11:]
+def _up_id(item: dict[str, Any]) -> str:
+    """The provider id of an SmsUp: its number and sequence (the Message row is unique on it)."""
+    digits = re.sub(r"\D", "", str(item["phone_number"]))[-11:]
     sequence = str(item.get("sequence_id") or "")
     if not sequence:  # older pushes: dedupe on what the carrier reported
         sequence = hashlib.sha1(f"{item.get('send_time')}|{item['content']}".encode()).hexdigest()[:20]
-    msg = InboundMessage(channel="sms", provider=PROVIDER, address=raw, text=str(item.get("content") or ""),
-                         provider_id=f"up:{digits}:{sequence}"[:64])
-    outcome = await inbox.process(app, msg)  # InboxUnavailable: answered 503, the provider pushes again
-    if outcome.duplicate or outcome.reply is None or outcome.message_id is None:
-        return None  # a re-push: the first one answers
-    return await Message.filter(reply_to_id=outcome.message_id, direction="out").order_by("id").first()
+    return f"up:{digits}:{sequence}"[:64]
+
+
+def _item(kind: str, item: dict[str, Any]) -> intake.Item:
+    if kind == "up":
+        return intake.Item("up", _up_id(item), item)
+    # A receipt pushed again is the same JSON: stored once.
+    canonical = json.dumps(item, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return intake.Item("report", "rp:" + hashlib.sha256(canonical.encode()).hexdigest()[:40], item)
+
+
+@intake.handler(PROVIDER)
+async def process_items(app: web.Application, rows: list[PushItem]) -> None:
+    """Stored SmsReport and SmsUp items: receipts applied, replies recorded, then (every reply of
+    the batch recorded first) answered by a template send each; each row marked done when its work is.
+    A row processed again after a crash resumes: a recorded reply is not recorded twice, and its
+    answer is sent only if it never was (or, when the crash came mid-send, not found at the provider)."""
+    answers: list[tuple[PushItem, Message]] = []
+    for row in sorted(rows, key=lambda r: (r.kind != "report", r.id)):
+        try:
+            if row.kind == "report":
+                await _receipt(app, row.payload)
+            else:
+                answer = await _inbound(app, row.payload)
+                if answer is not None:
+                    answers.append((row, answer))
+                    continue
+            await intake.done(row)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # this row waits for a later sweep; the others go on
+            log.exception("pushed item not processed", extra={"item": row.id})
+            await intake.failed(row, f"{type(exc).__name__}: {exc}")
+
+    async def answer(row: PushItem, message: Message) -> None:
+        try:
+            await _answer(app, message)
+            await intake.done(row)
+        except Exception as exc:
+            log.exception("answer not delivered", extra={"message_id": message.id})
+            await intake.failed(row, f"{type(exc).__name__}: {exc}")
+
+    await asyncio.gather(*(answer(row, message) for row, message in answers))
+
+
+async def _receipt(app: web.Application, item: dict[str, Any]) -> None:
+    phone = normalise_phone(str(item["phone_number"]))
+    if phone is None or not item.get("out_id"):
+        log.warning("receipt without a usable number or out_id", extra={"biz_id": item.get("biz_id")})
+        return
+    await apply_receipt(app, str(item["out_id"]), phone, item.get("success") is True, item.get("err_code"))
+
+
+async def _inbound(app: web.Application, item: dict[str, Any]) -> Message | None:
+    """Record one SmsUp and make its answer; the answer row if it still has to go out, else None."""
+    msg = InboundMessage(channel="sms", provider=PROVIDER, address=str(item["phone_number"]),
+                         text=str(item.get("content") or ""), provider_id=_up_id(item))
+    outcome = await inbox.process(app, msg, duplicate_wait=0.0)
+    if outcome.duplicate:
+        log.info("pushed reply already recorded: resuming", extra={"message_id": outcome.message_id})
+    if outcome.message_id is None:
+        return None  # nothing recorded (an unusable number): nothing to answer
+    answer = await Message.filter(reply_to_id=outcome.message_id, direction="out").order_by("id").first()
+    if answer is None or answer.attempts or answer.provider_id or answer.status not in ("sent", "sending"):
+        return None  # nothing to say, or already sent (or tried) by an earlier run
+    return answer
 
 
 async def _answer(app: web.Application, row: Message) -> None:
-    """The push's HTTP answer cannot carry text: the reply goes out as a template send of its own."""
-    try:
-        row.status = "sending"
-        await row.save(update_fields=["status", "updated_at"])
-        await outbox.deliver(app, row)
-    except Exception:  # the push was acknowledged: log here or never know
-        log.exception("answer not delivered", extra={"message_id": row.id})
+    """The push's HTTP answer cannot carry text: the reply goes out as a template send of its own.
+    A row left "sending" by a crash may have gone out: the provider's send log is asked first."""
+    if row.status == "sending":
+        sender = app[SENDERS]["sms"]
+        found = await reconcile(sender, row.address, app[CONFIG].sms.signature + row.body,
+                                row.updated_at - timedelta(minutes=5))
+        if found is not None:
+            await Message.filter(id=row.id).update(status=found.status, provider_id=found.provider_id,
+                                                   updated_at=datetime.now(UTC))
+            return
+    row.status = "sending"
+    await row.save(update_fields=["status", "updated_at"])
+    await outbox.deliver(app, row)
 
 
 # --- lifecycle ------------------------------------------------------------------------------------
