@@ -316,6 +316,8 @@ async def held_names() -> list[HeldName]:
 async def _held(kind: str, name: str) -> list[UnmappedPrice]:
     if kind not in UNMAPPED_KINDS:
         raise PriceError("kind: expected commodity or market")
+    if len(name) > UnmappedPrice._meta.fields_map[f"{kind}_name"].max_length:
+        return []  # longer than any name that can be held
     return [r for r in await UnmappedPrice.filter(status="open", **{f"{kind}_name": name}).order_by("id")
             if _unknown(r) == kind]
 
@@ -330,7 +332,8 @@ async def map_held(kind: str, name: str, target: str, config: Config, *, save_al
     if not rows:
         raise LookupError(f"no open prices held under {name!r}")
     if kind == "commodity":
-        commodity = await Commodity.get_or_none(name=target)
+        fits = len(target) <= Commodity._meta.fields_map["name"].max_length
+        commodity = await Commodity.get_or_none(name=target) if fits else None
         if commodity is None:
             raise PriceError(f"unknown commodity {target!r}")
         if save_alias and name != commodity.name:

@@ -20,10 +20,12 @@ SCHEDULER_WAKE = web.AppKey("scheduler_wake", object)
 HHMM = Text(5, label="时刻 HH:MM")
 AUDIENCE = Obj(
     closed=True, label="受众（都不填 = 所有接收中的农户）",
-    townships=List(Text(50), max_items=1000, label="乡镇"), villages=List(Text(50), max_items=5000, label="村"),
-    crops=List(Text(50), max_items=500, label="作物"), topics=List(Text(50), max_items=50, label="主题"),
-    channels=List(Text(16, choices=audiences.CHANNELS), max_items=2, label="渠道"),
-    subscriber_ids=List(Int(1, MAX_ID), max_items=10_000, label="农户 id"),
+    townships=List(Text(50, label="乡镇"), max_items=1000, label="乡镇"),
+    villages=List(Text(50, label="村"), max_items=5000, label="村"),
+    crops=List(Text(50, label="作物"), max_items=500, label="作物"),
+    topics=List(Text(50, label="主题"), max_items=50, label="主题"),
+    channels=List(Text(16, choices=audiences.CHANNELS, label="渠道"), max_items=2, label="渠道"),
+    subscriber_ids=List(Int(1, MAX_ID, label="农户 id"), max_items=10_000, label="农户 id"),
     registered_after=Text(32, label="注册时间晚于（ISO 日期或时间）"),
     registered_before=Text(32, label="注册时间早于（ISO 日期或时间）"))
 # One of these keys (broadcasts/schedules.py says what each means); null: as soon as approved.

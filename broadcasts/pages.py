@@ -17,7 +17,7 @@ from bot.keys import CONFIG, OFFICER
 from bot.models import TOPICS, AuditEvent, Subscriber, unpack_set
 from bot.web import auth
 from bot.web.console import AUDIT_DETAIL
-from bot.web.params import MAX_ID, QUERY, Int, Query, accepts
+from bot.web.params import MAX_ID, QUERY, Int, Invalid, Query, accepts
 from bot.web.view import render, see_other
 from broadcasts import api, schedules, service
 from broadcasts import audience as audiences
@@ -360,9 +360,10 @@ async def create(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     form = await request.post()
     try:
-        body = body_from(form, config.tz, datetime.now(config.tz))
+        # The form's JSON is checked as the API's body is (types and lengths), then by the service.
+        body = api.BROADCAST.check(body_from(form, config.tz, datetime.now(config.tz)), "")
         broadcast, shown = await service.create(body, request[OFFICER], config)
-    except (FormError, service.BroadcastError) as exc:
+    except (FormError, Invalid, service.BroadcastError) as exc:
         return render(request, "broadcasts/new.html", {
             **_new_context(form, config), **await _choices(),
             "flash_error": str(exc) if isinstance(exc, FormError) else chinese(exc)}, status=400)

@@ -17,7 +17,7 @@ from bot.models import Officer
 from bot.sms import segments
 from bot.web import auth, console
 from bot.web.auth import error, json_body, requires
-from bot.web.params import Int, List, Obj, Query, Scalar, Text, accepts
+from bot.web.params import QUERY, Int, List, Obj, Query, Scalar, Text, accepts
 from bot.web.view import render, see_other
 from content import importer
 from content.loader import BODY_MAX, SUMMARY_MAX, TITLE_MAX, ArticleData
@@ -58,7 +58,7 @@ PREVIEW = Obj(title=Text(200, label="标题"), summary=Text(SUMMARY_MAX, label="
               crops=ARTICLE_FIELDS["crops"])
 LIST_QUERY = Query(q=Text(200, label="标题、编号或关键词"), mode=Text(8, choices=("title", "ask"), label="查找方式"),
                    crop=Text(20, label="作物"), topic=Text(10, label="类别"), page=Int(1, 10_000, label="第几页"))
-SEARCH_QUERY = Query(q=Text(1000, label="问题"), limit=Int(1, 50, default=5, label="列出几篇"),
+SEARCH_QUERY = Query(q=Text(1000, required=True, label="问题"), limit=Int(1, 50, default=5, label="列出几篇"),
                      channel=Text(8, choices=("sms", "wechat"), label="渠道"))
 API_LIST_QUERY = Query(q=Text(200, label="标题、编号或关键词"), crop=Text(20, label="作物"), topic=Text(10, label="类别"),
                        limit=Int(1, 200, default=PAGE_SIZE, label="每页几篇"), offset=Int(0, 10**9, label="跳过几篇"))
@@ -296,25 +296,15 @@ def _edit(request: web.Request, draft: dict[str, Any], article: Article | None, 
     }, status=status)
 
 
-def _int(value: str, default: int, low: int, high: int) -> int | None:
-    """A query number within [low, high]; None when it is not one."""
-    if value == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        return None
-    return number if low <= number <= high else None
-
-
 @auth.page("officer")
 @accepts(query=LIST_QUERY)
 async def list_page(request: web.Request) -> web.Response:
-    q = request.query.get("q", "").strip()[:200]
-    mode = "ask" if request.query.get("mode") == "ask" else "title"
-    crop = request.query.get("crop", "") if request.query.get("crop") in vocabulary().crops else ""
-    topic = request.query.get("topic", "") if request.query.get("topic") in TOPICS else ""
-    page = _int(request.query.get("page", ""), 1, 1, 10_000) or 1
+    asked_for = request[QUERY]
+    q = (asked_for["q"] or "").strip()
+    mode = "ask" if asked_for["mode"] == "ask" else "title"
+    crop = asked_for["crop"] if asked_for["crop"] in vocabulary().crops else ""  # an unknown one: all crops
+    topic = asked_for["topic"] if asked_for["topic"] in TOPICS else ""
+    page = asked_for["page"] or 1
     asked, reason, rows, total = None, "", [], 0
     if mode == "ask" and q:
         asked, result = ask(request.app[SEARCH], request.app[CONFIG], q, "sms", limit=10)
@@ -396,17 +386,10 @@ async def search_api(request: web.Request) -> web.Response:
 
     Query: q=QUESTION (required), limit=1-50 (ranked hits, default 5), channel=sms|wechat (default sms).
     Answer: {"answer": str, "answered": bool, "hits": [{"id", "ref", "title", "score"}, …]}."""
-    q = request.query.get("q", "").strip()
+    asked = request[QUERY]
+    q, limit, channel = asked["q"].strip(), asked["limit"], asked["channel"] or "sms"
     if not q:
-        return error(400, "q: the question is missing")
-    if len(q) > 1000:
-        return error(400, "q: at most 1000 characters")
-    limit = _int(request.query.get("limit", ""), 5, 1, 50)
-    if limit is None:
-        return error(400, "limit: expected a whole number from 1 to 50")
-    channel = request.query.get("channel", "sms")
-    if channel not in ("sms", "wechat"):
-        return error(400, "channel: expected sms or wechat")
+        return error(400, "q（问题）：必须填写")
     answer, _ = ask(request.app[SEARCH], request.app[CONFIG], q, channel, limit)
     return web.json_response(answer)
 
@@ -418,17 +401,14 @@ async def list_api(request: web.Request) -> web.Response:
 
     Query: q=TEXT (part of the title, ref or a keyword), crop=NAME, topic=NAME, limit=1-200 (default 50),
     offset=N. Answer: {"total": N, "articles": [...]}."""
-    limit = _int(request.query.get("limit", ""), PAGE_SIZE, 1, 200)
-    offset = _int(request.query.get("offset", ""), 0, 0, 10**9)
-    if limit is None or offset is None:
-        return error(400, "limit: 1-200, offset: 0 or more")
-    crop = request.query.get("crop", "").strip()
+    asked = request[QUERY]
+    limit, offset = asked["limit"], asked["offset"] or 0
+    crop, topic = (asked["crop"] or "").strip(), (asked["topic"] or "").strip()
     if crop and vocabulary().crop(crop) is None:
         return error(400, f"crop: unknown crop {crop!r}")
-    topic = request.query.get("topic", "").strip()
     if topic and topic not in TOPICS:
         return error(400, f"topic: expected one of {', '.join(TOPICS)}")
-    total, rows = await find(request.query.get("q", ""), vocabulary().crop(crop) or "", topic, offset, limit)
+    total, rows = await find(asked["q"] or "", vocabulary().crop(crop) or "", topic, offset, limit)
     return web.json_response({"total": total, "articles": [listed(r) for r in rows]})
 
 

@@ -67,6 +67,8 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     try:
         params.check_path(request)
+        if is_console and request.method in UNSAFE:
+            await params.check_form(request)
         response = await handler(request)
     except params.Invalid as bad:
         response = _refused_input(request, bad, is_console)

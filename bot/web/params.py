@@ -58,7 +58,7 @@ class Invalid(ValueError):
 
 
 def _name(path: str, label: str) -> str:
-    return f"{label}（{path}）" if label else path
+    return f"{path}（{label}）" if label else path
 
 
 def storable(text: str) -> bool:
@@ -522,6 +522,16 @@ def accepts(*, query: Query | None = None, body: Field | None = None, body_optio
 
 def declared(handler: Any) -> Accepts | None:
     return getattr(handler, "accepts", None)
+
+
+async def check_form(request: web.Request) -> None:
+    """A console form whose text no database stores (a NUL, an unpaired surrogate) is refused whole."""
+    if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return
+    form = await request.post()  # cached: the guard and the handler read it again for free
+    for name, value in form.items():
+        if isinstance(value, str) and not storable(value):
+            raise Invalid(f"表单的“{name[:30]}”一栏里有不能保存的字符（空字符等），请删掉后再提交。")
 
 
 def check_path(request: web.Request) -> None:

@@ -23,7 +23,7 @@ from bot.textnorm import clean_text, keyword_form
 from bot.web import auth
 from bot.web.auth import error, json_body, requires
 from bot.web.console import AUDIT_DETAIL
-from bot.web.params import Bool, Int, Obj, Query, Text, accepts
+from bot.web.params import QUERY, Bool, Int, Obj, Query, Text, accepts
 from bot.web.view import phone_for, render, see_other
 from content.fold import fold
 from content.models import Article
@@ -345,16 +345,6 @@ def group_gaps(searcher: Searcher, questions: list[Question]) -> list[Gap]:
     return sorted(groups.values(), key=lambda g: (-len(g.questions), -g.questions[0].id))
 
 
-def _days(raw: str) -> int:
-    try:
-        days = int(raw or "30")
-    except ValueError:
-        raise Refused(400, "天数要填 1 到 365 之间的整数") from None
-    if not 1 <= days <= 365:
-        raise Refused(400, "天数要填 1 到 365 之间的整数")
-    return days
-
-
 async def gaps(request: web.Request, days: int) -> list[dict[str, Any]]:
     """Unanswered questions of the last `days` days grouped by topic, biggest group first. Feedback,
     closed questions (spam), those already saved as articles and the simulator's are left out."""
@@ -429,13 +419,7 @@ def _filtered(status: str, reason: str) -> QuerySet[Question]:
 @auth.page("officer")
 @accepts(query=INBOX_QUERY)
 async def inbox_page(request: web.Request) -> web.Response:
-    tab = request.query.get("tab", "open")
-    if tab not in TABS:
-        tab = "open"
-    try:
-        offset = max(int(request.query.get("offset", "0")), 0)
-    except ValueError:
-        offset = 0
+    tab, offset = request[QUERY]["tab"] or "open", request[QUERY]["offset"] or 0
     flt = TABS[tab][1]
     query = _filtered(flt.get("status", ""), flt.get("reason", ""))
     if tab == "open":
@@ -558,10 +542,7 @@ async def close_form(request: web.Request) -> web.Response:
 @auth.page("officer")
 @accepts(query=GAPS_QUERY)
 async def gaps_page(request: web.Request) -> web.Response:
-    try:
-        days = _days(request.query.get("days", "30"))
-    except Refused as refused:
-        return see_other("/admin/questions/gaps?days=30", err=refused.message)
+    days = request[QUERY]["days"]
     groups = await gaps(request, days)
     return render(request, "questions/gaps.html", {
         "days": days, "choices": GAP_DAYS, "groups": groups, "method": GAP_METHOD,
@@ -572,14 +553,6 @@ async def gaps_page(request: web.Request) -> web.Response:
 # --- API --------------------------------------------------------------------------------------------
 
 
-def _int(raw: str, default: int, low: int, high: int) -> int | None:
-    try:
-        value = int(raw) if raw else default
-    except ValueError:
-        return None
-    return value if low <= value <= high else None
-
-
 @requires("officer")
 @accepts(query=API_QUERY)
 async def questions_api(request: web.Request) -> web.Response:
@@ -587,15 +560,8 @@ async def questions_api(request: web.Request) -> web.Response:
 
     Query: status=open|answered|closed, reason=no_match|weak|crop_mismatch|topic_mismatch|out_of_scope|feedback…,
     limit (1-200, default 50), offset."""
-    status, reason = request.query.get("status", ""), request.query.get("reason", "")
-    if status and status not in STATUSES:
-        return error(400, f"status must be one of {', '.join(STATUSES)}")
-    if len(reason) > 32:
-        return error(400, "reason is too long")
-    limit = _int(request.query.get("limit", ""), PAGE, 1, 200)
-    offset = _int(request.query.get("offset", ""), 0, 0, 10**9)
-    if limit is None or offset is None:
-        return error(400, "limit must be 1-200 and offset a whole number ≥ 0")
+    asked = request[QUERY]
+    status, reason, limit, offset = asked["status"] or "", asked["reason"] or "", asked["limit"], asked["offset"] or 0
     query = _filtered(status, reason)
     rows = await query.order_by("-id").offset(offset).limit(limit).prefetch_related("subscriber", "reply_message")
     return web.json_response({"questions": [question_json(request, q) for q in rows],
@@ -662,8 +628,5 @@ async def gaps_api(request: web.Request) -> web.Response:
     """Content gaps: unanswered questions of the last days grouped by crop and pest/disease, biggest first.
 
     Query: days (1-365, default 30)."""
-    try:
-        days = _days(request.query.get("days", "30"))
-    except Refused as refused:
-        return error(refused.status, refused.message)
+    days = request[QUERY]["days"]
     return web.json_response({"days": days, "method": GAP_METHOD, "groups": await gaps(request, days)})
