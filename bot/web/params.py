@@ -43,8 +43,8 @@ QUERY = web.RequestKey("query_params", dict)
 BODY = web.RequestKey("json_body", object)
 _JSON_READ = web.RequestKey("json_read", object)  # the body as parsed, read once per request
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
-_WHOLE = re.compile(r"[+-]?\d{1,30}")
-_NUMBER = re.compile(r"[+-]?(?:\d{1,30}(?:\.\d{0,30})?|\.\d{1,30})")
+_WHOLE = re.compile(r"[+-]?[0-9]{1,30}")  # ASCII digits: int() would also read ٣ or ３
+_NUMBER = re.compile(r"[+-]?(?:[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})")
 
 
 class Invalid(ValueError):
