@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
@@ -76,9 +77,25 @@ async def store(provider: str, items: list[Item]) -> str:
     return batch
 
 
+async def store_one(provider: str, item: Item) -> PushItem | None:
+    """Store one item, held by this process; None when it was stored before."""
+    try:
+        return await PushItem.create(provider=provider, kind=item.kind, key=item.key, payload=item.payload,
+                                     batch=uuid.uuid4().hex, lease_until=_now() + LEASE, attempts=1)
+    except IntegrityError:
+        return None
+
+
 async def held(batch: str) -> list[PushItem]:
     """The unprocessed rows a batch holds, oldest first."""
     return await PushItem.filter(batch=batch, processed_at__isnull=True).order_by("id")
+
+
+async def still_held(row: PushItem) -> bool:
+    """Renew this process's hold on a row about to be worked on; False when a sweep took it meanwhile
+    (the row waited past its lease, e.g. for a free slot under a long overload) or it is done."""
+    return bool(await PushItem.filter(id=row.id, batch=row.batch, processed_at__isnull=True).update(
+        lease_until=_now() + LEASE))
 
 
 async def done(row: PushItem) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import hmac
@@ -12,7 +13,7 @@ import re
 import secrets
 import time
 import zlib
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,12 +29,12 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
 
-from bot import background, consent, db, inbox, outbox
+from bot import background, consent, db, inbox, intake, outbox
 from bot.channels import SendResult
 from bot.config import Config, WechatConfig
 from bot.keys import CONFIG, METRICS, SENDERS, STATUS_LISTENERS
 from bot.messages import InboundMessage
-from bot.models import AccessToken, Message, MessageEvent, SeenNonce, Subscriber
+from bot.models import AccessToken, Message, MessageEvent, PushItem, SeenNonce, Subscriber
 
 log = logging.getLogger("nongbot.wechat")
 
@@ -49,6 +50,12 @@ WINDOW_ERRORS = {45015, 45047}  # outside the 48-hour window, or its quota used:
 RETRYABLE = {-1, 45009, 45011}  # system busy, API quota: worth another try later
 NOT_FOLLOWING = 43004
 DRAIN = 10.0  # s that shutdown waits for answers still going out by customer-service message
+# Answers worked out at once. Under overload more would only lengthen every turn of the event loop,
+# and with it every request's time to "success"; the others wait their turn (see Slots).
+WORKERS = 16
+# A message whose answer cannot start this share of the reply budget (0.5 of 4 s) before its deadline
+# is deferred at once.
+MIN_WORK = 0.125
 LOCK_BASE = 0x7778 << 32  # PostgreSQL advisory lock namespace for token renewal ("wx")
 PRUNE_SECONDS = 60.0  # how often each web process forgets (timestamp, nonce) pairs too old to pass
 
@@ -72,6 +79,7 @@ IDENT = re.compile(r"[A-Za-z0-9_-]{1,64}")  # openids and gh_ account ids
 
 CRYPTO: web.AppKey[WeChatCrypto | None] = web.AppKey("wechat_crypto")
 PENDING: web.AppKey[Pending] = web.AppKey("wechat_pending")
+ARRIVED: web.RequestKey[float] = web.RequestKey("wechat_arrived", float)  # time.monotonic() on arrival
 
 
 class WechatError(Exception):
@@ -390,19 +398,82 @@ async def publish_menu(config: Config, buttons: list[dict[str, Any]]) -> None:
 # --- the app: sender, background answers, webhooks ------------------------------------------------
 
 
-class Pending:
-    """Answers that missed the passive-reply budget, finishing and going out in the background."""
+class Slots:
+    """At most `size` answers worked out at once. Messages still inside their reply budget go before
+    answers already deferred (those have WeChat's 48 hours), and among them the newest first: under
+    overload a message just in still has its whole budget to be answered passively, while one that
+    has waited is deferred when its turn does not come in time (and no slot is spent on an answer
+    that would miss its deadline anyway). Deferred answers go in arrival order."""
 
-    def __init__(self, drain: float = DRAIN) -> None:
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._urgent: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._later: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def try_acquire(self) -> bool:
+        if self.free > 0:  # waiters are handed a freed slot directly, so none are waiting now
+            self.free -= 1
+            return True
+        return False
+
+    async def acquire(self, urgent: bool) -> None:
+        if self.try_acquire():
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._later
+        queue.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot just as the caller gave up: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    queue.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        for take in (self._urgent.pop, self._later.popleft):
+            while True:
+                try:
+                    waiter = take()
+                except IndexError:
+                    break
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self.free += 1
+
+    @contextlib.asynccontextmanager
+    async def held(self, urgent: bool) -> AsyncIterator[None]:
+        await self.acquire(urgent)
+        try:
+            yield
+        finally:
+            self.release()
+
+
+class Pending:
+    """Answers that missed the passive-reply budget, finishing and going out in the background, and
+    the slots every answer is worked out in."""
+
+    def __init__(self, drain: float = DRAIN, workers: int | None = None) -> None:
         self.tasks: set[asyncio.Task[None]] = set()
         self.drain = drain
+        self.slots = Slots(workers or WORKERS)
         self._deferred: dict[str, float] = {}
 
     def defer(self, key: str, work: Coroutine[Any, Any, None]) -> None:
+        self.mark(key)
+        self.spawn(work)
+
+    def mark(self, key: str) -> None:
         now = time.monotonic()
         # WeChat retries for about 15 s; a retry of a deferred message must not be answered passively too.
         self._deferred = {k: t for k, t in self._deferred.items() if now - t < 60.0}
         self._deferred[key] = now
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -443,6 +514,17 @@ def setup(app: web.Application) -> None:
     app.router.add_get(PATH, verify_url)
     app.router.add_post(PATH, inbound)
     app.cleanup_ctx.append(replay_ctx)
+    app.middlewares.insert(0, arrival)  # outermost: the reply budget counts from here
+
+
+@web.middleware
+async def arrival(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                  ) -> web.StreamResponse:
+    """Stamp when a request came in, before any other middleware or the handler waits: WeChat's 5
+    seconds include the time it queued here under load, not only the handler's."""
+    if request.path == PATH:
+        request[ARRIVED] = time.monotonic()
+    return await handler(request)
 
 
 # --- replays of plaintext requests ------------------------------------------------------------------
@@ -557,7 +639,7 @@ def _checked(message: Any) -> str:
 
 
 async def inbound(request: web.Request) -> web.Response:
-    started = time.monotonic()
+    started = request.get(ARRIVED) or time.monotonic()
     signed = _signed(request)
     if isinstance(signed, web.Response):
         return signed
@@ -651,21 +733,87 @@ async def _respond(app: web.Application, message: Any, openid: str, deadline: fl
 async def _ask(app: web.Application, openid: str, text: str, key: str, deadline: float, *,
                opens_window: bool = False) -> str | None:
     """Run `text` through the inbox; the answer if it is ready by `deadline`, else None (it is sent
-    as a customer-service message when ready)."""
+    as a customer-service message when ready). The answer waits its turn for a slot; when none comes
+    by MIN_WORK before the deadline (overload), the message is stored and answered "success" at once,
+    and worked out when a slot is free (bot/intake.py keeps it through a crash)."""
+    pending = app[PENDING]
+    if pending.deferred(key):
+        return None  # WeChat's retry of a message already deferred: its answer goes out by itself
     msg = InboundMessage(channel="wechat", provider="wechat", address=openid, text=text, provider_id=key)
-    task = asyncio.create_task(_answer(app, msg, opens_window))
+    start_by = deadline - MIN_WORK * app[CONFIG].wechat.reply_budget
+    if not pending.slots.try_acquire():
+        try:
+            await asyncio.wait_for(pending.slots.acquire(urgent=True), start_by - time.monotonic())
+        except TimeoutError:
+            await _defer_stored(app, msg, opens_window)
+            return None
+    task = asyncio.create_task(_answer_in_slot(app, msg, opens_window))
     try:
         outcome = await asyncio.wait_for(asyncio.shield(task), max(deadline - time.monotonic(), 0.0))
     except TimeoutError:
-        app[PENDING].defer(key, _deliver_later(app, task))
+        pending.defer(key, _deliver_later(app, task))
         return None
-    if outcome.duplicate and app[PENDING].deferred(key):
+    if outcome.duplicate and pending.deferred(key):
         return None  # the original's answer goes out as a customer-service message
     return outcome.reply.text if outcome.reply else None
 
 
-async def _answer(app: web.Application, msg: InboundMessage, opens_window: bool) -> inbox.Outcome:
-    outcome = await inbox.process(app, msg)
+async def _answer_in_slot(app: web.Application, msg: InboundMessage, opens_window: bool) -> inbox.Outcome:
+    try:
+        return await _answer(app, msg, opens_window)
+    finally:
+        app[PENDING].slots.release()
+
+
+async def _defer_stored(app: web.Application, msg: InboundMessage, opens_window: bool) -> None:
+    """Keep the message (one insert) before WeChat hears "success", then answer it in a slot when one
+    is free; a database error propagates (503: WeChat sends it again)."""
+    row = await intake.store_one("wechat", intake.Item("ask", msg.provider_id or "", {
+        "openid": msg.address, "text": msg.text, "opens_window": opens_window}))
+    app[PENDING].mark(msg.provider_id or "")
+    app[METRICS].inbound.labels("wechat", "deferred").inc()
+    if row is not None:  # None: stored before (a retry), and answered from there
+        app[PENDING].spawn(intake.process(app, [row]))
+
+
+@intake.handler("wechat")
+async def process_items(app: web.Application, rows: list[PushItem]) -> None:
+    """Deferred messages: each worked out in a slot (after every message still inside its budget),
+    then sent as a customer-service message; each row marked done when its answer went out.
+    A row processed again after a crash does not record the message twice, and sends the answer
+    unless it may have been given (a passive reply to a retry of the message)."""
+    await asyncio.gather(*(_answer_stored(app, row) for row in rows))
+
+
+async def _answer_stored(app: web.Application, row: PushItem) -> None:
+    data = row.payload
+    msg = InboundMessage(channel="wechat", provider="wechat", address=str(data["openid"]), text=str(data["text"]),
+                         provider_id=row.key)
+    try:
+        async with app[PENDING].slots.held(urgent=False):
+            if not await intake.still_held(row):
+                return  # waited so long that a sweep took it: the sweep answers it
+            outcome = await _answer(app, msg, bool(data.get("opens_window")), duplicate_wait=0.0)
+        answer = None
+        if outcome.message_id is not None:
+            answer = await Message.filter(reply_to_id=outcome.message_id, direction="out").order_by("id").first()
+        if answer is not None and answer.attempts == 0 and not answer.provider_id and (
+                answer.status == "sending" if outcome.duplicate else answer.status == "sent"):
+            # Fresh, or a crash came while it was going out (WeChat keeps no log to ask): send it.
+            answer.status = "sending"
+            await answer.save(update_fields=["status", "updated_at"])
+            await outbox.deliver(app, answer)
+        await intake.done(row)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # nobody awaits this: log here; the sweep tries again
+        log.exception("deferred wechat answer not delivered", extra={"item": row.id})
+        await intake.failed(row, f"{type(exc).__name__}: {exc}")
+
+
+async def _answer(app: web.Application, msg: InboundMessage, opens_window: bool,
+                  duplicate_wait: float = 3.0) -> inbox.Outcome:
+    outcome = await inbox.process(app, msg, duplicate_wait=duplicate_wait)
     if not outcome.duplicate:
         # Only a follower can write to us; a message (not a click) opens a new 48-hour window of 5 texts.
         fresh = {"wechat_cs_sent": 0} if opens_window else {}
