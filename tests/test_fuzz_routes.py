@@ -16,12 +16,14 @@ import io
 import json
 import logging
 import re
+import time
 import traceback
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from aiohttp import ClientResponse, ServerDisconnectedError
@@ -29,12 +31,17 @@ from tortoise import Tortoise, fields
 from yarl import URL
 
 from bot import jobs, prices
+from bot.app import create_app
 from bot.keys import CONFIG
-from bot.models import Market, PriceRecord, Question, Subscriber, WageArrearsNotice
+from bot.models import Market, Message, PriceRecord, Question, Subscriber, WageArrearsNotice
 from bot.web import limits
 from bot.web.params import List, Map, Obj, OneOf, Scalar, Text, declared
 from broadcasts.models import Broadcast
 from content.models import Article
+from tests.conftest import make_config
+from tests.fakes.aliyun import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CALLBACK_SECRET, SIGN_NAME
+from tests.fakes.twilio import FakeTwilio
+from tests.fakes.wechat import FakeWeChat
 from tests.helpers import Console
 
 pytestmark = pytest.mark.db
@@ -426,3 +433,85 @@ async def test_forms_of_every_console_change(console: Console, walk: Walk) -> No
     assert not walk.failures, walk.report()
     assert not await overlong_rows()
     print(walk.summary("form"))
+
+
+# --- the webhooks, behind their signature or secret --------------------------------------------------------
+
+PUBLIC = "https://nongbot.example.org"
+
+
+@pytest.fixture
+async def hooks(aiohttp_client: Any, db_url: str, caplog: pytest.LogCaptureFixture) -> tuple[Any, Walk, Any, Any]:
+    """The web role with every channel's webhook: Twilio and Alibaba Cloud SMS, WeChat in compatible mode."""
+    twilio, wechat = FakeTwilio(), FakeWeChat()
+    config = make_config(
+        db_url, server={"public_url": PUBLIC}, sms={"provider": "aliyun"},
+        twilio={"account_sid": twilio.account_sid, "auth_token": twilio.auth_token, "from_number": "+15005550006",
+                "api_base": "http://127.0.0.1:9", "timeout": 0.5},
+        aliyun={"access_key_id": ACCESS_KEY_ID, "access_key_secret": ACCESS_KEY_SECRET, "sign_name": SIGN_NAME,
+                "endpoint": "127.0.0.1:9", "protocol": "http", "timeout": 0.5, "template_reply": "SMS_1:p1,p2",
+                "callback_secret": CALLBACK_SECRET, "push_budget": 0.05},
+        wechat={"enabled": True, "app_id": wechat.app_id, "app_secret": wechat.app_secret, "token": wechat.token,
+                "encoding_aes_key": wechat.aes_key, "mode": "compatible", "api_base": "http://127.0.0.1:9",
+                "timeout": 0.5, "reply_budget": 0.5})
+    client = await aiohttp_client(create_app(config, role="web"))
+    caplog.set_level(logging.ERROR)
+    walk = Walk(Console(client, {}), caplog)
+    return client, walk, twilio, wechat
+
+
+async def test_webhooks_behind_their_signature_or_secret(hooks: tuple[Any, Walk, Any, Any]) -> None:
+    """Every route outside the console and the API: each field of a correctly signed Twilio form, of an
+    Alibaba Cloud push (at its secret URL) and of a signed WeChat request set to the bad values; the
+    raw bodies; every query name the handlers read."""
+    client, walk, twilio, wechat = hooks
+    others = [(r.method, r.resource.canonical) for r in client.app.router.routes()
+              if r.resource is not None and r.method != "HEAD"
+              and not r.resource.canonical.startswith(("/admin", "/api/"))]
+    assert {c for _, c in others} >= {"/webhooks/twilio/sms", "/webhooks/twilio/status", "/webhooks/wechat",
+                                      "/webhooks/aliyun/{secret}", "/healthz", "/metrics"}
+    values = [*FORM_EACH, "", "苞" * 3000, "+8613800138000", "99999999999999999999", "NaN"]
+    sms = twilio.inbound_params("+8613800138000", "帮助")
+    status = {"MessageSid": "SM" + "0" * 32, "MessageStatus": "delivered", "ErrorCode": "", "AccountSid": twilio.account_sid}
+    # A status callback about a message nobody sent waits 2 s for it to be saved: this one was sent.
+    await Message.create(direction="out", channel="sms", provider="twilio", provider_id=status["MessageSid"],
+                         address="+8613800138000", body="x", status="sent")
+    for path, base in (("/webhooks/twilio/sms", sms), ("/webhooks/twilio/status", status)):
+        for name in sorted({*base, "ErrorCode", "MessageStatus", "SmsStatus", "NumMedia", "Body", "From"}):
+            for value in values if (path, name) != ("/webhooks/twilio/status", "MessageSid") else values[:4]:
+                fresh = {"MessageSid": f"SM{sum(walk.cases.values()):032d}"} if path.endswith("/sms") else {}
+                form = {**base, **fresh, name: value}
+                headers = {"X-Twilio-Signature": twilio.sign(PUBLIC + path, form)}
+                response = await walk.send("POST", path, data=form, headers=headers)
+                await walk.check(f"POST {path} signed form", f"{name}={value[:30]!r}", response)
+    push = f"/webhooks/aliyun/{CALLBACK_SECRET}"
+    up = {"phone_number": "13800138000", "send_time": "2026-03-01 08:00:00", "content": "帮助", "sign_name": SIGN_NAME,
+          "dest_code": "1234", "sequence_id": 1}
+    report = {"phone_number": "13800138000", "send_time": "2026-03-01 08:00:00", "report_time": "2026-03-01 08:00:05",
+              "success": True, "err_code": "DELIVERED", "err_msg": "用户接收成功", "sms_size": "1", "biz_id": "1^0",
+              "out_id": "42"}
+    for base in (up, report):
+        for name in base:
+            for value in FIELD_VALUES[:-1]:
+                response = await walk.send("POST", push, json=[{**base, name: value}])
+                await walk.check(f"POST {push} item", f"{name}={json.dumps(value)[:60]}", response)
+    for raw in RAW_BODIES:
+        for method, path in others:
+            target = path.replace("{secret}", CALLBACK_SECRET)
+            response = await walk.send(method, target, data=raw, headers={"Content-Type": "application/json"})
+            await walk.check(f"{method} {path} raw", f"{raw[:40]!r}", response)
+    for n, (name, value) in enumerate((name, value) for name in ("timestamp", "nonce", "signature", "echostr",
+                                                                    "encrypt_type", "msg_signature", "openid")
+                                      for value in [*QUERY_VALUES, str(int(time.time()))]):
+        ts, nonce = (value, f"n{n}") if name == "timestamp" else (str(int(time.time())), value if name == "nonce" else f"n{n}")
+        signed = {"timestamp": ts, "nonce": nonce,
+                  "signature": wechat.signature(wechat.token, unquote(ts), unquote(nonce))}
+        query = "&".join(f"{k}={v}" for k, v in {**signed, name: value}.items())
+        for method in ("GET", "POST"):
+            body = wechat.text_xml("oUser123", "帮助").encode() if method == "POST" else b""
+            response = await walk.send(method, URL(f"/webhooks/wechat?{query}", encoded=True), data=body,
+                                       headers={"Content-Type": "text/xml"})
+            await walk.check(f"{method} /webhooks/wechat signed query", f"{name}={value[:30]}", response)
+    assert not walk.failures, walk.report()
+    assert not await overlong_rows()
+    print(walk.summary("webhook"))

@@ -20,6 +20,7 @@ from bot.web.params import Bool, Int, Invalid, List, Obj, Query, Text, declared,
 from broadcasts.models import Broadcast
 from tests.conftest import make_config
 from tests.fakes.aliyun import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CALLBACK_SECRET, SIGN_NAME
+from tests.fakes.twilio import FakeTwilio
 from tests.fakes.wechat import FakeWeChat
 from tests.helpers import Console
 
@@ -264,6 +265,36 @@ async def test_ids_beyond_any_table_are_not_found(console: Console, path: str) -
         assert await _error(response, 404) == "没有这条记录"
     else:
         assert "没有这条记录" in await response.text()
+
+
+@pytest.mark.parametrize(("path", "field"), [("/webhooks/twilio/sms", "MessageSid"),
+                                           ("/webhooks/twilio/status", "ErrorCode")])
+async def test_signed_twilio_fields_longer_than_their_columns(aiohttp_client: Any, db_url: str, path: str,
+                                                              field: str) -> None:
+    """Signed with the auth token, but no SID or error code is 5,000 characters: 400, not a 503 that
+    Twilio would retry for ever."""
+    twilio = FakeTwilio()
+    config = make_config(db_url, server={"public_url": "https://nongbot.example.org"}, sms={"provider": "twilio"},
+                         twilio={"account_sid": twilio.account_sid, "auth_token": twilio.auth_token,
+                                 "from_number": "+15005550006", "api_base": "http://127.0.0.1:9", "timeout": 0.5})
+    client: TestClient = await aiohttp_client(create_app(config))
+    form = {**twilio.inbound_params("+8613800138000", "帮助"), "MessageStatus": "failed", field: "x" * 5000}
+    signature = twilio.sign("https://nongbot.example.org" + path, form)
+    response = await client.post(path, data=form, headers={"X-Twilio-Signature": signature})
+    assert response.status == 400 and field in await response.text()
+    assert not await Subscriber.exists()
+
+
+async def test_signed_wechat_request_with_a_nul_in_its_nonce(aiohttp_client: Any, db_url: str) -> None:
+    fake = FakeWeChat()
+    config = make_config(db_url, wechat={
+        "enabled": True, "app_id": fake.app_id, "app_secret": fake.app_secret, "token": fake.token,
+        "encoding_aes_key": fake.aes_key, "mode": "plain", "api_base": "http://127.0.0.1:9", "timeout": 0.5})
+    client: TestClient = await aiohttp_client(create_app(config))
+    ts, nonce = str(int(time.time())), "4\x002"
+    query = {"signature": fake.signature(fake.token, ts, nonce), "timestamp": ts, "nonce": nonce}
+    response = await client.post("/webhooks/wechat", params=query, data=fake.text_xml("oUser123", "帮助").encode())
+    assert response.status == 400 and not await Subscriber.exists()
 
 
 # --- the declarations ----------------------------------------------------------------------------------

@@ -34,6 +34,9 @@ log = logging.getLogger("nongbot.twilio")
 SMS_PATH = "/webhooks/twilio/sms"
 STATUS_PATH = "/webhooks/twilio/status"
 MAX_BODY = 64 * 1024
+# The longest value each field may have (the columns they are kept in: Message.provider_id, address,
+# status, error_code); a signed request with a longer one is refused with 400, never retried.
+FIELD_LIMITS = {"MessageSid": 64, "SmsSid": 64, "From": 64, "MessageStatus": 24, "SmsStatus": 24, "ErrorCode": 32}
 # Twilio itself answers these on long codes (and blocks the pair after STOP); a reply of ours
 # would be dropped or doubled, so we answer them with an empty <Response/> after acting on them.
 TWILIO_KEYWORDS = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout",
@@ -152,6 +155,9 @@ async def _signed_form(request: web.Request) -> MultiDict[str] | web.Response:
     url = config.server.public_url.rstrip("/") + request.path_qs
     if not RequestValidator(config.twilio.auth_token).validate(url, form, signature):
         return _reject(request, 403, "bad signature")
+    # Signed, but no SID, status or error code Twilio sends is this long (nor the columns they go in).
+    if bad := [k for k, most in FIELD_LIMITS.items() if len(form.get(k, "")) > most or "\x00" in form.get(k, "")]:
+        return _reject(request, 400, f"bad {', '.join(bad)}")
     return form
 
 

@@ -595,6 +595,8 @@ def _signed(request: web.Request) -> tuple[str, str] | web.Response:
     if (not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12)
             or abs(time.time() - int(timestamp)) > config.max_clock_skew):
         return _reject(request, 403, "stale timestamp")  # a replay of an old, validly signed request
+    if "\x00" in nonce:  # kept in the replay store: no database stores a NUL
+        return _reject(request, 400, "bad nonce")
     return timestamp, nonce
 
 
