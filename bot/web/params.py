@@ -18,8 +18,8 @@ Every JSON body goes through `read_json` (as `auth.json_body` and the webhooks d
 MAX_JSON_BYTES, nested at most MAX_JSON_DEPTH deep, numbers finite and of at most MAX_INT_DIGITS
 digits, strings storable. A declared body (`accepts(body=Obj(...))`) is then checked field by field.
 
-What is refused raises `Invalid`; the console middleware answers it as 400 {"error": "…"} on the API,
-and on console pages as the page again without the bad parameters and the reason on top (a GET) or an
+What is refused raises `Invalid`; the console middleware answers it as 400 {"error": "…"} on the API
+(413 for too much, 404 for an id beyond any table), and on console pages as the page again without the bad parameters and the reason on top (a GET) or an
 error page (a form). The OpenAPI document (bot/web/openapi.py) is generated from the same
 declarations, so what it says is what is enforced.
 """
@@ -44,7 +44,6 @@ BODY = web.RequestKey("json_body", object)
 _JSON_READ = web.RequestKey("json_read", object)  # the body as parsed, read once per request
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 _WHOLE = re.compile(r"[+-]?[0-9]{1,30}")  # ASCII digits: int() would also read ٣ or ３
-_NUMBER = re.compile(r"[+-]?(?:[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})")
 
 
 class Invalid(ValueError):
@@ -133,29 +132,6 @@ class Int(Field):
 
     def schema(self) -> dict[str, Any]:
         return {"type": "integer", "minimum": self.low, "maximum": self.high}
-
-
-@dataclass(frozen=True)
-class Num(Field):
-    low: float = 0.0
-    high: float = 1e9
-
-    def _expected(self) -> str:
-        return f"应是 {self.low:g} 到 {self.high:g} 之间的数"
-
-    def from_text(self, raw: str, path: str) -> float:
-        if not _NUMBER.fullmatch(raw.strip()):
-            raise self.refuse(path, self._expected())
-        return self.check(float(raw), path)
-
-    def check(self, value: Any, path: str) -> float:
-        if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
-                or not self.low <= value <= self.high):
-            raise self.refuse(path, self._expected())
-        return value
-
-    def schema(self) -> dict[str, Any]:
-        return {"type": "number", "minimum": self.low, "maximum": self.high}
 
 
 @dataclass(frozen=True)
@@ -291,8 +267,9 @@ class Obj(Field):
     closed: bool
     example: dict[str, Any] | None
 
-    def __hash__(self) -> int:
-        return id(self)
+    # Declarations are compared by identity (the dataclass equality would compare labels only).
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
 
     def check(self, value: Any, path: str) -> dict[str, Any]:
         where = path or "请求内容"
@@ -335,8 +312,9 @@ class OneOf(Field):
 
     shapes: tuple[Field, ...]
 
-    def __hash__(self) -> int:
-        return id(self)
+    # Declarations are compared by identity (the dataclass equality would compare labels only).
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
 
     def check(self, value: Any, path: str) -> Any:
         for shape in self.shapes:
@@ -377,7 +355,9 @@ class Query:
         return values
 
     def describe(self) -> list[dict[str, Any]]:
-        return [{"name": name, "in": "query", "required": spec.required, "schema": spec.described(),
+        """OpenAPI parameters: an empty or missing value is the default, so no type includes null."""
+        return [{"name": name, "in": "query", "required": spec.required,
+                 "schema": {**spec.schema(), **({"default": spec.default} if spec.default is not None else {})},
                  **({"description": spec.label} if spec.label else {})} for name, spec in self.params.items()]
 
 
