@@ -547,7 +547,7 @@ async def first_use(timestamp: str, nonce: str) -> bool:
     return True
 
 
-async def release(timestamp: str, nonce: str) -> None:
+async def forget_nonce(timestamp: str, nonce: str) -> None:
     """Forget a pair whose request was answered 503: WeChat may retry it with the same query."""
     await SeenNonce.filter(channel="wechat", timestamp=int(timestamp), nonce=_nonce_key(nonce)).delete()
 
@@ -682,7 +682,7 @@ async def inbound(request: web.Request) -> web.Response:
         log.error("wechat message not handled: %s", exc)
         if not encrypted:
             with contextlib.suppress(BaseORMException):
-                await release(timestamp, nonce)
+                await forget_nonce(timestamp, nonce)
         return web.Response(status=503, text="try again")  # WeChat retries; nothing was lost
     if not text:
         return web.Response(text="success")  # WeChat's "nothing to say" (an empty body works too)
