@@ -486,6 +486,8 @@ async def process_items(app: web.Application, rows: list[PushItem]) -> None:
     answers: list[tuple[PushItem, Message]] = []
     for row in sorted(rows, key=lambda r: (r.kind != "report", r.id)):
         try:
+            if not await intake.still_held(row):
+                continue  # held past its lease, and a sweep took it: the sweep does it
             if row.kind == "report":
                 await _receipt(app, row.payload)
             else:
