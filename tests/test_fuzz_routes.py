@@ -35,7 +35,7 @@ from bot.app import create_app
 from bot.keys import CONFIG
 from bot.models import Market, Message, PriceRecord, Question, Subscriber, WageArrearsNotice
 from bot.web import limits
-from bot.web.params import List, Map, Obj, OneOf, Scalar, Text, declared
+from bot.web.params import MAX_ID, List, Map, Obj, OneOf, Scalar, Text, declared
 from broadcasts.models import Broadcast
 from content.models import Article
 from tests.conftest import make_config
@@ -390,6 +390,11 @@ async def test_json_bodies_of_every_api_change(console: Console, walk: Walk) -> 
             continue
         ids = await seed(console)
         path = concrete(canonical, ids)
+        if "{" in canonical:  # about a record that is not there
+            for raw in (b"{}", json.dumps(BASE_BODIES.get(canonical, {})).encode(), b"[" * 50 + b"]" * 50):
+                gone = concrete(canonical, dict.fromkeys(ids, MAX_ID))
+                response = await walk.send(method, gone, data=raw, headers={**token, **json_type})
+                await walk.check(f"{method} {canonical} json", f"{method} {gone} {raw[:60]!r}", response)
         for raw in RAW_BODIES:
             response = await walk.send(method, path, data=raw, headers={**token, **json_type})
             await walk.check(f"{method} {canonical} json", f"{method} {path} {raw[:60]!r}", response)
@@ -420,10 +425,13 @@ async def test_forms_of_every_console_change(console: Console, walk: Walk) -> No
         ids = await seed(console)
         path = concrete(canonical, ids)
         base = FORM_BASES.get(canonical, {})
+        # The same forms about a record that is not there (deleted meanwhile): refused, never a 500.
+        targets = [path, concrete(canonical, dict.fromkeys(ids, MAX_ID))] if "{" in canonical else [path]
         for value in FORM_VALUES:
             data = {**dict.fromkeys(FORM_NAMES, value), "_csrf": console.csrf}
-            response = await walk.send("POST", path, data=data)
-            await walk.check(f"{method} {canonical} form", f"{path} every field={value[:30]!r}", response)
+            for target in targets:
+                response = await walk.send("POST", target, data=data)
+                await walk.check(f"{method} {canonical} form", f"{target} every field={value[:30]!r}", response)
         for name in sorted(FORM_NAMES):
             for value in FORM_EACH:
                 response = await walk.send("POST", path, data={"_csrf": console.csrf, **base, name: value})

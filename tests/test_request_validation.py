@@ -255,6 +255,13 @@ async def test_console_form_with_a_nul(console: Console, value: str) -> None:
     assert await AuditEvent.exclude(action="login").count() == 0
 
 
+async def test_reply_form_about_a_missing_question_with_an_empty_text(console: Console) -> None:
+    """The empty text was refused first, and showing the form again found no question: 404, not a 500."""
+    await console.login("officer")
+    response = await console.post_form("/admin/questions/2147483647/reply", {"text": ""})
+    assert response.status == 404 and "没有这个问题" in await response.text()
+
+
 @pytest.mark.parametrize("path", ["/api/v1/articles/99999999999", "/api/v1/broadcasts/2147483648",
                                   "/api/v1/questions/" + "9" * 30, "/admin/subscribers/" + "9" * 30])
 async def test_ids_beyond_any_table_are_not_found(console: Console, path: str) -> None:

@@ -517,8 +517,11 @@ async def reply_form(request: web.Request) -> web.Response:
         if refused.status == 404:
             raise web.HTTPNotFound(reason=refused.message) from None
         # The page again, with the officer's text and choices kept: nothing typed is lost.
-        return await _detail(request, question_id, text=text if isinstance(text, str) else "",
-                             err=refused.message, status=refused.status, attach=attach)
+        try:
+            return await _detail(request, question_id, text=text if isinstance(text, str) else "",
+                                 err=refused.message, status=refused.status, attach=attach)
+        except Refused as gone:  # the text was refused first, but the question is not there either
+            raise web.HTTPNotFound(reason=gone.message) from None
     sent = f"已回复农户（{CHANNEL_NAMES.get(done.message.channel, '')}，{delivery_label(done.message)}）"
     if done.attached is not None:
         sent += f"，农户的问法已加到文章《{done.attached.title}》"
