@@ -458,7 +458,7 @@ async def hooks(aiohttp_client: Any, db_url: str, caplog: pytest.LogCaptureFixtu
                 "api_base": "http://127.0.0.1:9", "timeout": 0.5},
         aliyun={"access_key_id": ACCESS_KEY_ID, "access_key_secret": ACCESS_KEY_SECRET, "sign_name": SIGN_NAME,
                 "endpoint": "127.0.0.1:9", "protocol": "http", "timeout": 0.5, "template_reply": "SMS_1:p1,p2",
-                "callback_secret": CALLBACK_SECRET, "push_budget": 0.05},
+                "callback_secret": CALLBACK_SECRET},
         wechat={"enabled": True, "app_id": wechat.app_id, "app_secret": wechat.app_secret, "token": wechat.token,
                 "encoding_aes_key": wechat.aes_key, "mode": "compatible", "api_base": "http://127.0.0.1:9",
                 "timeout": 0.5, "reply_budget": 0.5})
