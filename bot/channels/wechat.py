@@ -470,7 +470,13 @@ class Pending:
     def mark(self, key: str) -> None:
         now = time.monotonic()
         # WeChat retries for about 15 s; a retry of a deferred message must not be answered passively too.
-        self._deferred = {k: t for k, t in self._deferred.items() if now - t < 60.0}
+        # Oldest first (insertion order): forgetting the expired ones costs nothing per message.
+        while self._deferred:
+            oldest = next(iter(self._deferred))
+            if now - self._deferred[oldest] < 60.0:
+                break
+            del self._deferred[oldest]
+        self._deferred.pop(key, None)
         self._deferred[key] = now
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
