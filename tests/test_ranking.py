@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 
-from content.loader import BUNDLED, read_path
-from content.search import Entry, Searcher
+from content.search import Searcher
 from content.tokenizer import Tokenizer
-
-ARTICLES = read_path(BUNDLED).articles
-
-
-@pytest.fixture(scope="module")
-def tokenizer() -> Tokenizer:
-    return Tokenizer()
-
-
-@pytest.fixture(scope="module")
-def searcher(tokenizer: Tokenizer) -> Searcher:
-    s = Searcher(tokenizer)
-    s.build([Entry(id=i + 1, ref=a.ref, title=a.title, crops=a.crops, keywords=a.keywords, summary=a.summary,
-                   body=a.body) for i, a in enumerate(ARTICLES)])
-    return s
+from tests.test_search import searcher, tokenizer  # noqa: F401  (the same module-scoped fixtures)
 
 
 def top(searcher: Searcher, text: str) -> str:
