@@ -29,7 +29,8 @@ from benchmarks.retrieval import machine  # noqa: E402
 from benchmarks.webhooks import free_port  # noqa: E402
 from bot.app import create_app  # noqa: E402
 from bot.config import load_config  # noqa: E402
-from bot.models import Message, Officer, Question, Subscriber  # noqa: E402
+from bot.models import Message, Officer, Subscriber
+from bot.questions.models import Question
 from bot.seed import seed_if_empty  # noqa: E402
 from bot.web import dashboard  # noqa: E402
 from bot.web.auth import add_officer  # noqa: E402

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.models import RATINGS, Answer, Message, Subscriber
+from bot.models import Message, Subscriber
+from bot.questions.models import RATINGS, Answer
 
 # Handlers whose messages do not end the conversation about an answer (prefixes of Message.handler).
 STILL_ON_IT = ("rating.", "search.more")

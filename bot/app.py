@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bot import __version__, background, db, intake
+from bot import __version__, background, db, extend, features, intake
 from bot.channels import Sender, aliyun, twilio, wechat
 from bot.channels.log import LogSender
 from bot.config import Config
@@ -19,7 +20,7 @@ from bot.keys import (
 from bot.metrics import Metrics
 from bot.models import Officer
 from bot.seed import seed_if_empty
-from bot.web import accounts, articles, console, dashboard, labour_api, labour_pages, prices_api, prices_pages, questions, simulator, subscribers
+from bot.web import accounts, articles, console, dashboard, simulator, subscribers
 from broadcasts import alerts
 from broadcasts import api as broadcasts_api
 from broadcasts import pages as broadcasts_pages
@@ -34,7 +35,7 @@ ROLES = ("all", "web", "worker", "cli")
 WEBHOOK_MAX_BYTES = 64 * 1024
 SEARCH_REFRESH_SECONDS = 2.0  # an article edited anywhere is searchable within this
 # The officer console (/admin) and the JSON API (/api/v1), one module per area; console first.
-WEB_AREAS = (console, accounts, broadcasts_api, broadcasts_pages, prices_api, labour_api, dashboard, simulator, articles, subscribers, questions, prices_pages, labour_pages)
+WEB_AREAS = (console, accounts, broadcasts_api, broadcasts_pages, dashboard, simulator, articles, subscribers)
 
 
 def create_app(config: Config, *, role: str = "all", seed: bool = False) -> web.Application:
@@ -72,8 +73,11 @@ def create_app(config: Config, *, role: str = "all", seed: bool = False) -> web.
     if role in ("all", "web"):
         for area in WEB_AREAS:
             area.setup(app)
+    for name in features.FEATURES:  # each registers its routes, menu, listeners and periodic work
+        importlib.import_module(name).setup(app)
     if role in ("all", "worker"):
         app.cleanup_ctx.append(intake.sweep_ctx)  # pushed items a dead process left: after the senders
+        app.cleanup_ctx.append(extend.periodic_ctx)  # features' periodic work
         app.cleanup_ctx.append(broadcast_worker_ctx)  # last: it needs the database and every sender
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

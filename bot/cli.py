@@ -307,7 +307,7 @@ def cmd_import_subscribers(args: argparse.Namespace, config: Config) -> int:
 def cmd_import_jobs(args: argparse.Namespace, config: Config) -> int:
     from datetime import datetime
 
-    from bot import jobs
+    from bot.labour import service as jobs
     from broadcasts import job_push
 
     path = Path(args.path)
@@ -379,7 +379,7 @@ def cmd_broadcast(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_import_prices(args: argparse.Namespace, config: Config) -> int:
-    from bot import prices
+    from bot.prices import service as prices
     from broadcasts import alerts
 
     path = Path(args.path)

@@ -8,7 +8,8 @@ from collections import defaultdict
 from datetime import UTC, datetime
 
 from bot import sandbox
-from bot.models import Commodity, PriceAlert, PriceRecord, Subscriber
+from bot.models import Subscriber
+from bot.prices.models import Commodity, PriceAlert, PriceRecord
 from broadcasts.pushes import push
 
 log = logging.getLogger("nongbot.alerts")

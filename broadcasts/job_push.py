@@ -11,8 +11,8 @@ from tortoise.transactions import in_transaction
 
 from bot import sandbox
 from bot.config import Config
-from bot.jobs import current, local_places, worker_wants
-from bot.models import Job, WorkerProfile
+from bot.labour.service import current, local_places, worker_wants
+from bot.labour.models import Job, WorkerProfile
 from bot.sms import ucs2_capacity
 from broadcasts.pushes import push
 

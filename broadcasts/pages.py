@@ -13,6 +13,7 @@ from tortoise.functions import Count, Max
 
 from bot import sandbox
 from bot.config import Config
+from bot.extend import MenuEntry, add_menu
 from bot.keys import CONFIG, OFFICER
 from bot.models import TOPICS, AuditEvent, Subscriber, unpack_set
 from bot.web import auth
@@ -41,6 +42,7 @@ SOON = timedelta(minutes=10)  # a detail page polls while a firing is this close
 
 
 def setup(app: web.Application) -> None:
+    add_menu(app, MenuEntry("/admin/broadcasts", "群发", order=20))
     app.router.add_get("/admin/broadcasts", list_page)
     app.router.add_get("/admin/broadcasts/new", new_page)
     app.router.add_post("/admin/broadcasts", create)

@@ -12,7 +12,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 from tortoise.functions import Count
 
-from bot import prices
+from bot.prices import service as prices
 from bot.config import Config
 from bot.models import Message, Officer, Subscriber
 from broadcasts import audience as audiences

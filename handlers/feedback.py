@@ -6,7 +6,7 @@ import re
 import unicodedata
 
 from bot.messages import InboundMessage, Reply
-from bot.models import Question
+from bot.questions.models import Question
 from bot.routing import Context, Router
 from bot.textnorm import keyword_form
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.messages import InboundMessage, Reply
-from bot.models import Question
+from bot.questions.models import Question
 from bot.routing import Context, Router
 
 router = Router("handoff")

@@ -7,12 +7,13 @@ from datetime import date, datetime
 from typing import Any
 
 from bot import consent
-from bot.jobs import (
+from bot.labour.service import (
     LOCAL_WORDS, PLACES, active_arrears, find_jobs, local_places, open_job, place_stem, register_worker,
     split_profile_words,
 )
 from bot.messages import InboundMessage, Reply
-from bot.models import Job, WorkerProfile, unpack_set
+from bot.labour.models import Job, WorkerProfile
+from bot.models import unpack_set
 from bot.routing import Context, Router
 from bot.sms import ucs2_capacity
 from bot.textnorm import keyword_form, split_words

@@ -6,9 +6,9 @@ import re
 import unicodedata
 from datetime import datetime
 
-from bot import prices
+from bot.prices import service as prices
 from bot.messages import InboundMessage, Reply
-from bot.models import Commodity, PriceAlert, PriceRecord
+from bot.prices.models import Commodity, PriceAlert, PriceRecord
 from bot.routing import Context, Router
 from bot.textnorm import keyword_form
 from content.fold import fold

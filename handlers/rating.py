@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bot import answers
 from bot.messages import InboundMessage, Reply
-from bot.models import RATINGS, Question
+from bot.questions.models import RATINGS, Question
 from bot.routing import Context, Router
 from bot.textnorm import keyword_form
 from content.fold import fold

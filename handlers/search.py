@@ -10,7 +10,7 @@ from bot import answers
 from bot.config import Config
 from bot.keys import SEARCH
 from bot.messages import InboundMessage, Reply
-from bot.models import Question
+from bot.questions.models import Question
 from bot.routing import Context, Router
 from bot.sms import ucs2_capacity
 from bot.textnorm import keyword_form

@@ -10,7 +10,8 @@ from aiohttp import web
 
 from bot import answers
 from bot.keys import SEARCH
-from bot.models import Answer, Message, Question, Subscriber
+from bot.models import Message, Subscriber
+from bot.questions.models import Answer, Question
 from content import importer
 from content.loader import BUNDLED, read_path
 from handlers.rating import RATING_FILE, form_of, rating_words

@@ -8,7 +8,8 @@ import pytest
 from playwright.async_api import expect
 
 from bot.keys import CONFIG, SEARCH
-from bot.models import Question, Subscriber, pack_set
+from bot.models import Subscriber, pack_set
+from bot.questions.models import Question
 from bot.seed import seed_if_empty
 from broadcasts.models import Broadcast
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.models import Message, Question, Subscriber
+from bot.models import Message, Subscriber
+from bot.questions.models import Question
 from bot.web import charts, dashboard
 from broadcasts.models import Broadcast, BroadcastRun, Delivery
 from tests.helpers import Console

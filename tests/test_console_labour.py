@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import jobs
+from bot.labour import service as jobs
 from bot.keys import CONFIG
-from bot.models import AuditEvent, Job, Subscriber, WageArrearsNotice, WorkerProfile, pack_set
+from bot.labour.models import Job, WageArrearsNotice, WorkerProfile
+from bot.models import AuditEvent, Subscriber, pack_set
 from broadcasts.models import Broadcast
 from tests.helpers import Console, reply_text
 

@@ -9,9 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bot import prices
+from bot.prices import service as prices
 from bot.keys import CONFIG
-from bot.models import AuditEvent, Commodity, Market, PriceAlert, PriceRecord, Subscriber, UnmappedPrice, unpack_set
+from bot.models import AuditEvent, Subscriber, unpack_set
+from bot.prices.models import Commodity, Market, PriceAlert, PriceRecord, UnmappedPrice
 from broadcasts.models import Broadcast
 from tests.helpers import Console
 

@@ -9,7 +9,8 @@ from aiohttp import web
 from bot import answers
 from bot.channels import SendResult
 from bot.keys import SEARCH, SENDERS
-from bot.models import Answer, AuditEvent, Message, Question, Subscriber
+from bot.models import AuditEvent, Message, Subscriber
+from bot.questions.models import Answer, Question
 from bot.web.questions import MAX_PHRASINGS, article_title, attach_phrasing
 from content import importer
 from content.loader import BUNDLED, read_path

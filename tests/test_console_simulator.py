@@ -11,7 +11,9 @@ import pytest
 from bot import consent, inbox, sandbox
 from bot.keys import CONFIG, SEARCH
 from bot.messages import InboundMessage
-from bot.models import AuditEvent, ConsentEvent, Job, Message, Question, Subscriber, WorkerProfile, pack_set
+from bot.labour.models import Job, WorkerProfile
+from bot.models import AuditEvent, ConsentEvent, Message, Subscriber, pack_set
+from bot.questions.models import Question
 from broadcasts import job_push, pushes
 from broadcasts.audience import Audience, matching
 from broadcasts.models import Broadcast

@@ -12,7 +12,8 @@ import pytest
 from aiohttp import ClientResponse, web
 
 from bot import roster
-from bot.models import AuditEvent, ConsentEvent, Message, Question, Subscriber, pack_set
+from bot.models import AuditEvent, ConsentEvent, Message, Subscriber, pack_set
+from bot.questions.models import Question
 from tests.browser import Site
 from tests.helpers import OFFICER_NAMES, Console
 

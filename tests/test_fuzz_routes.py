@@ -30,10 +30,14 @@ from aiohttp import ClientResponse, ServerDisconnectedError
 from tortoise import Tortoise, fields
 from yarl import URL
 
-from bot import jobs, prices
+from bot.labour import service as jobs
+from bot.prices import service as prices
 from bot.app import create_app
 from bot.keys import CONFIG
-from bot.models import Market, Message, PriceRecord, Question, Subscriber, WageArrearsNotice
+from bot.labour.models import WageArrearsNotice
+from bot.models import Message, Subscriber
+from bot.prices.models import Market, PriceRecord
+from bot.questions.models import Question
 from bot.web import limits
 from bot.web.params import MAX_ID, List, Map, Obj, OneOf, Scalar, Text, declared
 from broadcasts.models import Broadcast

@@ -22,9 +22,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 
-from bot import jobs, prices, roster
+from bot import roster
+from bot.labour import service as jobs
+from bot.prices import service as prices
 from bot.keys import CONFIG
-from bot.models import Job, Subscriber
+from bot.labour.models import Job
+from bot.models import Subscriber
 from content import tabular
 from content.loader import TITLE_MAX, read_path
 from tests.conftest import ROOT

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from bot.keys import SEARCH
-from bot.models import Question
+from bot.questions.models import Question
 from bot.sms import segments
 from content import importer
 from content.loader import BUNDLED, ArticleData, read_path

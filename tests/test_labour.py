@@ -14,10 +14,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from bot import jobs
+from bot.labour import service as jobs
 from bot.config import Config
 from bot.keys import CONFIG, SEARCH
-from bot.models import ConsentEvent, Job, Subscriber, WageArrearsNotice, WorkerProfile, pack_set, unpack_set
+from bot.labour.models import Job, WageArrearsNotice, WorkerProfile
+from bot.models import ConsentEvent, Subscriber, pack_set, unpack_set
 from bot.sms import ucs2_capacity
 from bot.web import auth
 from broadcasts import job_push

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot import prices
-from bot.models import Commodity, Market, PriceAlert, PriceRecord, Subscriber, UnmappedPrice, pack_set
+from bot.prices import service as prices
+from bot.models import Subscriber, pack_set
+from bot.prices.models import Commodity, Market, PriceAlert, PriceRecord, UnmappedPrice
 from bot.web import auth
 from broadcasts import alerts
 from broadcasts.models import Broadcast

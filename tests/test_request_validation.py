@@ -14,7 +14,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
-from bot.models import AuditEvent, Subscriber, UnmappedPrice
+from bot.models import AuditEvent, Subscriber
+from bot.prices.models import UnmappedPrice
 from bot.web import params
 from bot.web.params import Bool, Int, Invalid, List, Obj, Query, Text, declared, loads
 from broadcasts.models import Broadcast

@@ -8,7 +8,8 @@ from aiohttp import web
 
 from bot.config import Config
 from bot.keys import SEARCH
-from bot.models import Answer, Question, Subscriber
+from bot.models import Subscriber
+from bot.questions.models import Answer, Question
 from bot.seed import seed_if_empty
 from content.intents import Classifier, classify
 from tests.helpers import PHONE, say

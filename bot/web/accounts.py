@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bot.extend import MenuEntry, add_menu
 from bot.models import AuditEvent, ConsoleSession, Officer
 from bot.web import auth, limits
 from bot.web.auth import ROLES, requires
@@ -16,6 +17,8 @@ AUDIT_QUERY = Query(officer=Text(50, label="账号名"), action=Text(40, label="
 
 
 def setup(app: web.Application) -> None:
+    add_menu(app, MenuEntry("/admin/audit", "操作记录", role="supervisor", order=80))
+    add_menu(app, MenuEntry("/admin/officers", "账号", role="admin", order=90))
     app.router.add_get("/admin/audit", audit_page)
     app.router.add_get("/api/v1/audit", audit_api)
     app.router.add_get("/admin/officers", officers_page)

@@ -12,6 +12,7 @@ from aiohttp import web
 from tortoise.exceptions import IntegrityError
 
 from bot.config import Config
+from bot.extend import MenuEntry, add_menu
 from bot.keys import CONFIG, OFFICER, SEARCH
 from bot.models import Officer
 from bot.sms import segments
@@ -65,6 +66,7 @@ API_LIST_QUERY = Query(q=Text(200, label="标题、编号或关键词"), crop=Te
 
 
 def setup(app: web.Application) -> None:
+    add_menu(app, MenuEntry("/admin/articles", "知识库", order=10))
     app.router.add_get("/admin/articles", list_page)
     app.router.add_post("/admin/articles", create_form)
     app.router.add_get("/admin/articles/new", new_page)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -13,10 +14,10 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from bot.extend import MenuEntry, add_menu, extensions
 from bot.keys import CONFIG, OFFICER
 from bot.models import AuditEvent, Officer
-from bot.web import auth, limits, openapi
-from bot.web import params
+from bot.web import auth, limits, openapi, params
 from bot.web.view import render, see_other
 
 log = logging.getLogger("nongbot.console")
@@ -39,7 +40,7 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 def setup(app: web.Application) -> None:
     env = aiohttp_jinja2.setup(
-        app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
+        app, loader=Templates(app), autoescape=True,
         trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
     )
     env.filters["local"] = lambda dt, fmt="%Y-%m-%d %H:%M": (
@@ -50,8 +51,23 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/admin/login", login)
     app.router.add_post("/admin/logout", logout)
     app.router.add_get("/admin", to_dashboard)
+    add_menu(app, MenuEntry("/admin/", "首页", order=0))
     app.router.add_get("/api/v1/openapi.json", openapi.spec)
     app.middlewares.append(console_middleware)
+
+
+class Templates(jinja2.BaseLoader):
+    """The console's own templates, then each feature's folder (bot/extend.add_templates), looked up
+    when a page is first rendered, so features may register theirs before or after the console."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Callable[[], bool] | None]:
+        for folder in (HERE / "templates", *extensions(self.app).templates):
+            with contextlib.suppress(jinja2.TemplateNotFound):
+                return jinja2.FileSystemLoader(folder).get_source(environment, template)
+        raise jinja2.TemplateNotFound(template)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -18,7 +18,8 @@ from tortoise.functions import Count
 from bot import sandbox
 from bot.config import Config
 from bot.keys import CONFIG
-from bot.models import CHANNELS, Message, Question, Subscriber
+from bot.models import CHANNELS, Message, Subscriber
+from bot.questions.models import Question
 from bot.web import auth, charts
 from bot.web.auth import requires
 from bot.web.simulator import SIMULATOR

@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bot import jobs
 from bot.keys import CONFIG, JOB_LISTENERS, OFFICER
-from bot.models import Job, WageArrearsNotice
+from bot.labour import service as jobs
+from bot.labour.models import Job, WageArrearsNotice
 from bot.web import view
 from bot.web.auth import error, json_body, requires
 from bot.web.params import QUERY, Bool, List, Obj, OneOf, Query, Text, Value, accepts, read_json

@@ -8,11 +8,11 @@ from typing import Any
 from aiohttp import web
 from tortoise.expressions import Q
 
-from bot import jobs
+from bot.extend import MenuEntry, add_menu
 from bot.keys import JOB_LISTENERS, OFFICER
-from bot.models import Job, WageArrearsNotice
-from bot.web import auth, console
-from bot.web import view
+from bot.labour import service as jobs
+from bot.labour.models import Job, WageArrearsNotice
+from bot.web import auth, console, view
 from bot.web.params import Query, Text, accepts
 from bot.web.view import render, see_other, translate
 
@@ -42,6 +42,7 @@ DETAILS = (
 
 
 def setup(app: web.Application) -> None:
+    add_menu(app, MenuEntry("/admin/jobs", "务工", order=50))
     app.router.add_get("/admin/jobs", jobs_page)
     app.router.add_post("/admin/jobs", publish_job)
     app.router.add_post("/admin/jobs/{id:\\d+}/verify", verify_job)

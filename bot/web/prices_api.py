@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from bot import prices
 from bot.keys import CONFIG, PRICE_LISTENERS
-from bot.models import Market, PriceRecord
+from bot.prices import service as prices
+from bot.prices.models import Market, PriceRecord
 from bot.web import console, view
 from bot.web.auth import OFFICER, error, json_body, requires
 from bot.web.params import BODY, QUERY, Bool, Int, List, Obj, OneOf, Query, Scalar, Text, accepts

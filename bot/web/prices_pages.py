@@ -7,13 +7,13 @@ from typing import Any
 
 from aiohttp import web
 
-from bot import prices
+from bot.extend import MenuEntry, add_menu
 from bot.keys import CONFIG, OFFICER
-from bot.models import Commodity, Market, PriceRecord
-from bot.web import auth, console
-from bot.web.prices_api import notify
-from bot.web import view
+from bot.prices import service as prices
+from bot.prices.models import Commodity, Market, PriceRecord
+from bot.web import auth, console, view
 from bot.web.params import MAX_ID, QUERY, Int, Query, Text, accepts
+from bot.web.prices_api import notify
 from bot.web.view import render, see_other, translate
 
 FORM_ROWS = 5  # empty rows on the entry form
@@ -42,6 +42,7 @@ ROW_MESSAGES = (
 
 
 def setup(app: web.Application) -> None:
+    add_menu(app, MenuEntry("/admin/prices", "价格", order=40))
     app.router.add_get("/admin/prices", prices_page)
     app.router.add_post("/admin/prices", enter_prices)
     app.router.add_post("/admin/prices/{id:\\d+}/confirm", confirm_price)

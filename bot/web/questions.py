@@ -15,9 +15,11 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from bot import outbox, sandbox
+from bot.extend import MenuEntry, add_menu
 from bot.keys import CONFIG, OFFICER, SEARCH, SENDERS
-from bot.models import Message, Question, Subscriber, pack_set
+from bot.models import Message, Subscriber, pack_set
 from bot.phones import mask_phones_in
+from bot.questions.models import Question
 from bot.sms import MAX_CHARS
 from bot.textnorm import clean_text, keyword_form
 from bot.web import auth
@@ -84,6 +86,7 @@ REPLY = Obj(text=Text(MAX_REPLY, label="回复内容"), save_article=Bool(label=
 
 
 def setup(app: web.Application) -> None:
+    add_menu(app, MenuEntry("/admin/questions", "问答收件箱", order=30))
     app.router.add_get("/admin/questions", inbox_page)
     app.router.add_get("/admin/questions/gaps", gaps_page)
     app.router.add_get("/admin/questions/{id:\\d+}", question_page)

@@ -8,9 +8,13 @@ import uuid
 from aiohttp import web
 
 from bot import inbox, sandbox
+from bot.extend import MenuEntry, add_menu
 from bot.keys import OFFICER
+from bot.labour.models import WorkerProfile
 from bot.messages import InboundMessage
-from bot.models import CHANNELS, Answer, PriceAlert, Question, Subscriber, WorkerProfile
+from bot.models import CHANNELS, Subscriber
+from bot.prices.models import PriceAlert
+from bot.questions.models import Answer, Question
 from bot.web import auth, console
 from bot.web.auth import error, json_body, requires
 from bot.web.params import Obj, Text, accepts
@@ -28,6 +32,7 @@ QUICK = ("苞谷叶子发黄咋办", "洋芋叶子有黑斑", "价格 柑橘", "
 
 
 def setup(app: web.Application) -> None:
+    add_menu(app, MenuEntry("/admin/simulator", "模拟手机", order=70))
     app.router.add_get("/admin/simulator", simulator_page)
     app.router.add_post("/api/v1/simulate", simulate_api)
     app.router.add_post("/api/v1/simulate/reset", reset_api)

@@ -17,9 +17,11 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from bot import consent, roster, sandbox
+from bot.extend import MenuEntry, add_menu
 from bot.keys import OFFICER
-from bot.models import CHANNELS, TOPICS, ConsentEvent, Message, Question, Subscriber
+from bot.models import CHANNELS, TOPICS, ConsentEvent, Message, Subscriber
 from bot.phones import mask_phones_in, normalise_phone
+from bot.questions.models import Question
 from bot.web import auth, console, limits
 from bot.web.auth import error, json_body, requires
 from bot.web.params import MAX_ID, QUERY, Int, List, Obj, Query, Scalar, Text, accepts
@@ -55,6 +57,7 @@ CREATE_BODY = Obj(**PERSON, subscribers=List(Obj(description="fields as for one 
 
 
 def setup(app: web.Application) -> None:
+    add_menu(app, MenuEntry("/admin/subscribers", "农户", order=60))
     app.router.add_get("/admin/subscribers", list_page)
     app.router.add_get("/admin/subscribers/export.csv", export_csv)
     app.router.add_get("/admin/subscribers/{id:\\d+}", profile_page)

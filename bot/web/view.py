@@ -11,23 +11,10 @@ from urllib.parse import urlencode
 import aiohttp_jinja2
 from aiohttp import web
 
+from bot.extend import extensions
 from bot.keys import CONFIG, OFFICER, SESSION
 from bot.phones import mask_phone
 from bot.web.auth import RANK, ROLE_NAMES
-
-# (path, label, lowest role that sees it)
-NAV = (
-    ("/admin/", "首页", "officer"),
-    ("/admin/articles", "知识库", "officer"),
-    ("/admin/broadcasts", "群发", "officer"),
-    ("/admin/questions", "问答收件箱", "officer"),
-    ("/admin/prices", "价格", "officer"),
-    ("/admin/jobs", "务工", "officer"),
-    ("/admin/subscribers", "农户", "officer"),
-    ("/admin/simulator", "模拟手机", "officer"),
-    ("/admin/audit", "操作记录", "supervisor"),
-    ("/admin/officers", "账号", "admin"),
-)
 
 
 def render(request: web.Request, template: str, context: dict[str, Any] | None = None,
@@ -35,7 +22,8 @@ def render(request: web.Request, template: str, context: dict[str, Any] | None =
     officer = request.get(OFFICER)
     session = request.get(SESSION)
     rank = RANK[officer.role] if officer is not None else -1
-    nav = [(path, label) for path, label, role in NAV if rank >= RANK[role]]
+    menu = sorted(extensions(request.app).menu, key=lambda entry: entry.order)
+    nav = [(entry.path, entry.label) for entry in menu if rank >= RANK[entry.role]]
     current = next((p for p, _ in sorted(nav, key=lambda i: -len(i[0])) if request.path.startswith(p)), "")
     base = {
         "officer": officer, "csrf": session.csrf_token if session is not None else "",

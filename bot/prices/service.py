@@ -13,10 +13,11 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from bot.config import Config
-from bot.models import Commodity, Market, PriceRecord, UnmappedPrice, pack_set, unpack_set
+from bot.models import pack_set, unpack_set
+from bot.prices.models import Commodity, Market, PriceRecord, UnmappedPrice
 from content import tabular
 
-COMMODITIES = Path(__file__).resolve().parent.parent / "content" / "dict" / "commodities.toml"
+COMMODITIES = Path(__file__).resolve().parents[2] / "content" / "dict" / "commodities.toml"
 # Jin (斤, 500 g) per unit: a price per unit divided by this is a price per jin.
 PER_JIN = {"元/斤": 1.0, "元/500克": 1.0, "元/公斤": 2.0, "元/千克": 2.0, "元/kg": 2.0, "元/两": 0.1,
            "元/吨": 2000.0, "元/担": 100.0}

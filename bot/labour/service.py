@@ -13,7 +13,8 @@ from typing import Any
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from bot.models import Job, Subscriber, WageArrearsNotice, WorkerProfile, pack_set, unpack_set
+from bot.labour.models import Job, WageArrearsNotice, WorkerProfile
+from bot.models import Subscriber, pack_set, unpack_set
 from content import tabular
 
 COLUMNS = ("employer", "work_type", "place", "wage", "pay_terms", "headcount", "start_date", "end_date",

@@ -1,0 +1,121 @@
+"""Extension points a feature package fills from its setup(app): menu, dashboard cards, templates,
+periodic work and events. The core reads them; it never names a feature."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, ParamSpec
+
+from aiohttp import web
+
+from bot import background
+
+log = logging.getLogger("nongbot.extend")
+P = ParamSpec("P")
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    """One link in the console's side menu, shown to `role` and above; lower `order` comes first."""
+
+    path: str
+    label: str
+    role: str = "officer"
+    order: int = 50
+
+
+@dataclass(frozen=True)
+class Card:
+    """A dashboard card: `collect(app)` returns the template's context (cached with the page);
+    `template` is rendered inside the dashboard with that context as `card`."""
+
+    name: str
+    template: str
+    collect: Callable[[web.Application], Awaitable[dict[str, Any]]]
+    order: int = 50
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """Work repeated every `seconds` in worker processes (role all or worker); a failure is logged
+    and the next round runs as usual."""
+
+    name: str
+    seconds: float
+    run: Callable[[web.Application], Awaitable[Any]]
+    first_after: float = 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class Event(Generic[P]):
+    """Something a feature announces; other features listen. Declared by the feature that emits it,
+    so the core never has to know its name."""
+
+    name: str
+
+
+Listener = Callable[..., Awaitable[Any]]
+
+
+@dataclass
+class Extensions:
+    menu: list[MenuEntry] = field(default_factory=list)
+    cards: list[Card] = field(default_factory=list)
+    templates: list[Path] = field(default_factory=list)
+    periodic: list[Periodic] = field(default_factory=list)
+    listeners: dict[Event[Any], list[Listener]] = field(default_factory=dict)
+
+
+EXTENSIONS = web.AppKey("extensions", Extensions)
+
+
+def extensions(app: web.Application) -> Extensions:
+    if EXTENSIONS not in app:
+        app[EXTENSIONS] = Extensions()
+    return app[EXTENSIONS]
+
+
+def add_menu(app: web.Application, entry: MenuEntry) -> None:
+    extensions(app).menu.append(entry)
+
+
+def add_card(app: web.Application, card: Card) -> None:
+    extensions(app).cards.append(card)
+
+
+def add_templates(app: web.Application, folder: Path) -> None:
+    """A feature's template folder; templates inside keep their own sub-folder, e.g. prices/index.html."""
+    extensions(app).templates.append(folder)
+
+
+def add_periodic(app: web.Application, work: Periodic) -> None:
+    extensions(app).periodic.append(work)
+
+
+def listen(app: web.Application, event: Event[P], listener: Callable[P, Awaitable[Any]]) -> None:
+    extensions(app).listeners.setdefault(event, []).append(listener)
+
+
+async def emit(app: web.Application, event: Event[P], *args: P.args, **kwargs: P.kwargs) -> list[Any]:
+    """Call every listener of `event` in registration order and return what they returned."""
+    return [await listener(*args, **kwargs) for listener in extensions(app).listeners.get(event, [])]
+
+
+async def periodic_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run every registered periodic work in its own loop for as long as the app lives."""
+
+    async def loop(work: Periodic) -> None:
+        await asyncio.sleep(work.first_after)
+        while True:
+            try:
+                await work.run(app)
+            except Exception:  # one failed round must not stop the next
+                log.exception("periodic work %s failed", work.name)
+            await asyncio.sleep(work.seconds)
+
+    async with background.running(*(loop(work) for work in extensions(app).periodic)):
+        yield
