@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import importlib
 import logging
 from collections.abc import AsyncIterator
@@ -14,18 +13,11 @@ from bot import __version__, background, db, extend, features, intake
 from bot.channels import Sender, aliyun, twilio, wechat
 from bot.channels.log import LogSender
 from bot.config import Config
-from bot.keys import (
-    CONFIG, JOB_LISTENERS, METRICS, PRICE_LISTENERS, ROLE, ROUTER, SEARCH, SEED, SENDERS, STATUS_LISTENERS,
-)
+from bot.keys import CONFIG, METRICS, ROLE, ROUTER, SEARCH, SEED, SENDERS, STATUS_LISTENERS
 from bot.metrics import Metrics
 from bot.models import Officer
 from bot.seed import seed_if_empty
-from bot.web import accounts, articles, console, dashboard, simulator, subscribers
-from broadcasts import alerts
-from broadcasts import api as broadcasts_api
-from broadcasts import pages as broadcasts_pages
-from broadcasts import dispatcher, job_push
-from broadcasts.scheduler import Scheduler
+from bot.web import accounts, console, dashboard, simulator
 from content.search import Searcher
 from content.tokenizer import shared as tokenizer_shared
 from handlers import build_router
@@ -35,7 +27,7 @@ ROLES = ("all", "web", "worker", "cli")
 WEBHOOK_MAX_BYTES = 64 * 1024
 SEARCH_REFRESH_SECONDS = 2.0  # an article edited anywhere is searchable within this
 # The officer console (/admin) and the JSON API (/api/v1), one module per area; console first.
-WEB_AREAS = (console, accounts, broadcasts_api, broadcasts_pages, dashboard, simulator, articles, subscribers)
+WEB_AREAS = (console, accounts, dashboard, simulator)
 
 
 def create_app(config: Config, *, role: str = "all", seed: bool = False) -> web.Application:
@@ -49,9 +41,7 @@ def create_app(config: Config, *, role: str = "all", seed: bool = False) -> web.
     app[SEED] = seed
     app[METRICS] = Metrics()
     app[ROUTER] = build_router()
-    app[STATUS_LISTENERS] = [dispatcher.delivery_status]
-    app[PRICE_LISTENERS] = [alerts.evaluate]
-    app[JOB_LISTENERS] = [functools.partial(job_push.push_jobs, config)]
+    app[STATUS_LISTENERS] = []  # features that send add theirs (broadcasts: its delivery rows)
     # Started in list order, stopped in reverse: the ORM first, everything that needs it after.
     app.cleanup_ctx.append(orm_ctx)
     app.cleanup_ctx.append(search_ctx)
@@ -73,12 +63,11 @@ def create_app(config: Config, *, role: str = "all", seed: bool = False) -> web.
     if role in ("all", "web"):
         for area in WEB_AREAS:
             area.setup(app)
-    for name in features.FEATURES:  # each registers its routes, menu, listeners and periodic work
-        importlib.import_module(name).setup(app)
     if role in ("all", "worker"):
         app.cleanup_ctx.append(intake.sweep_ctx)  # pushed items a dead process left: after the senders
         app.cleanup_ctx.append(extend.periodic_ctx)  # features' periodic work
-        app.cleanup_ctx.append(broadcast_worker_ctx)  # last: it needs the database and every sender
+    for name in features.FEATURES:  # each registers its routes, menu, listeners and periodic work;
+        importlib.import_module(name).setup(app)  # their contexts start after the core's (broadcasts' last)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     return app
@@ -101,15 +90,13 @@ async def search_ctx(app: web.Application) -> AsyncIterator[None]:
     await searcher.refresh()
     app[SEARCH] = searcher
 
-    async def keep_fresh() -> None:
-        while True:
-            await asyncio.sleep(SEARCH_REFRESH_SECONDS)
-            try:
-                await searcher.refresh()
-            except Exception:  # a failed refresh keeps the old index; the next one retries
-                log.exception("search index refresh failed")
+    async def refresh(_: web.Application) -> None:
+        await searcher.refresh()  # a failed refresh keeps the old index; the next one retries
 
-    async with background.running(keep_fresh()):
+    # In every role, not only workers: each web process answers from its own index.
+    fresh = extend.Periodic("search index refresh", SEARCH_REFRESH_SECONDS, refresh,
+                            first_after=SEARCH_REFRESH_SECONDS)
+    async with background.running(extend.repeat(app, fresh)):
         yield
 
 
@@ -120,14 +107,6 @@ async def senders_ctx(app: web.Application) -> AsyncIterator[None]:
         log.info("sms provider is 'log': outbound SMS are printed, not sent")
     app[SENDERS] = senders
     yield
-
-
-async def broadcast_worker_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The scheduler (one elected process wakes broadcasts) and the dispatcher (every worker sends)."""
-    scheduler = Scheduler(app)
-    app[broadcasts_api.SCHEDULER_WAKE] = scheduler.wake
-    async with background.running(scheduler.run_forever(), dispatcher.Dispatcher(app).run_forever()):
-        yield
 
 
 async def healthz(request: web.Request) -> web.Response:

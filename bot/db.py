@@ -13,7 +13,7 @@ from tortoise.migrations.api import migrate
 
 from bot import features
 
-MODEL_MODULES = ["bot.models", "content.models", "broadcasts.models", *features.MODEL_MODULES]
+MODEL_MODULES = ["bot.models", "content.models", *features.MODEL_MODULES]
 MIGRATION_LOCK = 0x6E6F6E67  # "nong": serialises migrate() across processes on PostgreSQL
 SQLITE_PRAGMAS = "busy_timeout=10000&synchronous=NORMAL"
 

@@ -30,13 +30,15 @@ class MenuEntry:
 
 @dataclass(frozen=True)
 class Card:
-    """A dashboard card: `collect(app)` returns the template's context (cached with the page);
-    `template` is rendered inside the dashboard with that context as `card`."""
+    """A part of the 首页 (dashboard): `collect(app)` returns its numbers as plain JSON data, cached with
+    the page and shown in /api/v1/stats under `name`; `template` is rendered inside the page with them as
+    `card`, among the numbers at the top (place "tile") or the cards below the charts (place "card")."""
 
     name: str
     template: str
-    collect: Callable[[web.Application], Awaitable[dict[str, Any]]]
+    collect: Callable[[web.Application], Awaitable[Any]]
     order: int = 50
+    place: str = "card"
 
 
 @dataclass(frozen=True)
@@ -105,17 +107,25 @@ async def emit(app: web.Application, event: Event[P], *args: P.args, **kwargs: P
     return [await listener(*args, **kwargs) for listener in extensions(app).listeners.get(event, [])]
 
 
+async def repeat(app: web.Application, work: Periodic) -> None:
+    """Run `work` every `work.seconds` until cancelled; for work every role needs (periodic_ctx runs
+    the registered work in workers only)."""
+    await asyncio.sleep(work.first_after)
+    while True:
+        try:
+            await work.run(app)
+        except Exception:  # one failed round must not stop the next
+            log.exception("periodic work %s failed", work.name)
+        await asyncio.sleep(work.seconds)
+
+
 async def periodic_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run every registered periodic work in its own loop for as long as the app lives."""
-
-    async def loop(work: Periodic) -> None:
-        await asyncio.sleep(work.first_after)
-        while True:
-            try:
-                await work.run(app)
-            except Exception:  # one failed round must not stop the next
-                log.exception("periodic work %s failed", work.name)
-            await asyncio.sleep(work.seconds)
-
-    async with background.running(*(loop(work) for work in extensions(app).periodic)):
+    async with background.running(*(repeat(app, work) for work in extensions(app).periodic)):
         yield
+
+
+# Events that more than one feature uses, declared here so that neither names the other.
+# A villager's questions still waiting for an officer (listeners return rows with .created_at and .text,
+# newest first): the questions feature answers, the villager's profile page asks.
+OPEN_QUESTIONS: Event[[int]] = Event("open_questions")

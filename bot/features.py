@@ -6,9 +6,13 @@ names are plain strings so that nothing in the core imports a feature."""
 from __future__ import annotations
 
 FEATURES = (
+    "broadcasts",  # first: the outbound API the others send through
+    "bot.articles",  # its table, Article, is content's (content/models.py)
+    "bot.villagers",  # its table, Subscriber, is the core's (bot/models.py)
     "bot.questions",
     "bot.prices",
     "bot.labour",
 )
 # Feature packages with tables; bot/db.py hands these to Tortoise next to the core ones.
-MODEL_MODULES = tuple(f"{name}.models" for name in FEATURES)
+WITHOUT_TABLES = ("bot.articles", "bot.villagers")
+MODEL_MODULES = tuple(f"{name}.models" for name in FEATURES if name not in WITHOUT_TABLES)

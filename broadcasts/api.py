@@ -7,8 +7,9 @@ from typing import Any
 from aiohttp import web
 from tortoise.functions import Count
 
-from bot.keys import CONFIG
-from bot.web.auth import OFFICER, error, json_body, requires
+from bot.keys import CONFIG, OFFICER
+from bot.models import CHANNELS
+from bot.web.auth import error, json_body, requires
 from bot.web.console import AUDIT_DETAIL
 from bot.web.params import MAX_ID, QUERY, Int, List, Map, Obj, Query, Text, accepts
 from broadcasts import audience as audiences
@@ -24,7 +25,7 @@ AUDIENCE = Obj(
     villages=List(Text(50, label="村"), max_items=5000, label="村"),
     crops=List(Text(50, label="作物"), max_items=500, label="作物"),
     topics=List(Text(50, label="主题"), max_items=50, label="主题"),
-    channels=List(Text(16, choices=audiences.CHANNELS, label="渠道"), max_items=2, label="渠道"),
+    channels=List(Text(16, choices=CHANNELS, label="渠道"), max_items=2, label="渠道"),
     subscriber_ids=List(Int(1, MAX_ID, label="农户 id"), max_items=10_000, label="农户 id"),
     registered_after=Text(32, label="注册时间晚于（ISO 日期或时间）"),
     registered_before=Text(32, label="注册时间早于（ISO 日期或时间）"))
@@ -41,8 +42,9 @@ BROADCAST = Obj(
     kind=Text(16, choices=KINDS, required=True, label="群发类型"), text=Text(service.MAX_TEXT, label="群发内容"),
     audience=AUDIENCE, schedule=SCHEDULE, spread_minutes=Int(0, 24 * 60, label="分散发送的分钟数"),
     article_ref=Text(100, label="相关文章编号"),
-    example={"kind": "tip", "text": "明早有霜冻，柑橘园请覆盖。", "audience": {"townships": ["关防乡"], "crops": ["柑橘"]},
-             "schedule": {"daily": "08:00"}, "spread_minutes": 30})
+    example={"kind": "tip", "text": "明早有霜冻，柑橘园请覆盖。",
+             "audience": {"townships": ["关防乡"], "crops": ["柑橘"]}, "schedule": {"daily": "08:00"},
+             "spread_minutes": 30})
 PREVIEW = Obj(text=Text(service.MAX_TEXT, label="群发内容"), audience=AUDIENCE)
 ACTION = Obj(reason=Text(500, label="理由"))
 

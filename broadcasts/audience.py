@@ -136,7 +136,7 @@ async def recipients(audience: Audience, batch: int = 1000) -> AsyncIterator[lis
 
 
 async def preview(audience: Audience, text: str, config: Config) -> dict[str, Any]:
-    by_channel = {c: 0 for c in audience.allowed_channels}
+    by_channel = dict.fromkeys(audience.allowed_channels, 0)
     async for batch in recipients(audience):
         for _, channel in batch:
             by_channel[channel] += 1

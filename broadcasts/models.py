@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
 
-KINDS = ("tip", "price", "labour", "notice")
-STATES = ("draft", "pending_approval", "scheduled", "sending", "paused", "done", "cancelled", "rejected")
+from bot.labels import BROADCAST_KINDS, BROADCAST_STATES
+from bot.models import Officer, Subscriber
+
+KINDS = tuple(BROADCAST_KINDS)
+STATES = tuple(BROADCAST_STATES)
 
 
 class Broadcast(Model):
@@ -17,16 +22,18 @@ class Broadcast(Model):
     kind = fields.CharField(max_length=16)
     text = fields.TextField()
     article_ref = fields.CharField(max_length=100, null=True)
-    audience: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
-    schedule: dict | None = fields.JSONField(null=True)  # type: ignore[assignment]
+    audience: dict[str, Any] = fields.JSONField(default=dict)
+    schedule: dict[str, Any] | None = fields.JSONField(null=True)
     spread_minutes = fields.IntField(default=0, db_default=0)
     state = fields.CharField(max_length=20, default="pending_approval", db_default="pending_approval")
-    created_by: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    created_by: fields.ForeignKeyRelation[Officer] = fields.ForeignKeyField(
         "models.Officer", related_name="broadcasts_created", on_delete=fields.RESTRICT
     )
-    approved_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+    approved_by: fields.ForeignKeyNullableRelation[Officer] = fields.ForeignKeyField(
         "models.Officer", related_name="broadcasts_approved", null=True, on_delete=fields.RESTRICT
     )
+    created_by_id: int
+    approved_by_id: int | None
     approved_at = fields.DatetimeField(null=True)  # "send when approved" means this moment, once
     reason = fields.CharField(max_length=500, default="", db_default="")  # why rejected or cancelled
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -45,11 +52,12 @@ class BroadcastRun(Model):
     broadcast: fields.ForeignKeyRelation[Broadcast] = fields.ForeignKeyField(
         "models.Broadcast", related_name="runs", on_delete=fields.CASCADE
     )
+    broadcast_id: int
     fire_at = fields.DatetimeField()
     state = fields.CharField(max_length=20, default="enqueuing", db_default="enqueuing")
     # enqueuing | sending | paused | done | cancelled | skipped (missed beyond the grace window)
     targeted = fields.IntField(default=0, db_default=0)
-    text = fields.TextField(null=True)  # the broadcast's text as rendered for this firing (price digests)
+    text: str | None = fields.TextField(null=True)  # the broadcast's text as rendered for this firing (price digests)
     note = fields.CharField(max_length=300, default="", db_default="")
     created_at = fields.DatetimeField(auto_now_add=True)
     finished_at = fields.DatetimeField(null=True)
@@ -68,9 +76,11 @@ class Delivery(Model):
     run: fields.ForeignKeyRelation[BroadcastRun] = fields.ForeignKeyField(
         "models.BroadcastRun", related_name="deliveries", on_delete=fields.CASCADE
     )
-    subscriber: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    subscriber: fields.ForeignKeyRelation[Subscriber] = fields.ForeignKeyField(
         "models.Subscriber", related_name="deliveries", on_delete=fields.CASCADE
     )
+    run_id: int
+    subscriber_id: int
     channel = fields.CharField(max_length=16)
     priority = fields.SmallIntField(default=10, db_default=10)  # lower goes first: replies before bulk
     state = fields.CharField(max_length=16, default="queued", db_default="queued")

@@ -4,6 +4,7 @@ to listed subscribers, so they go through the delivery engine with its quiet hou
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
 from bot import sandbox
 from bot.models import Officer, Subscriber
@@ -22,8 +23,9 @@ async def push(kind: str, text: str, subscriber_ids: list[int]) -> Broadcast | N
     """Send `text` to these subscribers as soon as the engine allows (not in quiet hours). The
     simulator's sandbox villagers are dropped: they never receive a push."""
     if subscriber_ids:
-        subscriber_ids = await Subscriber.filter(sandbox.real(), id__in=sorted(set(subscriber_ids))).values_list(
-            "id", flat=True)
+        # values_list(flat=True) gives the ids themselves; Tortoise's stubs only know the tuple form.
+        subscriber_ids = cast(list[int], await Subscriber.filter(
+            sandbox.real(), id__in=sorted(set(subscriber_ids))).values_list("id", flat=True))
     if not subscriber_ids:
         return None
     officer = await system_officer()

@@ -144,8 +144,6 @@ class Scheduler:
 
     async def _fire(self, broadcast_id: int, trigger: Any) -> None:
         now = datetime.now(UTC)
-        if isinstance(trigger, DateTrigger):
-            moment = trigger.run_date
-        else:  # cron fires on whole minutes; the minute identifies the firing
-            moment = now.replace(second=0, microsecond=0)
+        # cron fires on whole minutes; the minute identifies the firing
+        moment = trigger.run_date if isinstance(trigger, DateTrigger) else now.replace(second=0, microsecond=0)
         await service.fire(broadcast_id, moment, self.config)

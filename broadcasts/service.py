@@ -4,20 +4,19 @@
 from __future__ import annotations
 
 import logging
-import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 from tortoise.functions import Count
 
-from bot.prices import service as prices
 from bot.config import Config
 from bot.models import Message, Officer, Subscriber
 from broadcasts import audience as audiences
 from broadcasts import schedules
 from broadcasts.models import KINDS, Broadcast, BroadcastRun, Delivery
+from broadcasts.placeholders import render
 from content.safety import explain, find_forbidden
 
 log = logging.getLogger("nongbot.broadcasts")
@@ -33,7 +32,7 @@ class BroadcastError(ValueError):
         self.status = status
 
 
-def validate(data: dict[str, Any], config: Config) -> tuple[str, str, audiences.Audience, dict | None, int]:
+def validate(data: dict[str, Any], config: Config) -> tuple[str, str, audiences.Audience, dict[str, Any] | None, int]:
     kind = data.get("kind")
     if kind not in KINDS:
         raise BroadcastError(f"kind: expected one of {', '.join(KINDS)}")
@@ -162,16 +161,6 @@ async def fire(broadcast_id: int, fire_at: datetime, config: Config, *, skip_rea
         await broadcast.save(update_fields=["state", "updated_at"])
     log.info("broadcast run enqueued", extra={"broadcast": broadcast.id, "run": run.id, "targeted": run.targeted})
     return run
-
-
-DIGEST = re.compile(r"\{价格(?:[:：]([^}]*))?\}")
-
-
-async def render(text: str, today: date) -> str:
-    """"本周价格：{价格:水果}" -> the newest fruit prices; "{价格}" -> every group."""
-    for match in list(DIGEST.finditer(text)):
-        text = text.replace(match.group(0), await prices.digest((match.group(1) or "").strip(), today), 1)
-    return text
 
 
 async def finish_runs(recurring: dict[int, bool]) -> None:

@@ -17,12 +17,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from tortoise.expressions import Q
 
 from bot.keys import CONFIG, OFFICER, SESSION
+from bot.labels import ROLE_NAMES
 from bot.models import ApiToken, ConsoleSession, Officer
 from bot.web import params
 
 ROLES = ("officer", "supervisor", "admin")
 RANK = {"officer": 0, "supervisor": 1, "admin": 2}
-ROLE_NAMES = {"officer": "农技员", "supervisor": "审核员", "admin": "管理员"}
 SESSION_COOKIE = "nongbot_session"
 CSRF_FIELD = "_csrf"
 CSRF_HEADER = "X-CSRF-Token"
@@ -131,7 +131,7 @@ async def officer_for_token(token: str) -> Officer | None:
     if row is None or not row.officer.active:
         return None
     await ApiToken.filter(id=row.id).update(last_used_at=datetime.now(UTC))
-    return row.officer  # type: ignore[no-any-return]
+    return row.officer
 
 
 def error(status: int, message: str) -> web.Response:

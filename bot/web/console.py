@@ -14,6 +14,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from bot import labels
 from bot.extend import MenuEntry, add_menu, extensions
 from bot.keys import CONFIG, OFFICER
 from bot.models import AuditEvent, Officer
@@ -45,6 +46,7 @@ def setup(app: web.Application) -> None:
     )
     env.filters["local"] = lambda dt, fmt="%Y-%m-%d %H:%M": (
         dt.astimezone(app[CONFIG].tz).strftime(fmt) if dt else "")
+    env.globals["labels"] = labels  # every template names channels, roles and states the same way
     app[limits.LIMITS] = limits.Limits.for_console(app[CONFIG].console)
     app.router.add_static("/admin/static", HERE / "static", append_version=True, name="static")
     app.router.add_get("/admin/login", login_form)
@@ -63,7 +65,9 @@ class Templates(jinja2.BaseLoader):
     def __init__(self, app: web.Application) -> None:
         self.app = app
 
-    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Callable[[], bool] | None]:
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
         for folder in (HERE / "templates", *extensions(self.app).templates):
             with contextlib.suppress(jinja2.TemplateNotFound):
                 return jinja2.FileSystemLoader(folder).get_source(environment, template)

@@ -13,8 +13,9 @@ from aiohttp import web
 
 from bot.extend import extensions
 from bot.keys import CONFIG, OFFICER, SESSION
+from bot.labels import ROLE_NAMES
 from bot.phones import mask_phone
-from bot.web.auth import RANK, ROLE_NAMES
+from bot.web.auth import RANK
 
 
 def render(request: web.Request, template: str, context: dict[str, Any] | None = None,

@@ -1,0 +1,60 @@
+"""The 首页's broadcast parts: today's deliveries, their share of the daily chart, and the recent runs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from tortoise.expressions import Q
+
+from bot.extend import Card, add_card, listen
+from bot.keys import CONFIG
+from bot.web.dashboard import OUTBOUND_DAYS, midnight, per_day
+from broadcasts.models import BroadcastRun, Delivery
+from broadcasts.service import run_stats
+
+RUNS = 5
+OUTCOMES = ("delivered", "sent", "failed")
+
+
+def setup(app: web.Application) -> None:
+    add_card(app, Card("deliveries_today", "broadcasts/dashboard_today.html", today, order=40, place="tile"))
+    add_card(app, Card("runs", "broadcasts/dashboard_runs.html", recent_runs, order=20))
+    listen(app, OUTBOUND_DAYS, per_outcome)
+
+
+def _delivery_day(start: datetime, end: datetime) -> Q:
+    """Sent in [start, end), or failed without being sent with its last try due then."""
+    return Q(sent_at__gte=start, sent_at__lt=end) | Q(sent_at__isnull=True, due_at__gte=start, due_at__lt=end)
+
+
+async def per_outcome(bounds: list[datetime]) -> dict[str, list[int]]:
+    """Deliveries per day between consecutive bounds, by outcome, in one grouped query."""
+    keys = [f"d{i}" for i in range(len(bounds) - 1)]
+    series = {outcome: [0] * len(keys) for outcome in OUTCOMES}
+    rows = await (Delivery.filter(_delivery_day(bounds[0], bounds[-1]), state__in=OUTCOMES)
+                  .group_by("state").annotate(**per_day(bounds, _delivery_day)).values("state", *keys))
+    for row in rows:
+        series[row["state"]] = [row[key] for key in keys]
+    return series
+
+
+async def today(app: web.Application) -> dict[str, int]:
+    """This county day's deliveries by outcome and in all (the tile at the top)."""
+    counted = await per_outcome([midnight(app[CONFIG]), midnight(app[CONFIG], -1)])
+    done = {outcome: counts[0] for outcome, counts in counted.items()}
+    return {**done, "total": sum(done.values())}
+
+
+async def recent_runs(app: web.Application) -> list[dict[str, Any]]:
+    tz = app[CONFIG].tz
+    runs = await BroadcastRun.all().order_by("-id").limit(RUNS).prefetch_related("broadcast")
+    found = []
+    for run in runs:
+        stats = await run_stats(run)
+        text = run.text or run.broadcast.text
+        found.append({**stats, "broadcast_id": run.broadcast_id, "kind": run.broadcast.kind,
+                      "fire_at_local": run.fire_at.astimezone(tz).strftime("%m-%d %H:%M"),
+                      "text": text[:40] + ("…" if len(text) > 40 else "")})
+    return found
