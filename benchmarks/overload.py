@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import xmltodict
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent

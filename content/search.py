@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from tortoise import connections
+
 from content.fold import fold
 from content.index import Doc, Index
 from content.intents import TECHNIQUE, classify
-from tortoise import connections
-
 from content.models import Article
 from content.tokenizer import Tokenizer
 
@@ -106,8 +106,8 @@ class Searcher:
         self.sound_pass = True  # rank()'s second pass on pinyin when the first is weak (off: to measure it)
         self._head: dict[int, frozenset[str]] = {}
         # Everyday word counts from the tokenizer's dictionary: how rare a word unknown to the articles is.
-        self._general_freq: dict[str, int] = tokenizer._jieba.FREQ  # noqa: SLF001
-        self._general_total: float = float(tokenizer._jieba.total) or 1.0  # noqa: SLF001
+        self._general_freq: dict[str, int] = tokenizer._jieba.FREQ
+        self._general_total: float = float(tokenizer._jieba.total) or 1.0
 
     def build(self, entries: Iterable[Entry]) -> None:
         """(Re)build from entries; only new or changed ones are tokenised again. Blocking: use a thread."""

@@ -17,10 +17,16 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
+from bot.channels import Sender
 from bot.config import Config, load_config
 from bot.db import database
+from bot.keys import CONFIG, METRICS, ROLE, ROUTER, SENDERS
+from bot.metrics import Metrics
 from bot.models import Officer
 from bot.web.auth import hash_password
+from handlers import build_router
+from tests.fakes.clock import FakeClock
+from tests.fakes.sender import InMemorySender
 from tests.helpers import OFFICER_NAMES, OFFICER_PASSWORD, Console
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,8 +143,30 @@ async def app(config: Config) -> AsyncIterator[web.Application]:
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, config: Config) -> TestClient:
-    return await aiohttp_client(create_app(config))
+async def quick_app(config: Config) -> AsyncIterator[web.Application]:
+    """The inbound pipeline with nothing started: no server, no cleanup contexts, no search index
+    (handlers that search need `app`), and an InMemorySender for each channel in app[SENDERS]."""
+    application = web.Application()
+    application[CONFIG] = config
+    application[ROLE] = "cli"
+    application[METRICS] = Metrics()
+    application[ROUTER] = build_router()
+    senders: dict[str, Sender] = {"sms": InMemorySender("sms"), "wechat": InMemorySender("wechat")}
+    application[SENDERS] = senders
+    async with database(config.database.url):
+        yield application
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock; `clock.install(monkeypatch, module)` gives it to the module under test."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, config: Config) -> TestClient[web.Request, web.Application]:
+    test_client: TestClient[web.Request, web.Application] = await aiohttp_client(create_app(config))
+    return test_client
 
 
 @pytest.fixture(scope="session")

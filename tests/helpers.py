@@ -42,14 +42,16 @@ OFFICER_NAMES = {"officer": "农技员小王", "supervisor": "审核员老李", 
 class Console:
     """A test client of the web role with one officer per role; log in as any of them."""
 
-    def __init__(self, client: TestClient, officers: dict[str, Officer]) -> None:
+    def __init__(self, client: TestClient[web.Request, web.Application], officers: dict[str, Officer]) -> None:
         self.client = client
         self.officers = officers
         self.csrf = ""
 
     @property
     def app(self) -> web.Application:
-        return self.client.server.app  # type: ignore[no-any-return]
+        app = self.client.app
+        assert app is not None
+        return app
 
     async def login(self, role: str = "officer") -> str:
         """Log in through the form (after clearing cookies); returns the session's CSRF token."""

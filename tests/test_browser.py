@@ -12,7 +12,6 @@ from bot.models import Subscriber, pack_set
 from bot.questions.models import Question
 from bot.seed import seed_if_empty
 from broadcasts.models import Broadcast
-
 from tests.browser import Site
 
 pytestmark = pytest.mark.db
