@@ -30,8 +30,8 @@ from bot.app import create_app  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.keys import SEARCH  # noqa: E402
 from bot.messages import InboundMessage  # noqa: E402
-from bot.models import Subscriber
-from bot.questions.models import Question
+from bot.models import Subscriber  # noqa: E402
+from bot.questions.models import Question  # noqa: E402
 from content import search as search_module  # noqa: E402
 from content.intents import classify  # noqa: E402
 from content.search import Searcher  # noqa: E402

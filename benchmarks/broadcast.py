@@ -111,7 +111,7 @@ async def measure(args: argparse.Namespace, url: str, tmp: str) -> dict[str, obj
     try:
         while True:
             await asyncio.sleep(0.2)
-            state, rows, sent = await probe.snapshot()
+            state, _rows, sent = await probe.snapshot()
             now = time.perf_counter()
             if enqueued_at is None and state in ("sending", "done"):
                 enqueued_at = now

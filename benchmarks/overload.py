@@ -86,7 +86,8 @@ class Load:
             async with session.post(self.url, params=query, data=body,
                                     headers={"Content-Type": "text/xml"}) as resp:
                 text = await resp.text()
-                outcome = ("deferred" if text == "success" else "passive") if resp.status == 200 else f"http {resp.status}"
+                answered = "deferred" if text == "success" else "passive"
+                outcome = answered if resp.status == 200 else f"http {resp.status}"
         except (aiohttp.ClientError, TimeoutError) as exc:
             outcome = type(exc).__name__
         results.append((time.perf_counter() - started, outcome))

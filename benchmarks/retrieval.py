@@ -40,7 +40,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}"
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return f"{python}, {os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}"
 
 
 def entries_from_articles(articles: list[ArticleData]) -> list[Entry]:

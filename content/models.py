@@ -15,12 +15,12 @@ class Article(Model):
     crops = fields.CharField(max_length=400, default="", db_default="")
     topics = fields.CharField(max_length=200, default="", db_default="")
     months = fields.CharField(max_length=60, default="", db_default="")
-    keywords: list = fields.JSONField(default=list)  # type: ignore[assignment]
+    keywords: list[str] = fields.JSONField(default=list)
     # Villagers' own wordings an officer attached from the inbox; searched like keywords (max 50).
-    phrasings: list = fields.JSONField(default=list, db_default=[])  # type: ignore[assignment]
+    phrasings: list[str] = fields.JSONField(default=list, db_default=[])
     summary = fields.TextField(default="")
     body = fields.TextField(default="")
-    sources: list = fields.JSONField(default=list)  # type: ignore[assignment]
+    sources: list[str] = fields.JSONField(default=list)
     origin = fields.CharField(max_length=200, default="", db_default="")  # file or import it came from
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True, db_index=True)

@@ -102,7 +102,8 @@ def find_forbidden(text: str, crops: tuple[str, ...] | list[str] = ()) -> list[F
             where = entry.prohibited & set(crops)
             if entry.prohibited and crops and not where:
                 continue
-            found.append(Finding(match.group(0), entry.name, f"restricted on {'、'.join(sorted(where)) or 'all crops'}"))
+            restricted = f"restricted on {'、'.join(sorted(where)) or 'all crops'}"
+            found.append(Finding(match.group(0), entry.name, restricted))
             continue
         why = {"banned": "banned", "special": "special use only", "vet": "banned for food animals"}[entry.kind]
         found.append(Finding(match.group(0), entry.name, why))

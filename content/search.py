@@ -183,7 +183,6 @@ class Searcher:
         asked_crops = {c for w in words if (c := tk.vocab.crop(w))}
         hits = tuple(Hit(i, self.entries[i].ref, self.entries[i].title, round(s, 4)) for i, s in ranked[:limit])
         top = self.entries[ranked[0][0]]
-        about = self._about[top.id]
         confidence = self.confidence(words, asked_crops, ranked)
         if asked_crops and top.crops and not asked_crops & set(top.crops):
             return Result(hits, False, "crop_mismatch", confidence)

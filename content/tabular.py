@@ -191,8 +191,9 @@ def read_csv(data: bytes, *, columns: Sequence[str], required: Sequence[str] = (
     sheet.encoding = lines.encoding
     first = next((n for n, text in enumerate(lines.lines) if text is None or text.strip()), None)
     if first is None:
-        sheet.errors.append(LineError(1, "empty file: expected a header line "
-                                         f"({','.join(columns)})", f"文件是空的：第一行应是表头（{','.join(columns)}）"))
+        header = ",".join(columns)
+        sheet.errors.append(LineError(1, f"empty file: expected a header line ({header})",
+                                      f"文件是空的：第一行应是表头（{header}）"))
         return sheet
     header_text = lines.lines[first]
     if header_text is None:
@@ -348,7 +349,8 @@ def text_value(value: Any, name: str, limit: int, *, label: str = "") -> str:
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         kind = {bool: "true/false", list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
-        raise FieldError(f"{name}: expected text, got {kind}", f"{label}应是文字，不能是{_KINDS.get(type(value), '其他类型')}")
+        raise FieldError(f"{name}: expected text, got {kind}",
+                         f"{label}应是文字，不能是{_KINDS.get(type(value), '其他类型')}")
     text = str(value).strip()
     if len(text) > limit:
         raise FieldError(f"{name}: longer than {limit} characters ({len(text)})",

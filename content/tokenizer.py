@@ -49,9 +49,8 @@ class Tokenizer:
             if len(parts) == 3:
                 self.tags[parts[0]] = parts[2]
         # Dialect words and standard names must stay whole so they can be mapped.
-        for word in [*self.vocab.aliases, *self.vocab.crops, *self.vocab.aliases.values(), *self.out_of_scope]:
-            if " " not in word and word not in self.tags:
-                entries.append(f"{word} 2000")
+        names = [*self.vocab.aliases, *self.vocab.crops, *self.vocab.aliases.values(), *self.out_of_scope]
+        entries.extend(f"{word} 2000" for word in names if " " not in word and word not in self.tags)
         self._jieba = jieba.Tokenizer()
         # A file object, not a path: jieba never closes a path it opens (ResourceWarning).
         self._jieba.load_userdict(io.BytesIO("\n".join(entries).encode("utf-8")))
@@ -70,9 +69,7 @@ class Tokenizer:
         for word in pieces:
             if not KEEP.match(word):
                 continue
-            for std in self.vocab.canonical(word).split():
-                if std not in self.stop:
-                    out.append(std)
+            out.extend(std for std in self.vocab.canonical(word).split() if std not in self.stop)
         return out
 
     @staticmethod

@@ -23,6 +23,7 @@ from twilio.rest import Client
 
 from bot import logs
 from bot.app import create_app
+from bot.channels.twilio import TwilioSender
 from bot.keys import SENDERS
 from bot.models import Officer
 from bot.phones import mask_phones_in
@@ -148,6 +149,7 @@ async def test_full_phone_numbers_in_logs_twilio_sdk_delivery_check(logged: Capt
     await runner.setup()
     try:
         sender = app[SENDERS]["sms"]
+        assert isinstance(sender, TwilioSender)
         started = datetime.now(UTC)
         result = await sender.send(PHONE, "明天有霜冻。")
         assert result.status == "queued"
@@ -171,8 +173,9 @@ async def test_full_phone_numbers_in_logs_twilio_sdk_delivery_check(logged: Capt
 
 # --- (b) console and API searches in aiohttp's access log ---------------------------------------
 
-async def _started(aiohttp_client: Any, app: web.Application,
-                   access_log_class: type[web_log.AccessLogger] = logs.AccessLogger) -> TestClient:
+async def _started(
+    aiohttp_client: Any, app: web.Application, access_log_class: type[web_log.AccessLogger] = logs.AccessLogger,
+) -> TestClient[web.Request, web.Application]:
     """A test server started the way `nongbot serve` starts (its access logger class)."""
     server = TestServer(app)
     await server.start_server(access_log_class=access_log_class)

@@ -52,6 +52,7 @@ async def test_models_match_migration_files() -> None:
     apps = db.tortoise_config("sqlite://:memory:")["apps"]
     async with TortoiseContext() as ctx:
         await ctx.init(config={"connections": {"default": "sqlite://:memory:"}, "apps": apps})
+        assert ctx.apps is not None
         assert await MigrationAutodetector(ctx.apps, apps).changes() == []
 
 

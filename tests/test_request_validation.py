@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
@@ -63,7 +64,7 @@ async def test_signed_wechat_request_with_a_timestamp_of_20_or_more_digits(
     config = make_config(db_url, wechat={
         "enabled": True, "app_id": fake.app_id, "app_secret": fake.app_secret, "token": fake.token,
         "encoding_aes_key": fake.aes_key, "mode": mode, "api_base": "http://127.0.0.1:9", "timeout": 0.5})
-    client: TestClient = await aiohttp_client(create_app(config))
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(create_app(config))
     ts, nonce = timestamp.format(now=int(time.time())), "424242"
     query = {"signature": fake.signature(fake.token, ts, nonce), "timestamp": ts, "nonce": nonce}
     verify = await client.get("/webhooks/wechat", params={**query, "echostr": "hello"})
@@ -90,7 +91,7 @@ async def test_deeply_nested_json_on_the_aliyun_callback(aiohttp_client: Any, db
         "access_key_id": ACCESS_KEY_ID, "access_key_secret": ACCESS_KEY_SECRET, "sign_name": SIGN_NAME,
         "endpoint": "127.0.0.1:9", "protocol": "http", "timeout": 0.5, "template_reply": "SMS_1:p1,p2",
         "callback_secret": CALLBACK_SECRET})
-    client: TestClient = await aiohttp_client(create_app(config))
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(create_app(config))
     response = await client.post(f"/webhooks/aliyun/{CALLBACK_SECRET}", data=body,
                                  headers={"Content-Type": "application/json"})
     assert response.status == 400, await response.text()
@@ -112,14 +113,16 @@ async def test_deeply_nested_json_on_all_json_post_and_put_api_routes(console: C
 
 @pytest.mark.parametrize("path", ["/api/v1/broadcasts", "/api/v1/broadcasts/preview"])
 async def test_audience_as_a_list_of_numbers(console: Console, path: str) -> None:
-    response = await console.client.post(path, json={**BROADCAST, "audience": [1]}, headers=await console.token("officer"))
+    officer = await console.token("officer")
+    response = await console.client.post(path, json={**BROADCAST, "audience": [1]}, headers=officer)
     assert "audience" in await _error(response)
     assert not await Broadcast.exists()
 
 
 @pytest.mark.parametrize("path", ["/api/v1/broadcasts", "/api/v1/broadcasts/preview"])
 async def test_audience_as_a_number(console: Console, path: str) -> None:
-    response = await console.client.post(path, json={**BROADCAST, "audience": 5}, headers=await console.token("officer"))
+    officer = await console.token("officer")
+    response = await console.client.post(path, json={**BROADCAST, "audience": 5}, headers=officer)
     assert "audience" in await _error(response)
     assert not await Broadcast.exists()
 
@@ -285,7 +288,7 @@ async def test_signed_twilio_fields_longer_than_their_columns(aiohttp_client: An
     config = make_config(db_url, server={"public_url": "https://nongbot.example.org"}, sms={"provider": "twilio"},
                          twilio={"account_sid": twilio.account_sid, "auth_token": twilio.auth_token,
                                  "from_number": "+15005550006", "api_base": "http://127.0.0.1:9", "timeout": 0.5})
-    client: TestClient = await aiohttp_client(create_app(config))
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(create_app(config))
     form = {**twilio.inbound_params("+8613800138000", "帮助"), "MessageStatus": "failed", field: "x" * 5000}
     signature = twilio.sign("https://nongbot.example.org" + path, form)
     response = await client.post(path, data=form, headers={"X-Twilio-Signature": signature})
@@ -298,7 +301,7 @@ async def test_signed_wechat_request_with_a_nul_in_its_nonce(aiohttp_client: Any
     config = make_config(db_url, wechat={
         "enabled": True, "app_id": fake.app_id, "app_secret": fake.app_secret, "token": fake.token,
         "encoding_aes_key": fake.aes_key, "mode": "plain", "api_base": "http://127.0.0.1:9", "timeout": 0.5})
-    client: TestClient = await aiohttp_client(create_app(config))
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(create_app(config))
     ts, nonce = str(int(time.time())), "4\x002"
     query = {"signature": fake.signature(fake.token, ts, nonce), "timestamp": ts, "nonce": nonce}
     response = await client.post("/webhooks/wechat", params=query, data=fake.text_xml("oUser123", "帮助").encode())
@@ -314,7 +317,8 @@ async def test_every_json_post_and_put_api_route_declares_its_body(console: Cons
     without = []
     for route in console.app.router.routes():
         resource = route.resource
-        if resource is None or route.method not in ("POST", "PUT", "PATCH") or not resource.canonical.startswith("/api/"):
+        if (resource is None or route.method not in ("POST", "PUT", "PATCH")
+                or not resource.canonical.startswith("/api/")):
             continue
         accepts = declared(route.handler)
         if accepts is None or accepts.body is None:
@@ -366,7 +370,8 @@ def test_a_query_number_must_be_written_as_one_within_bounds(raw: str) -> None:
 def test_query_values() -> None:
     query = Query(n=Int(1, 10, default=3), t=Text(5, choices=("a", "b")), b=Bool(), s=Text(3))
     assert query.parse({}) == {"n": 3, "t": None, "b": None, "s": None}
-    assert query.parse({"n": " 7 ", "t": "b", "b": "true", "s": "苞谷地"}) == {"n": 7, "t": "b", "b": True, "s": "苞谷地"}
+    parsed = query.parse({"n": " 7 ", "t": "b", "b": "true", "s": "苞谷地"})
+    assert parsed == {"n": 7, "t": "b", "b": True, "s": "苞谷地"}
     assert query.parse({"n": "", "b": "0"})["b"] is False
     for bad in ({"t": "c"}, {"b": "maybe"}, {"s": "1234"}, {"s": "a\x00"}, {"s": "\ud800"}):
         with pytest.raises(Invalid):
