@@ -6,14 +6,15 @@ import re
 import unicodedata
 
 from bot.messages import InboundMessage, Reply
-from bot.questions.models import Question
+from bot.questions.answering import Asker, to_inbox
 from bot.routing import Context, Router
 from bot.textnorm import keyword_form
 
 router = Router("feedback")
 
 WORDS = ("反馈", "意见", "建议", "投诉")
-LEAD = re.compile(r"^\s*(?:我(?:有|要|提)?(?:个|一个|点|一点)?)?(反馈|意见|建议|投诉)(\s*[:：,，、。!！]\s*|\s+)?(.*)$", re.S)
+LEAD = re.compile(r"^\s*(?:我(?:有|要|提)?(?:个|一个|点|一点)?)?(反馈|意见|建议|投诉)(\s*[:：,，、。!！]\s*|\s+)?(.*)$",
+                  re.S)
 # "建议打啥药" asks the knowledge base a question; "建议：…" or "建议 …" (a separator) is always a comment.
 QUESTION = re.compile(r"咋|怎么|怎样|么样|吗|啥|什么|多少|如何|哪里|哪个|为什么|能不能|可不可以|要不要|用不用")
 WAGES = ("欠薪", "工资", "工钱", "讨薪")
@@ -46,8 +47,7 @@ async def feedback(msg: InboundMessage, ctx: Context) -> Reply:
     kind = "投诉" if word == "投诉" else "建议" if word == "建议" else "意见"
     if len(keyword_form(rest)) < 2:
         return Reply(ASK_TEXT.format(kind=word))
-    await Question.create(subscriber=ctx.subscriber, message=ctx.inbound, channel=msg.channel,
-                          text=msg.text[:1000], reason="feedback")
+    await to_inbox(Asker(ctx.subscriber, ctx.inbound, msg.channel), msg.text, "feedback")
     reply = THANKS.format(kind=kind)
     if any(w in rest for w in WAGES):
         reply += f"被欠工资也可直接打{ctx.config.bot.labour_hotline}。"

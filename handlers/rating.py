@@ -1,8 +1,8 @@
 """Feedback on the last answer: 有用 / 不对 / 没用 … (words in content/dict/rating.toml).
 
-Only when the bot has just answered this villager from an article (`bot.answers.last_answer`); otherwise
-the handler returns None and "不对" goes on to the other handlers. 不对 / 没用 also hand the question to an
-officer, together with the answer that was given."""
+Only when the bot has just answered this villager from an article (`bot.questions.answers.last_answer`);
+otherwise the handler returns None and "不对" goes on to the other handlers. 不对 / 没用 also hand the
+question to an officer, together with the answer that was given (bot/questions/answering.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from bot import answers
 from bot.messages import InboundMessage, Reply
-from bot.questions.models import RATINGS, Question
+from bot.questions.answering import Asker, rate_last
+from bot.questions.models import RATINGS
 from bot.routing import Context, Router
 from bot.textnorm import keyword_form
 from content.fold import fold
@@ -22,10 +22,6 @@ router = Router("rating")
 
 RATING_FILE = Path(__file__).resolve().parent.parent / "content" / "dict" / "rating.toml"
 MAX_FORM = 24  # characters after folding: longer texts are questions or comments, not a rating
-
-THANKS = "谢谢您告诉我们！有别的问题随时发过来。"
-PASSED_ON = "收到，这个回答没帮上您，已转给农技员，他们看过后会尽快回复您。"
-ALREADY = "已经转给农技员了，他们看过后会尽快回复您。"
 
 
 def form_of(text: str) -> str:
@@ -85,19 +81,7 @@ def _is_rating(msg: InboundMessage, ctx: Context) -> bool:
 async def rate(msg: InboundMessage, ctx: Context) -> Reply | None:
     """有用 / 不对 / 没用 … right after an answer: rate it; 不对 and 没用 go to an officer"""
     rating = rating_words().rating(msg.text)
-    answer = await answers.last_answer(ctx.subscriber)
-    if rating is None or answer is None:
-        return None  # no answer to rate: "不对" is someone else's
-    before = await answers.rate(answer, rating)
-    if rating == "useful":
-        return Reply(THANKS)
-    if before in ("wrong", "useless"):
-        return Reply(ALREADY)  # said twice: the officers already have it
-    sent = await answers.sent_text(answer)
-    given = f"《{answer.title}》" + (f"\n{sent}" if sent else "")
-    asked = answer.message_id or (ctx.inbound.id if ctx.inbound else None)  # type: ignore[attr-defined]
-    await Question.create(
-        subscriber=ctx.subscriber, message_id=asked, channel=msg.channel, text=answer.question,
-        reason="wrong_answer", best_ref=answer.article_ref, best_score=answer.score, given_answer=given,
-    )
-    return Reply(PASSED_ON)
+    if rating is None:
+        return None
+    reply = await rate_last(Asker(ctx.subscriber, ctx.inbound, msg.channel), rating)
+    return Reply(reply) if reply is not None else None  # no answer to rate: "不对" is someone else's

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from aiohttp import web
 
-from bot import answers
 from bot.keys import SEARCH
 from bot.models import Message, Subscriber
+from bot.questions import answers
 from bot.questions.models import Answer, Question
 from content import importer
 from content.loader import BUNDLED, read_path

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bot.compose import compose, sms_budget
 from bot.keys import CONFIG, SEARCH
 from bot.models import AuditEvent
 from bot.sms import segments
@@ -15,7 +16,6 @@ from content import importer
 from content.loader import BUNDLED, read_path
 from content.models import Article
 from content.render import sms_page, wechat_text
-from handlers.search import compose, sms_budget
 from tests.helpers import OFFICER_NAMES, Console
 
 pytestmark = pytest.mark.db

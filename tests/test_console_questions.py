@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from bot import answers
 from bot.channels import SendResult
 from bot.keys import SEARCH, SENDERS
 from bot.models import AuditEvent, Message, Subscriber
+from bot.questions import answers
+from bot.questions.knowledge import MAX_PHRASINGS, article_title, attach_phrasing
 from bot.questions.models import Answer, Question
-from bot.web.questions import MAX_PHRASINGS, article_title, attach_phrasing
 from content import importer
 from content.loader import BUNDLED, read_path
 from content.models import Article

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from aiohttp import ClientResponse, web
 
-from bot import roster
 from bot.models import AuditEvent, ConsentEvent, Message, Subscriber, pack_set
 from bot.questions.models import Question
+from bot.villagers import roster
 from tests.browser import Site
 from tests.helpers import OFFICER_NAMES, Console
 

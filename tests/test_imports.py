@@ -22,12 +22,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 
-from bot import roster
-from bot.labour import service as jobs
-from bot.prices import service as prices
 from bot.keys import CONFIG
+from bot.labour import notices as jobs
 from bot.labour.models import Job
 from bot.models import Subscriber
+from bot.prices import rows as prices
+from bot.villagers import roster
 from content import tabular
 from content.loader import TITLE_MAX, read_path
 from tests.conftest import ROOT
@@ -118,7 +118,7 @@ def test_wrong_types_accepted_in_articles_jsonl(tmp_path: Path) -> None:
 
 
 def test_one_title_limit_for_file_console_and_api() -> None:
-    from bot.web import articles
+    from bot.articles import service as articles
 
     assert articles.TITLE_MAX == TITLE_MAX == 60
     _, errors = articles.validate({"title": "长" * (TITLE_MAX + 1), "body": "正文", "sources": ["书"]})

@@ -1,13 +1,26 @@
-"""Questions: what the bot left to an officer (the inbox), the answers it gave and villagers' ratings."""
+"""Questions: what the bot left to an officer (the inbox), answering villagers, the answers it gave and
+villagers' ratings."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
+from bot.extend import OPEN_QUESTIONS, MenuEntry, add_menu, add_templates, listen
 from bot.keys import ROLE
-from bot.web import questions
 
 
 def setup(app: web.Application) -> None:
-    if app[ROLE] in ("all", "web"):
-        questions.setup(app)
+    if app[ROLE] not in ("all", "web"):
+        return
+    # Imported here, not at the top: the core still imports bot.questions.models (the simulator), and
+    # that must not pull the console's modules in while bot.web itself is being imported.
+    from bot.questions import api, dashboard, pages, service
+
+    add_menu(app, MenuEntry("/admin/questions", "问答收件箱", order=30))
+    add_templates(app, Path(__file__).parent / "templates")
+    pages.add_routes(app)
+    api.add_routes(app)
+    listen(app, OPEN_QUESTIONS, service.open_questions)
+    dashboard.setup(app)  # the 首页's open questions and texts handed to officers

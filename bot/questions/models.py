@@ -22,6 +22,8 @@ class Question(Model):
     message: fields.ForeignKeyNullableRelation[Message] = fields.ForeignKeyField(
         "models.Message", related_name="questions", null=True, on_delete=fields.SET_NULL
     )
+    subscriber_id: int | None
+    message_id: int | None
     channel = fields.CharField(max_length=16)
     text = fields.TextField()
     status = fields.CharField(max_length=16, default="open", db_default="open")  # open|answered|closed
@@ -36,6 +38,7 @@ class Question(Model):
     reply_message: fields.ForeignKeyNullableRelation[Message] = fields.ForeignKeyField(
         "models.Message", related_name="answers", null=True, on_delete=fields.SET_NULL
     )
+    reply_message_id: int | None
     article_ref = fields.CharField(max_length=100, default="", db_default="")  # saved as this article
     # For "wrong_answer": what the bot had sent (the article's title, then the text), shown to the officer.
     given_answer = fields.TextField(default="", db_default="")
@@ -59,6 +62,8 @@ class Answer(Model):
     message: fields.ForeignKeyNullableRelation[Message] = fields.ForeignKeyField(  # the inbound question
         "models.Message", related_name="article_answers", null=True, on_delete=fields.SET_NULL
     )
+    subscriber_id: int | None
+    message_id: int | None
     channel = fields.CharField(max_length=16)
     question = fields.TextField()
     article_ref = fields.CharField(max_length=100)

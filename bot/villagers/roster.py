@@ -206,6 +206,6 @@ async def _save(batch: list[dict[str, Any]], source: str, report: RosterReport) 
 
 async def import_csv(path: Path) -> RosterReport:
     """The command line's import: the file's errors are reported as "path:line: error"."""
-    report = await import_bytes(path.read_bytes())
+    report = await import_bytes(await asyncio.to_thread(path.read_bytes))
     report.name = str(path)
     return report

@@ -42,8 +42,8 @@ async def last_answer(subscriber: Subscriber | None, within: timedelta = timedel
     if answer is None:
         return None
     later = Message.filter(subscriber_id=subscriber.id, direction="in", created_at__gt=answer.created_at)
-    if answer.message_id is not None:  # type: ignore[attr-defined]
-        later = later.exclude(id=answer.message_id)  # type: ignore[attr-defined]
+    if answer.message_id is not None:
+        later = later.exclude(id=answer.message_id)
     later = later.exclude(status="processing")
     for prefix in STILL_ON_IT:
         later = later.exclude(handler__startswith=prefix)
@@ -62,8 +62,8 @@ async def rate(answer: Answer, rating: str) -> str:
 
 async def sent_text(answer: Answer) -> str:
     """What the villager received for the answered question (the first reply to it), or ""."""
-    if answer.message_id is None:  # type: ignore[attr-defined]
+    if answer.message_id is None:
         return ""
-    reply = await (Message.filter(reply_to_id=answer.message_id, direction="out")  # type: ignore[attr-defined]
+    reply = await (Message.filter(reply_to_id=answer.message_id, direction="out")
                    .order_by("id").first())
     return reply.body if reply is not None else ""

@@ -1,0 +1,164 @@
+"""The knowledge base's JSON API: what the bot answers (/api/v1/search), list, read, create, change and
+preview articles (/api/v1/articles)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.articles.pages import PAGE_SIZE
+from bot.articles.service import (
+    KEYWORD_LEN,
+    KEYWORDS_MAX,
+    LIST_SPLIT,
+    SOURCE_LEN,
+    SOURCES_MAX,
+    TOPICS,
+    article_json,
+    checked_preview,
+    create_article,
+    draft_of,
+    fields_of,
+    find,
+    items,
+    listed,
+    made_searchable,
+    update_article,
+    validate,
+)
+from bot.compose import ask
+from bot.keys import CONFIG, OFFICER, SEARCH
+from bot.web.auth import error, json_body, requires
+from bot.web.console import AUDIT_DETAIL
+from bot.web.params import QUERY, Int, List, Obj, Query, Scalar, Text, accepts
+from content.loader import BODY_MAX, SUMMARY_MAX, TITLE_MAX
+from content.models import Article
+from content.vocab import vocabulary
+
+ARTICLE_FIELDS = {
+    "title": Text(TITLE_MAX, label="标题"), "summary": Text(SUMMARY_MAX, label="摘要（短信答复）"),
+    "body": Text(BODY_MAX, label="正文"), "crops": List(Text(20), max_items=50, text_items=True, label="作物"),
+    "topics": List(Text(10), max_items=len(TOPICS), text_items=True, label="类别"),
+    "months": List(Scalar(2), max_items=12, text_items=True, label="月份（1-12）"),
+    "keywords": List(Text(KEYWORD_LEN), max_items=KEYWORDS_MAX, text_items=True, label="关键词"),
+    "sources": List(Text(SOURCE_LEN), max_items=SOURCES_MAX, text_items=True, label="来源")}
+ARTICLE = Obj(ARTICLE_FIELDS, example={
+    "title": "柑橘红蜘蛛怎么防治", "summary": "…", "body": "…", "crops": ["柑橘"], "topics": ["虫害"],
+    "months": [4, 5], "keywords": ["红蜘蛛"], "sources": ["县农技推广中心"]})
+PREVIEW = Obj(title=Text(200, label="标题"), summary=Text(SUMMARY_MAX, label="摘要"), body=Text(BODY_MAX, label="正文"),
+              crops=ARTICLE_FIELDS["crops"])
+SEARCH_QUERY = Query(q=Text(1000, required=True, label="问题"), limit=Int(1, 50, default=5, label="列出几篇"),
+                     channel=Text(8, choices=("sms", "wechat"), label="渠道"))
+API_LIST_QUERY = Query(q=Text(200, label="标题、编号或关键词"), crop=Text(20, label="作物"),
+                       topic=Text(10, label="类别"), limit=Int(1, 200, default=PAGE_SIZE, label="每页几篇"),
+                       offset=Int(0, 10**9, label="跳过几篇"))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/search", search_api)
+    app.router.add_get("/api/v1/articles", list_api)
+    app.router.add_post("/api/v1/articles", create_api)
+    app.router.add_post("/api/v1/articles/preview", preview_api)
+    app.router.add_get("/api/v1/articles/{id:\\d+}", get_api)
+    app.router.add_put("/api/v1/articles/{id:\\d+}", update_api)
+
+
+@requires("officer")
+@accepts(query=SEARCH_QUERY)
+async def search_api(request: web.Request) -> web.Response:
+    """What the bot answers to a villager's question, and the ranked articles (as `nongbot ask --json`).
+
+    Query: q=QUESTION (required), limit=1-50 (ranked hits, default 5), channel=sms|wechat (default sms).
+    Answer: {"answer": str, "answered": bool, "hits": [{"id", "ref", "title", "score"}, …]}."""
+    asked = request[QUERY]
+    q, limit, channel = asked["q"].strip(), asked["limit"], asked["channel"] or "sms"
+    if not q:
+        return error(400, "q（问题）：必须填写")
+    answer, _ = ask(request.app[SEARCH], request.app[CONFIG], q, channel, limit)
+    return web.json_response(answer)
+
+
+@requires("officer")
+@accepts(query=API_LIST_QUERY)
+async def list_api(request: web.Request) -> web.Response:
+    """Articles, most recently changed first (without their bodies).
+
+    Query: q=TEXT (part of the title, ref or a keyword), crop=NAME, topic=NAME, limit=1-200 (default 50),
+    offset=N. Answer: {"total": N, "articles": [...]}."""
+    asked = request[QUERY]
+    limit, offset = asked["limit"], asked["offset"] or 0
+    crop, topic = (asked["crop"] or "").strip(), (asked["topic"] or "").strip()
+    if crop and vocabulary().crop(crop) is None:
+        return error(400, f"crop: unknown crop {crop!r}")
+    if topic and topic not in TOPICS:
+        return error(400, f"topic: expected one of {', '.join(TOPICS)}")
+    total, rows = await find(asked["q"] or "", vocabulary().crop(crop) or "", topic, offset, limit)
+    return web.json_response({"total": total, "articles": [listed(r) for r in rows]})
+
+
+@requires("officer")
+async def get_api(request: web.Request) -> web.Response:
+    """One article with its body and sources."""
+    article = await Article.get_or_none(id=int(request.match_info["id"]))
+    if article is None:
+        return error(404, "no such article")
+    return web.json_response(article_json(article))
+
+
+@requires("officer")
+@accepts(body=ARTICLE)
+async def create_api(request: web.Request) -> web.Response:
+    """Create an article; it is searchable as soon as this answers (201).
+
+    Body: {"title", "body", "sources": [..] (required), "summary", "crops": [..], "topics": [..],
+    "months": [1-12], "keywords": [..]}. Banned or restricted pesticides are refused (400)."""
+    body = await json_body(request)
+    if isinstance(body, web.Response):
+        return body
+    fields, errors = validate(body)
+    if fields is None:
+        return error(400, "；".join(errors))
+    article = await create_article(fields, request[OFFICER], request.app[CONFIG])
+    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], article, "created")
+    return web.json_response(article_json(article), status=201)
+
+
+@requires("officer")
+@accepts(body=ARTICLE)
+async def update_api(request: web.Request) -> web.Response:
+    """Change an article; fields left out keep their value. Searchable as changed when this answers.
+
+    Body: any of the fields of POST /api/v1/articles. Same checks as creating."""
+    article = await Article.get_or_none(id=int(request.match_info["id"]))
+    if article is None:
+        return error(404, "no such article")
+    body = await json_body(request)
+    if isinstance(body, web.Response):
+        return body
+    current = draft_of(fields_of(article))
+    fields, errors = validate({**current, **{k: v for k, v in body.items() if k in current}})
+    if fields is None:
+        return error(400, "；".join(errors))
+    article = await update_article(article, fields)
+    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], article, "edited")
+    return web.json_response(article_json(article))
+
+
+@requires("officer")
+@accepts(body=PREVIEW)
+async def preview_api(request: web.Request) -> web.Response:
+    """How an article would reach villagers: SMS pages with signature and segment counts, and WeChat text.
+
+    Body: {"title", "summary", "body", "crops": [..] (optional, for the pesticide check)}.
+    Answer: {"sms": {"pages": [{"text", "segments", "chars"}], "segments": N, "cost_yuan": X, …},
+    "wechat": str, "forbidden": [messages]}."""
+    body = await json_body(request)
+    if isinstance(body, web.Response):
+        return body
+    texts = {k: body.get(k) or "" for k in ("title", "summary", "body")}
+    if not all(isinstance(v, str) for v in texts.values()):
+        return error(400, "title, summary and body must be strings")
+    if len(texts["body"]) > BODY_MAX or len(texts["summary"]) > SUMMARY_MAX or len(texts["title"]) > 200:
+        return error(400, f"正文最多 {BODY_MAX} 个字，摘要最多 {SUMMARY_MAX} 个字")
+    crops = items(body.get("crops"), LIST_SPLIT) or []
+    return web.json_response(
+        checked_preview(request.app[CONFIG], texts["title"], texts["summary"], texts["body"], crops))
