@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from bot.config import Config
 from bot.models import Subscriber, pack_set
 from bot.prices.models import Commodity, Market, PriceRecord
-from bot.prices.service import ensure_commodities
+from bot.prices.commodities import ensure_commodities
 from content import importer
 from content.loader import BUNDLED, read_path
 from content.models import Article

@@ -7,12 +7,12 @@ from datetime import date, datetime
 from typing import Any
 
 from bot import consent
-from bot.labour.service import (
-    LOCAL_WORDS, PLACES, active_arrears, find_jobs, local_places, open_job, place_stem, register_worker,
-    split_profile_words,
-)
-from bot.messages import InboundMessage, Reply
+from bot.labour.arrears import active_arrears
+from bot.labour.matching import LOCAL_WORDS, PLACES, find_jobs, local_places, place_stem
 from bot.labour.models import Job, WorkerProfile
+from bot.labour.notices import open_job
+from bot.labour.workers import active_profile, register_worker, set_daily_pushes, split_profile_words
+from bot.messages import InboundMessage, Reply
 from bot.models import unpack_set
 from bot.routing import Context, Router
 from bot.sms import ucs2_capacity
@@ -27,7 +27,6 @@ REGISTER_WORDS = ("登记务工", "务工登记", "求职登记")
 RIGHTS_WORDS = ("维权", "欠薪", "讨薪", "拖欠工资", "欠工资", "工资拖欠", "劳动维权", "欠薪名单", "欠薪预警", "黑名单")
 MORE_PUSH = ("多推", "多推点", "多推一点")
 LESS_PUSH = ("少推", "少推点", "只推一条")
-MAX_PUSHES = 5
 SMS_LIST = 3
 WECHAT_LIST = 8
 # A question about work ("打工被骗咋办") belongs to the knowledge base, not to the notice board.
@@ -209,7 +208,7 @@ async def register_usage(msg: InboundMessage, ctx: Context) -> Reply | None:
     sub = ctx.subscriber
     if sub is None:
         return None
-    profile = await WorkerProfile.get_or_none(subscriber_id=sub.id, active=True)
+    profile = await active_profile(sub.id)
     now = f"您已登记，{_describe(profile)}。" if profile is not None else ""
     return Reply(now + "请按“登记务工 工种 想去的地方”回复，如“登记务工 电工 十堰”；只找本地的写“本地”。")
 
@@ -244,18 +243,12 @@ async def push_limit(msg: InboundMessage, ctx: Context) -> Reply | None:
     sub = ctx.subscriber
     if sub is None:
         return None
-    profile = await WorkerProfile.get_or_none(subscriber_id=sub.id, active=True)
+    profile = await active_profile(sub.id)
     if profile is None:
         return Reply("您还没有务工登记。请先发“登记务工 工种 想去的地方”，如“登记务工 电工 十堰”。")
     form = keyword_form(msg.text)
-    if form in LESS_PUSH:
-        wanted = 1
-    else:
-        digits = "".join(ch for ch in ctx.args if ch.isdigit())
-        wanted = min(int(digits), MAX_PUSHES) if digits else 3
-        wanted = max(wanted, 1)
-    profile.max_pushes_per_day = wanted
-    await profile.save(update_fields=["max_pushes_per_day", "updated_at"])
+    digits = "".join(ch for ch in ctx.args if ch.isdigit())
+    wanted = await set_daily_pushes(profile, 1 if form in LESS_PUSH else int(digits) if digits else 3)
     return Reply(f"好的，合适的招工每天最多推{wanted}条。回复“少推”改回每天1条。")
 
 

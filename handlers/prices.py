@@ -6,9 +6,11 @@ import re
 import unicodedata
 from datetime import datetime
 
-from bot.prices import service as prices
 from bot.messages import InboundMessage, Reply
-from bot.prices.models import Commodity, PriceAlert, PriceRecord
+from bot.prices import alerts, quotes
+from bot.prices.commodities import find_commodity, named
+from bot.prices.models import Commodity
+from bot.prices.rows import MAX_PRICE
 from bot.routing import Context, Router
 from bot.textnorm import keyword_form
 from content.fold import fold
@@ -23,15 +25,6 @@ CANCEL = re.compile(r"^(?:取消|关闭)(?:价格)?提醒(?P<name>\D*)$")
 KINDS = {"高于": "above", "超过": "above", "低于": "below", "跌破": "below", "涨跌": "change", "变动": "change"}
 
 
-async def find_commodity(text: str) -> Commodity | None:
-    """The commodity a message names (longest name or alias found in it)."""
-    table = await prices.name_table()
-    for name in sorted(table, key=len, reverse=True):
-        if name in text:
-            return table[name]
-    return None
-
-
 def _asks_price(msg: InboundMessage, ctx: Context) -> bool:
     form = keyword_form(msg.text)
     return len(form) <= 20 and any(w in form for w in PRICE_WORDS) and "提醒" not in form
@@ -39,21 +32,21 @@ def _asks_price(msg: InboundMessage, ctx: Context) -> bool:
 
 async def answer_for(commodity: Commodity, channel: str, ctx: Context) -> str:
     today = datetime.now(ctx.config.tz).date()
-    quotes, newest = await prices.latest(commodity, today, markets=3)
-    if not quotes:
+    found = await quotes.latest(commodity, today, markets=3)
+    if not found:
+        newest = await quotes.last_seen(commodity)
         if newest is None:
             return f"还没有{commodity.name}的价格数据。"
-        market = await newest.market
-        return (f"{commodity.name}近两周没有新价格；最近一次是{newest.date:%m-%d}"
-                f"{market.name}{newest.price:.2f}{commodity.unit}。")
+        return (f"{commodity.name}近两周没有新价格；最近一次是{newest.day:%m-%d}"
+                f"{newest.market}{newest.price:.2f}{commodity.unit}。")
     lines = [f"{commodity.name}（{commodity.unit}）："]
-    for q in quotes:
-        change = prices.arrow(q.change)
+    for q in found:
+        change = quotes.arrow(q.change)
         lines.append(f"{q.market} {q.price:.2f}{' ' + change if change else ''}（{q.day:%m-%d}）")
     if channel == "wechat":
-        trend = await prices.week_line(commodity, quotes[0].market, today)
+        trend = await quotes.week_line(commodity, found[0].market, today)
         if "→" in trend:
-            lines.append(f"近7天（{quotes[0].market}）：{trend}")
+            lines.append(f"近7天（{found[0].market}）：{trend}")
     lines.append("涨跌对比上周同一市场。")
     return "\n".join(lines)
 
@@ -62,7 +55,7 @@ async def answer_for(commodity: Commodity, channel: str, ctx: Context) -> str:
 async def prices_for_my_crops(msg: InboundMessage, ctx: Context) -> Reply:
     """价格 / 今日价格 (prices for what the sender grows)"""
     names = ctx.subscriber.crop_list if ctx.subscriber else []
-    commodities = [c for c in await Commodity.filter(name__in=names)][:3] if names else []
+    commodities = await named(names, 3)
     if not commodities:
         return Reply("请告诉我要查什么，如“价格 柑橘”或“猪价”。登记作物后，发“价格”就能看自家作物的价格。")
     parts = [await answer_for(c, msg.channel, ctx) for c in commodities]
@@ -107,10 +100,7 @@ async def price_alert(msg: InboundMessage, ctx: Context) -> Reply | None:
     form = _compact(msg.text)
     if cancel := CANCEL.match(form):
         commodity = await find_commodity(cancel.group("name")) if cancel.group("name") else None
-        query = PriceAlert.filter(subscriber_id=sub.id)
-        if commodity is not None:
-            query = query.filter(commodity_id=commodity.id)
-        removed = await query.delete()
+        removed = await alerts.cancel_alerts(sub.id, commodity)
         return Reply(f"已取消{removed}个价格提醒。" if removed else "您没有这样的价格提醒。")
     match = ALERT.match(form) or MOVE.match(form)
     assert match is not None
@@ -121,15 +111,9 @@ async def price_alert(msg: InboundMessage, ctx: Context) -> Reply | None:
     value = float(match.group("value"))
     if kind == "change" and not 1 <= value <= 100:
         return Reply("涨跌幅请在1%到100%之间，如“柑橘 涨跌 10%”。")
-    if kind != "change" and not 0 < value <= prices.MAX_PRICE:
+    if kind != "change" and not 0 < value <= MAX_PRICE:
         return Reply("价格不对，请写每斤多少元，如“价格提醒 柑橘 高于 2.5”。")
-    last = await PriceRecord.filter(commodity_id=commodity.id, status="published").order_by("-date").first()
-    current = last.price if last else None
-    armed = not (current is not None and ((kind == "above" and current > value) or (kind == "below" and current < value)))
-    await PriceAlert.update_or_create(
-        subscriber_id=sub.id, commodity_id=commodity.id, kind=kind,
-        defaults={"threshold": value, "armed": armed, "last_price": current},
-    )
+    current = await alerts.set_alert(sub.id, commodity, kind, value)
     what = {"above": f"高于{value:g}元", "below": f"低于{value:g}元", "change": f"涨跌超过{value:g}%"}[kind]
     now = f"，现在是{current:.2f}元" if current is not None else ""
     return Reply(f"好的，{commodity.name}价格（{commodity.unit}）{what}时提醒您{now}。"

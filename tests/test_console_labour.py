@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.labour import service as jobs
 from bot.keys import CONFIG
+from bot.labour import arrears, matching
 from bot.labour.models import Job, WageArrearsNotice, WorkerProfile
 from bot.models import AuditEvent, Subscriber, pack_set
 from broadcasts.models import Broadcast
@@ -41,8 +41,8 @@ def job_form(**changes: str) -> dict[str, str]:
 
 
 async def visible(console: Console) -> list[str]:
-    local = jobs.local_places(console.app[CONFIG].bot.county)
-    return [j.employer for j in await jobs.find_jobs([], today(), local)]
+    local = matching.local_places(console.app[CONFIG].bot.county)
+    return [j.employer for j in await matching.find_jobs([], today(), local)]
 
 
 @pytest.fixture
@@ -134,7 +134,7 @@ async def test_arrears_warning_published_and_updated(console: Console) -> None:
     assert "已停止展示" in flash(closed)["ok"]
     notice = await WageArrearsNotice.get(id=notice.id)
     assert notice.case_status == "已结清" and not notice.active
-    assert await jobs.active_arrears() == []
+    assert await arrears.active_arrears() == []
     too_long = await console.post_form(f"/admin/jobs/arrears/{notice.id}", {"case_status": "长" * 51, "active": "1"})
     assert "办理进展" in flash(too_long)["err"] and not (await WageArrearsNotice.get(id=notice.id)).active
 

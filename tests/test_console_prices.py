@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bot.prices import service as prices
 from bot.keys import CONFIG
 from bot.models import AuditEvent, Subscriber, unpack_set
+from bot.prices import commodities, records
 from bot.prices.models import Commodity, Market, PriceAlert, PriceRecord, UnmappedPrice
 from broadcasts.models import Broadcast
 from tests.helpers import Console
@@ -32,8 +32,8 @@ def flash(response: Any) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(response.headers["Location"]).query).items()}
 
 
-async def store(console: Console, *rows: dict[str, Any]) -> prices.PriceReport:
-    return await prices.store(list(enumerate(rows, 2)), console.app[CONFIG], source="站点")
+async def store(console: Console, *rows: dict[str, Any]) -> records.PriceReport:
+    return await records.store(list(enumerate(rows, 2)), console.app[CONFIG], source="站点")
 
 
 def row(offset: int, price: float, commodity: str = "柑橘", market: str = WHOLESALE) -> dict[str, Any]:
@@ -42,7 +42,7 @@ def row(offset: int, price: float, commodity: str = "柑橘", market: str = WHOL
 
 @pytest.fixture
 async def markets(console: Console) -> Console:
-    await prices.ensure_commodities()
+    await commodities.ensure_commodities()
     for name in ("城关镇农贸市场", WHOLESALE):
         await Market.create(name=name, kind="批发")
     await console.login("officer")

@@ -14,7 +14,8 @@ from bot.messages import InboundMessage
 from bot.labour.models import Job, WorkerProfile
 from bot.models import AuditEvent, ConsentEvent, Message, Subscriber, pack_set
 from bot.questions.models import Question
-from broadcasts import job_push, pushes
+from bot.labour import push as job_push
+from broadcasts import pushes
 from broadcasts.audience import Audience, matching
 from broadcasts.models import Broadcast
 from content import importer

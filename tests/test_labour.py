@@ -14,17 +14,17 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from bot.labour import service as jobs
 from bot.config import Config
 from bot.keys import CONFIG, SEARCH
+from bot.labour import matching, notices, workers
+from bot.labour import push as job_push
 from bot.labour.models import Job, WageArrearsNotice, WorkerProfile
 from bot.models import ConsentEvent, Subscriber, pack_set, unpack_set
 from bot.sms import ucs2_capacity
 from bot.web import auth
-from broadcasts import job_push
+from broadcasts.models import Broadcast
 from content import importer
 from content.loader import BUNDLED, read_path
-from broadcasts.models import Broadcast
 from tests.conftest import ROOT
 from tests.helpers import PHONE, reply_text, say
 
@@ -75,18 +75,18 @@ def sms_budget(config: Config) -> int:
     ({"employer": "x" * 101}, "employer: longer than 100"),
 ])
 def test_bad_job_fields_are_named(changes: dict[str, Any], message: str) -> None:
-    with pytest.raises(jobs.JobError, match=message):
-        jobs.parse_job(job(**changes), today())
+    with pytest.raises(notices.JobError, match=message):
+        notices.parse_job(job(**changes), today())
 
 
 def test_good_job_fields_are_normalised() -> None:
-    parsed = jobs.parse_job(job(headcount="5人", start_date="2026/3/1", end_date="", expires_on=day(1)), today())
+    parsed = notices.parse_job(job(headcount="5人", start_date="2026/3/1", end_date="", expires_on=day(1)), today())
     assert parsed["headcount"] == 5 and parsed["start_date"] == date(2026, 3, 1) and parsed["end_date"] is None
-    assert jobs.parse_job(job(headcount=None, verified_by=None), today())["headcount"] == 1
+    assert notices.parse_job(job(headcount=None, verified_by=None), today())["headcount"] == 1
 
 
 async def test_csv_reports_bad_rows_by_line_and_keeps_good_ones(app: web.Application, tmp_path: Path) -> None:
-    header = ",".join(jobs.COLUMNS)
+    header = ",".join(notices.COLUMNS)
     rows = [
         header,
         f"十堰华联电子,普工,十堰市,4500元/月,月结,20,{day(1)},,0719-5550000,{day(30)},县人社局",
@@ -99,7 +99,7 @@ async def test_csv_reports_bad_rows_by_line_and_keeps_good_ones(app: web.Applica
     ]
     path = tmp_path / "jobs.csv"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    report = await jobs.import_csv(path, today())
+    report = await notices.import_csv(path, today())
     lines = report.error_lines()
     assert [line.split(": ")[0] for line in lines] == [f"{path}:3", f"{path}:4", f"{path}:8"]
     assert "wage: negative" in lines[0] and "already passed" in lines[1] and "more cells" in lines[2]
@@ -108,30 +108,30 @@ async def test_csv_reports_bad_rows_by_line_and_keeps_good_ones(app: web.Applica
     plant = await Job.get(employer="十堰华联电子")
     assert plant.headcount == 30 and plant.wage == "4800元/月"
     assert report.verified_ids == [plant.id]  # the other one has no verified_by
-    again = await jobs.import_csv(path, today())
+    again = await notices.import_csv(path, today())
     assert again.created == 0 and again.updated == 2 and await Job.all().count() == 2
 
 
 async def test_csv_header_problems_stop_the_file(app: web.Application, tmp_path: Path) -> None:
     path = tmp_path / "jobs.csv"
     path.write_text("employer,place\n某厂,武汉\n", encoding="utf-8")
-    report = await jobs.import_csv(path, today())
+    report = await notices.import_csv(path, today())
     assert report.error_lines() == [f"{path}:1: missing column work_type, wage, contact, expires_on "
-                                    f"(expected {','.join(jobs.COLUMNS)})"]
+                                    f"(expected {','.join(notices.COLUMNS)})"]
     path.write_bytes(b"PK\x03\x04\xff\xfe\x00")  # an .xlsx, not its CSV
-    assert (await jobs.import_csv(path, today())).error_lines() == [
+    assert (await notices.import_csv(path, today())).error_lines() == [
         f"{path}:1: not UTF-8 or GBK text (save the sheet as CSV UTF-8)"]
     # What Excel saves on a Chinese PC: GBK, Chinese headers, spaces after the commas.
     path.write_bytes(("用工单位, 工种, 工作地点, 工资, 联系电话, 有效期至\n"
                       f"某厂, 普工, 十堰市, 4500元/月, 13900001111, {day(9)}\n").encode("gbk"))
-    report = await jobs.import_csv(path, today())
+    report = await notices.import_csv(path, today())
     assert report.errors == [] and (await Job.get()).employer == "某厂"
 
 
 # --- Matching and expiry -------------------------------------------------------------------------
 
 async def store(*rows: dict[str, Any]) -> list[int]:
-    report = await jobs.store_jobs(((f"[{i}]", r) for i, r in enumerate(rows)), today())
+    report = await notices.store_jobs(((f"[{i}]", r) for i, r in enumerate(rows)), today())
     assert not report.errors, report.errors
     return report.ids
 
@@ -145,32 +145,33 @@ async def test_search_matches_work_type_and_place_and_hides_expired(app: web.App
     )
     expired = await Job.create(employer="旧工地", work_type="建筑", place="武汉", wage="280元/天",
                                contact="13900005555", expires_on=today() - timedelta(days=1), verified_by="人社局")
-    local = jobs.local_places("郧西县")
+    local = matching.local_places("郧西县")
     names = lambda found: sorted(j.employer for j in found)  # noqa: E731
-    assert names(await jobs.find_jobs(["建筑", "武汉"], today(), local)) == ["武汉宏达建设"]
-    assert names(await jobs.find_jobs(["本地"], today(), local)) == ["郧西茶厂"]
-    assert names(await jobs.find_jobs(["电工"], today(), local)) == ["十堰电力"]
-    assert names(await jobs.find_jobs(["十堰"], today(), local)) == ["十堰电力"]
-    assert len(await jobs.find_jobs([], today(), local)) == 3
-    assert await jobs.open_job(expired.id, today()) is None
+    assert names(await matching.find_jobs(["建筑", "武汉"], today(), local)) == ["武汉宏达建设"]
+    assert names(await matching.find_jobs(["本地"], today(), local)) == ["郧西茶厂"]
+    assert names(await matching.find_jobs(["电工"], today(), local)) == ["十堰电力"]
+    assert names(await matching.find_jobs(["十堰"], today(), local)) == ["十堰电力"]
+    assert len(await matching.find_jobs([], today(), local)) == 3
+    assert await notices.open_job(expired.id, today()) is None
     # The last day of a notice still shows it; the next day it is gone.
-    assert len(await jobs.find_jobs([], today() + timedelta(days=20), local)) == 3
-    assert len(await jobs.find_jobs([], today() + timedelta(days=21), local)) == 0
+    assert len(await matching.find_jobs([], today() + timedelta(days=20), local)) == 3
+    assert len(await matching.find_jobs([], today() + timedelta(days=21), local)) == 0
 
 
 def test_worker_matching_rules() -> None:
     notice = Job(employer="厂", work_type="电工", place="十堰市", wage="300元/天", contact="1",
                  expires_on=today(), end_date=today() + timedelta(days=5))
-    local = jobs.local_places("郧西县")
+    local = matching.local_places("郧西县")
 
     def wants(skills: list[str], places: list[str], available: date | None = None) -> bool:
         profile = WorkerProfile(skills=pack_set(skills), destinations=pack_set(places), available_from=available)
-        return jobs.worker_wants(notice, profile, local)
+        return matching.worker_wants(notice, profile, local)
 
     assert wants(["电工"], ["十堰"]) and wants(["电工"], []) and wants([], ["十堰市"]) and wants([], [])
     assert not wants(["厨师"], ["十堰"]) and not wants(["电工"], ["武汉"]) and not wants(["电工"], ["本地"])
     assert not wants(["电工"], [], today() + timedelta(days=30))
-    assert jobs.split_profile_words(["电工", "十堰市", "本地", "武汉"], "郧西县") == (["电工"], ["十堰", "本地", "武汉"])
+    assert workers.split_profile_words(["电工", "十堰市", "本地", "武汉"], "郧西县") == (
+        ["电工"], ["十堰", "本地", "武汉"])
 
 
 # --- Text commands through the inbound pipeline --------------------------------------------------
@@ -395,7 +396,7 @@ async def test_local_workers_and_expired_jobs(app: web.Application) -> None:
 def test_import_jobs_command_pushes_verified_rows(db_url: str, tmp_path: Path) -> None:
     env = {"NONGBOT_DATABASE_URL": db_url, "NONGBOT_SMS_QUIET_HOURS": "", "PATH": "/usr/bin:/bin"}
     path = tmp_path / "jobs.csv"
-    path.write_text(",".join(jobs.COLUMNS) + "\n"
+    path.write_text(",".join(notices.COLUMNS) + "\n"
                     f"十堰电力,电工,十堰,300元/天,,2,,,13900000000,{day(5)},人社局\n"
                     "坏行,电工,十堰,300元/天,,2,,,13900000000,昨天,\n", encoding="utf-8")
 

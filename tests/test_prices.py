@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.prices import service as prices
 from bot.models import Subscriber, pack_set
+from bot.prices import alerts, commodities, records
+from bot.prices import rows as price_rows
 from bot.prices.models import Commodity, Market, PriceAlert, PriceRecord, UnmappedPrice
 from bot.web import auth
-from broadcasts import alerts
 from broadcasts.models import Broadcast
 from tests.helpers import PHONE, reply_text
 
@@ -26,17 +26,17 @@ pytestmark = pytest.mark.db
 ])
 def test_units_are_normalised_to_the_commodity_unit(price: float, unit: str, per_jin: float) -> None:
     orange = Commodity(name="柑橘", unit="元/斤")
-    assert prices.to_standard(price, prices.normalise_unit(unit), orange) == pytest.approx(per_jin)
+    assert price_rows.to_standard(price, price_rows.normalise_unit(unit), orange) == pytest.approx(per_jin)
 
 
 def test_incomparable_units_are_refused() -> None:
-    with pytest.raises(prices.PriceError):
-        prices.to_standard(30.0, "元/个", Commodity(name="柑橘", unit="元/斤"))
+    with pytest.raises(price_rows.PriceError):
+        price_rows.to_standard(30.0, "元/个", Commodity(name="柑橘", unit="元/斤"))
 
 
 @pytest.fixture
 async def market(app: web.Application) -> web.Application:
-    await prices.ensure_commodities()
+    await commodities.ensure_commodities()
     for name in ("城关镇农贸市场", "十堰农产品批发市场"):
         await Market.create(name=name, kind="批发")
     return app
@@ -52,10 +52,10 @@ def prices_tz():  # type: ignore[no-untyped-def]
     return ZoneInfo("Asia/Shanghai")
 
 
-async def store(app: web.Application, *rows: dict[str, Any]) -> prices.PriceReport:
+async def store(app: web.Application, *rows: dict[str, Any]) -> records.PriceReport:
     from bot.keys import CONFIG
 
-    return await prices.store(list(enumerate(rows, 2)), app[CONFIG], source="test")
+    return await records.store(list(enumerate(rows, 2)), app[CONFIG], source="test")
 
 
 def row(offset: int, price: float, commodity: str = "柑橘", market: str = "十堰农产品批发市场",
@@ -77,8 +77,8 @@ async def test_import_keeps_good_rows_reports_bad_ones_and_updates_duplicates(ma
                    f"{day(-1)},十堰农产品批发市场,橘子,2.3,元/斤\n", encoding="utf-8")
     from bot.keys import CONFIG
 
-    rows, problems = prices.read_csv(csv)
-    report = await prices.store(rows, market[CONFIG])
+    rows, problems = price_rows.read_csv(csv)
+    report = await records.store(rows, market[CONFIG])
     assert problems == []
     assert (report.stored, report.updated, report.unmapped) == (1, 1, 2)
     lines = {e.split(":", 1)[0] for e in report.errors}
@@ -158,7 +158,7 @@ async def test_prices_api(aiohttp_client: Any, config: Any) -> None:
     from bot.app import create_app
 
     client = await aiohttp_client(create_app(config, role="web"))
-    await prices.ensure_commodities()
+    await commodities.ensure_commodities()
     officer = await auth.add_officer("clerk", "officer", "password-123")
     token = {"Authorization": f"Bearer {await auth.create_token(officer)}"}
     resp = await client.post("/api/v1/markets", json={"name": "十堰农产品批发市场", "kind": "批发"}, headers=token)
@@ -177,8 +177,9 @@ async def test_prices_api(aiohttp_client: Any, config: Any) -> None:
 
 def test_dates_in_the_past_year_only() -> None:
     today = date(2026, 11, 27)
-    with pytest.raises(prices.PriceError):
-        prices.parse_row({"date": "2024-01-01", "market": "m", "commodity": "c", "price": 1, "unit": "元/斤"}, today)
+    with pytest.raises(price_rows.PriceError):
+        price_rows.parse_row(
+            {"date": "2024-01-01", "market": "m", "commodity": "c", "price": 1, "unit": "元/斤"}, today)
 
 
 async def test_price_digest_is_rendered_once_per_firing(market: web.Application) -> None:

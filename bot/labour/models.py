@@ -42,6 +42,7 @@ class WorkerProfile(Model):
     subscriber: fields.OneToOneRelation[Subscriber] = fields.OneToOneField(
         "models.Subscriber", related_name="worker_profile", on_delete=fields.CASCADE
     )
+    subscriber_id: int
     skills = fields.CharField(max_length=200, default="", db_default="")  # pack_set()
     home_township = fields.CharField(max_length=50, default="", db_default="")
     destinations = fields.CharField(max_length=200, default="", db_default="")  # pack_set()

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
+from bot.extend import MenuEntry, add_menu, add_templates, listen
 from bot.keys import ROLE
-from bot.web import prices_api, prices_pages
+from bot.prices import alerts, api, pages, quotes
+from bot.prices.events import PRICES_STORED
+from broadcasts.placeholders import add_placeholder
+
+HERE = Path(__file__).parent
 
 
 def setup(app: web.Application) -> None:
+    listen(app, PRICES_STORED, alerts.evaluate)  # in every role: the CLI's imports emit it too
+    add_placeholder("价格", quotes.digest)  # "本周价格：{价格:水果}" in a broadcast's text
     if app[ROLE] in ("all", "web"):
-        prices_api.setup(app)
-        prices_pages.setup(app)
+        add_templates(app, HERE / "templates")
+        add_menu(app, MenuEntry("/admin/prices", "价格", order=40))
+        api.setup(app)
+        pages.setup(app)

@@ -50,6 +50,8 @@ class PriceRecord(Model):
     commodity: fields.ForeignKeyRelation[Commodity] = fields.ForeignKeyField(
         "models.Commodity", related_name="prices", on_delete=fields.CASCADE
     )
+    market_id: int
+    commodity_id: int
     price = fields.FloatField()  # yuan per the commodity's unit
     raw_price = fields.FloatField()
     raw_unit = fields.CharField(max_length=10)
@@ -94,6 +96,8 @@ class PriceAlert(Model):
     commodity: fields.ForeignKeyRelation[Commodity] = fields.ForeignKeyField(
         "models.Commodity", related_name="alerts", on_delete=fields.CASCADE
     )
+    subscriber_id: int
+    commodity_id: int
     kind = fields.CharField(max_length=8)  # above | below | change
     threshold = fields.FloatField()  # yuan per unit, or percent for change
     armed = fields.BooleanField(default=True, db_default=True)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from aiohttp import web
-from tortoise.expressions import Q
 
-from bot.extend import MenuEntry, add_menu
-from bot.keys import JOB_LISTENERS, OFFICER
-from bot.labour import service as jobs
+from bot.extend import emit
+from bot.keys import OFFICER
+from bot.labour import arrears, notices
+from bot.labour.events import JOBS_VERIFIED
+from bot.labour.fields import JobError
 from bot.labour.models import Job, WageArrearsNotice
 from bot.web import auth, console, view
 from bot.web.params import Query, Text, accepts
@@ -42,7 +42,6 @@ DETAILS = (
 
 
 def setup(app: web.Application) -> None:
-    add_menu(app, MenuEntry("/admin/jobs", "务工", order=50))
     app.router.add_get("/admin/jobs", jobs_page)
     app.router.add_post("/admin/jobs", publish_job)
     app.router.add_post("/admin/jobs/{id:\\d+}/verify", verify_job)
@@ -58,27 +57,16 @@ def job_message(error: str) -> str:
     return f"{label}：{translate(detail, DETAILS) or f'填写有误（{detail}）'}"
 
 
-
 async def _notify(request: web.Request, job_ids: list[int]) -> None:
-    """Verified, open jobs go to the job listeners (pushes to matching workers), as the API does."""
+    """Verified, open jobs are announced (pushes to matching workers), as the API does."""
     if job_ids:
-        for listener in request.app[JOB_LISTENERS]:
-            await listener(job_ids)
-
-
-def _is_open(job: Job, today: date) -> bool:
-    return job.expires_on >= today and (job.end_date is None or job.end_date >= today)
+        await emit(request.app, JOBS_VERIFIED, job_ids)
 
 
 @auth.page("officer")
 @accepts(query=Query(state=Text(16, choices=tuple(s for s in STATES if s), label="哪些招工")))
 async def jobs_page(request: web.Request) -> web.Response:
     return await _show(request)
-
-
-def _unverified(today: date) -> Any:
-    """Open notices nobody has verified yet: stored, shown to no villager."""
-    return Job.filter(Q(end_date__isnull=True) | Q(end_date__gte=today), verified_by="", expires_on__gte=today)
 
 
 async def _show(request: web.Request, *, job_form: dict[str, str] | None = None,
@@ -89,21 +77,21 @@ async def _show(request: web.Request, *, job_form: dict[str, str] | None = None,
     state = state if state in STATES else ""
     query = Job.all()
     if state == "current":
-        query = jobs.current(today)
+        query = notices.current(today)
     elif state == "unverified":
-        query = _unverified(today)
+        query = notices.unverified(today)
     elif state == "expired":
-        query = Job.filter(Q(expires_on__lt=today) | Q(end_date__lt=today))
+        query = notices.expired(today)
     found = await query.order_by("-created_at", "-id").limit(LIST_LIMIT)
     counts = {
-        "current": await jobs.current(today).count(),
-        "unverified": await _unverified(today).count(),
+        "current": await notices.current(today).count(),
+        "unverified": await notices.unverified(today).count(),
         "arrears": await WageArrearsNotice.filter(active=True).count(),
     }
     context: dict[str, Any] = {
-        "jobs": [(j, _is_open(j, today)) for j in found], "state": state, "states": STATES, "counts": counts,
+        "jobs": [(j, notices.is_open(j, today)) for j in found], "state": state, "states": STATES, "counts": counts,
         "arrears": await WageArrearsNotice.all().order_by("-active", "-published_on", "-id").limit(LIST_LIMIT),
-        "job_form": {**dict.fromkeys(jobs.COLUMNS, ""), "verified": "", **(job_form or {})},
+        "job_form": {**dict.fromkeys(notices.COLUMNS, ""), "verified": "", **(job_form or {})},
         "arrears_form": {**dict.fromkeys(ARREARS_FORM, ""), **(arrears_form or {})},
         "today": today.isoformat(), "limit": LIST_LIMIT, "back": request.path_qs,
     }
@@ -120,10 +108,10 @@ def _back(form: Any) -> str:
 @auth.page("officer")
 async def publish_job(request: web.Request) -> web.Response:
     form = await request.post()
-    values = {name: str(form.get(name, "")).strip() for name in jobs.COLUMNS if name != "verified_by"}
+    values = {name: str(form.get(name, "")).strip() for name in notices.COLUMNS if name != "verified_by"}
     verified = form.get("verified") == "1"
     row = {**values, "verified_by": request[OFFICER].name if verified else ""}
-    report = await jobs.store_jobs([("form", row)], view.today(request))
+    report = await notices.store_jobs([("form", row)], view.today(request))
     if report.errors:
         problem = job_message(report.errors[0][1])
         return await _show(request, job_form={**values, "verified": "1" if verified else ""}, status=400,
@@ -141,10 +129,10 @@ async def publish_job(request: web.Request) -> web.Response:
 async def verify_job(request: web.Request) -> web.Response:
     form = await request.post()
     try:
-        job = await jobs.verify_job(int(request.match_info["id"]), request[OFFICER].name, view.today(request))
+        job = await notices.verify_job(int(request.match_info["id"]), request[OFFICER].name, view.today(request))
     except LookupError:
         raise web.HTTPNotFound(reason="没有这条招工信息") from None
-    except jobs.JobError:
+    except JobError:
         return see_other(_back(form), err="这条招工信息已过期，不能再发布；如仍在招工，请重新填写有效期后发布。")
     await _notify(request, [job.id])
     return see_other(_back(form), ok=f"已核实并发布：{job.employer}招{job.work_type}。"
@@ -155,7 +143,7 @@ async def verify_job(request: web.Request) -> web.Response:
 async def withdraw_job(request: web.Request) -> web.Response:
     form = await request.post()
     try:
-        job = await jobs.withdraw_job(int(request.match_info["id"]))
+        job = await notices.withdraw_job(int(request.match_info["id"]))
     except LookupError:
         raise web.HTTPNotFound(reason="没有这条招工信息") from None
     return see_other(_back(form), ok=f"已撤下：{job.employer}招{job.work_type}。农户不再看到这条信息。")
@@ -166,11 +154,11 @@ async def publish_arrears(request: web.Request) -> web.Response:
     form = await request.post()
     values = {name: str(form.get(name, "")).strip() for name in ARREARS_FORM}
     try:
-        parsed = jobs.parse_arrears(values, view.today(request))
-    except jobs.JobError as exc:
+        parsed = arrears.parse_arrears(values, view.today(request))
+    except JobError as exc:
         return await _show(request, arrears_form=values, status=400,
                            flash_error=f"欠薪预警没有发布：{job_message(str(exc))}。已填的内容还在下方表中。")
-    notice = await WageArrearsNotice.create(**parsed)
+    [notice] = await arrears.publish([parsed])
     request[console.AUDIT_DETAIL] = f"{notice.employer} {notice.amount:g}"
     return see_other("/admin/jobs", ok=f"已发布欠薪预警：{notice.employer}。农户发“欠薪”或“维权”时会看到。")
 
@@ -179,12 +167,12 @@ async def publish_arrears(request: web.Request) -> web.Response:
 async def update_arrears(request: web.Request) -> web.Response:
     form = await request.post()
     try:
-        notice = await jobs.update_arrears(int(request.match_info["id"]),
-                                           case_status=str(form.get("case_status", "")),
-                                           active=form.get("active") == "1")
+        notice = await arrears.update_arrears(int(request.match_info["id"]),
+                                              case_status=str(form.get("case_status", "")),
+                                              active=form.get("active") == "1")
     except LookupError:
         raise web.HTTPNotFound(reason="没有这条欠薪预警") from None
-    except jobs.JobError as exc:
+    except JobError as exc:
         return see_other("/admin/jobs", err=f"没有保存：{job_message(str(exc))}")
     shown = "继续展示" if notice.active else "已停止展示"
     return see_other("/admin/jobs", ok=f"已更新欠薪预警：{notice.employer}，{shown}。")

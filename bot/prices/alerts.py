@@ -1,5 +1,5 @@
-"""Price alerts: when new prices arrive, each alert that is crossed (and armed) sends one message
-through the delivery engine; it re-arms only after the price falls back."""
+"""Price alerts: a villager sets or cancels them; when new prices arrive, each alert that is crossed
+(and armed) sends one message through the delivery engine; it re-arms only after the price falls back."""
 
 from __future__ import annotations
 
@@ -10,10 +10,35 @@ from datetime import UTC, datetime
 from bot import sandbox
 from bot.models import Subscriber
 from bot.prices.models import Commodity, PriceAlert, PriceRecord
+from bot.prices.records import newest_price
 from broadcasts.pushes import push
 
 log = logging.getLogger("nongbot.alerts")
 DEFAULT_CHANGE = 10.0  # %: what people who subscribed to 价格 for a crop get without asking
+KINDS = ("above", "below", "change")
+
+
+async def set_alert(subscriber_id: int, commodity: Commodity, kind: str, threshold: float) -> float | None:
+    """Set (or change) a subscriber's alert of this kind on a commodity; returns the current price.
+    An above/below alert already crossed starts disarmed: it fires on the next crossing, not now."""
+    if kind not in KINDS:
+        raise ValueError(f"kind: expected one of {', '.join(KINDS)}")
+    current = await newest_price(commodity.id)
+    crossed = current is not None and ((kind == "above" and current > threshold)
+                                       or (kind == "below" and current < threshold))
+    await PriceAlert.update_or_create(
+        subscriber_id=subscriber_id, commodity_id=commodity.id, kind=kind,
+        defaults={"threshold": threshold, "armed": not crossed, "last_price": current},
+    )
+    return current
+
+
+async def cancel_alerts(subscriber_id: int, commodity: Commodity | None = None) -> int:
+    """Remove a subscriber's alerts on one commodity (None: on every one); returns how many."""
+    query = PriceAlert.filter(subscriber_id=subscriber_id)
+    if commodity is not None:
+        query = query.filter(commodity_id=commodity.id)
+    return await query.delete()
 
 
 async def _defaults(commodity: Commodity, current: float) -> None:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 
-from bot.keys import CONFIG, PRICE_LISTENERS
-from bot.prices import service as prices
+from bot.extend import emit
+from bot.keys import CONFIG, OFFICER
+from bot.prices import commodities, held, records
+from bot.prices.events import PRICES_STORED
 from bot.prices.models import Market, PriceRecord
+from bot.prices.rows import PriceError
 from bot.web import console, view
-from bot.web.auth import OFFICER, error, json_body, requires
-from bot.web.params import BODY, QUERY, Bool, Int, List, Obj, OneOf, Query, Scalar, Text, accepts
+from bot.web.auth import error, json_body, requires
+from bot.web.params import BODY, QUERY, Bool, Field, Int, List, Obj, OneOf, Query, Scalar, Text, accepts
 
 MAX_PRICES = 5000
 # Rows are stored one by one: each row's problems are reported with its position, good rows kept.
@@ -26,10 +30,10 @@ RECENT = Query(days=Int(1, 366, default=7, label="最近几天"), commodity=Text
                status=Text(12, choices=("published", "suspect"), label="状态"))
 MARKET = Obj(name=Text(50, required=True, label="市场名"), kind=Text(8, label="类型（田头、批发或零售）"),
              township=Text(50, label="乡镇"), city=Text(50, label="城市"))
-HELD = dict(kind=Text(16, choices=prices.UNMAPPED_KINDS, required=True, label="哪种名称"),
-            name=Text(50, required=True, label="不认识的名称"))
-MAP = Obj(**HELD, target=Text(50, required=True, label="对应的已有名称"), save_alias=Bool(label="以后也这样认"))
-DROP = Obj(**HELD)
+HELD: dict[str, Field] = {"kind": Text(16, choices=held.UNMAPPED_KINDS, required=True, label="哪种名称"),
+                          "name": Text(50, required=True, label="不认识的名称")}
+MAP = Obj(HELD, target=Text(50, required=True, label="对应的已有名称"), save_alias=Bool(label="以后也这样认"))
+DROP = Obj(HELD)
 
 
 def setup(app: web.Application) -> None:
@@ -44,12 +48,6 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/v1/markets", add_market)
 
 
-async def notify(request: web.Request, commodity_ids: set[int]) -> None:
-    """Tell the price listeners (alerts) about commodities with new published prices."""
-    for listener in request.app[PRICE_LISTENERS]:
-        await listener(commodity_ids)
-
-
 @requires("officer")
 @accepts(body=UPLOAD)
 async def upload(request: web.Request) -> web.Response:
@@ -61,9 +59,9 @@ async def upload(request: web.Request) -> web.Response:
     if not isinstance(rows, list):
         return error(400, "prices：应是价格列表 [{date, market, commodity, price, unit}, …]")
     source = str(body.get("source") or "api") if isinstance(body, dict) else "api"
-    report = await prices.store(list(enumerate(rows)), request.app[CONFIG], source=source,
+    report = await records.store(list(enumerate(rows)), request.app[CONFIG], source=source,
                                 recorded_by=request[OFFICER].name)
-    await notify(request, report.commodity_ids)
+    await emit(request.app, PRICES_STORED, report.commodity_ids)
     return _report(report)
 
 
@@ -77,7 +75,7 @@ async def recent(request: web.Request) -> web.Response:
     since = view.today(request) - timedelta(days=asked["days"])
     query = PriceRecord.filter(date__gte=since)
     if name := asked["commodity"]:
-        table = await prices.name_table()
+        table = await commodities.name_table()
         if name not in table:
             return error(404, f"unknown commodity {name!r}")
         query = query.filter(commodity_id=table[name].id)
@@ -92,12 +90,12 @@ async def recent(request: web.Request) -> web.Response:
 async def confirm(request: web.Request) -> web.Response:
     """Publish a price held as suspect (price alerts are checked)."""
     try:
-        record = await prices.confirm(int(request.match_info["id"]))
+        record = await records.confirm(int(request.match_info["id"]))
     except LookupError as exc:
         return error(404, str(exc))
-    except prices.PriceError as exc:
+    except PriceError as exc:
         return error(409, str(exc))
-    await notify(request, {record.commodity_id})
+    await emit(request.app, PRICES_STORED, {record.commodity_id})
     return web.json_response({"id": record.id, "status": record.status})
 
 
@@ -111,10 +109,10 @@ async def add_market(request: web.Request) -> web.Response:
     if isinstance(body, web.Response):
         return body
     try:
-        market, created = await prices.add_market(
+        market, created = await commodities.add_market(
             str(body.get("name") or ""), str(body.get("kind") or "批发"),
             str(body.get("township") or ""), str(body.get("city") or ""))
-    except prices.PriceError as exc:
+    except PriceError as exc:
         return error(400, str(exc))
     return web.json_response({"id": market.id, "name": market.name, "created": created}, status=201 if created else 200)
 
@@ -129,10 +127,9 @@ async def markets(request: web.Request) -> web.Response:
 @requires("officer")
 async def delete(request: web.Request) -> web.Response:
     """Delete a wrongly entered price record."""
-    record = await PriceRecord.get_or_none(id=int(request.match_info["id"]))
+    record = await records.delete(int(request.match_info["id"]))
     if record is None:
         return error(404, "no such price")
-    await record.delete()
     request[console.AUDIT_DETAIL] = (f"{record.date} market {record.market_id} commodity {record.commodity_id}"
                                      f" {record.price:g} {record.status}")
     return web.json_response({"id": record.id, "deleted": True})
@@ -141,7 +138,7 @@ async def delete(request: web.Request) -> web.Response:
 @requires("officer")
 async def unmapped(request: web.Request) -> web.Response:
     """Prices held because their commodity or market name is unknown, grouped by that name."""
-    groups = await prices.held_names()
+    groups = await held.held_names()
     return web.json_response({"unmapped": [
         {"kind": g.kind, "name": g.name, "count": len(g.rows), "prices": [
             {"id": r.id, "date": r.date.isoformat(), "market": r.market_name, "commodity": r.commodity_name,
@@ -149,14 +146,18 @@ async def unmapped(request: web.Request) -> web.Response:
         for g in groups]})
 
 
-def _held_name(body: dict[str, object]) -> tuple[str, str] | web.Response:
+async def _held_body(request: web.Request) -> tuple[dict[str, Any], tuple[str, str]] | web.Response:
+    """A map or drop request's body and the unknown (kind, name) it is about."""
+    body = await json_body(request)
+    if isinstance(body, web.Response):
+        return body
     kind, name = body.get("kind"), body.get("name")
-    if kind not in prices.UNMAPPED_KINDS or not isinstance(name, str) or not name:
+    if kind not in held.UNMAPPED_KINDS or not isinstance(name, str) or not name:
         return error(400, "kind (commodity or market) and name required")
-    return str(kind), name
+    return body, (str(kind), name)
 
 
-def _report(report: prices.PriceReport) -> web.Response:
+def _report(report: records.PriceReport) -> web.Response:
     return web.json_response({"stored": report.stored, "updated": report.updated, "suspect": report.suspect,
                               "unmapped": report.unmapped, "errors": report.errors})
 
@@ -168,23 +169,21 @@ async def map_unmapped(request: web.Request) -> web.Response:
 
     Body: {"kind": "commodity|market", "name": "unknown name", "target": "existing name",
     "save_alias": true (commodities only: recognise the name from now on)}."""
-    body = await json_body(request)
-    if isinstance(body, web.Response):
-        return body
-    held = _held_name(body)
-    if isinstance(held, web.Response):
-        return held
+    asked = await _held_body(request)
+    if isinstance(asked, web.Response):
+        return asked
+    body, which = asked
     target, save_alias = body.get("target"), body.get("save_alias", False)
     if not isinstance(target, str) or not target or not isinstance(save_alias, bool):
         return error(400, "target (an existing name) required; save_alias true or false")
     try:
-        report = await prices.map_held(*held, target, request.app[CONFIG], save_alias=save_alias,
-                                       recorded_by=request[OFFICER].name)
+        report = await held.map_held(*which, target, request.app[CONFIG], save_alias=save_alias,
+                                     recorded_by=request[OFFICER].name)
     except LookupError as exc:
         return error(404, str(exc))
-    except prices.PriceError as exc:
+    except PriceError as exc:
         return error(400, str(exc))
-    await notify(request, report.commodity_ids)
+    await emit(request.app, PRICES_STORED, report.commodity_ids)
     return _report(report)
 
 
@@ -194,16 +193,14 @@ async def drop_unmapped(request: web.Request) -> web.Response:
     """Give up on the prices held under an unknown name.
 
     Body: {"kind": "commodity|market", "name": "unknown name"}."""
-    body = await json_body(request)
-    if isinstance(body, web.Response):
-        return body
-    held = _held_name(body)
-    if isinstance(held, web.Response):
-        return held
+    asked = await _held_body(request)
+    if isinstance(asked, web.Response):
+        return asked
+    _, which = asked
     try:
-        dropped = await prices.drop_held(*held)
-    except prices.PriceError as exc:
+        dropped = await held.drop_held(*which)
+    except PriceError as exc:
         return error(400, str(exc))
     if not dropped:
-        return error(404, f"no open prices held under {held[1]!r}")
+        return error(404, f"no open prices held under {which[1]!r}")
     return web.json_response({"dropped": dropped})

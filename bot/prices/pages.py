@@ -7,13 +7,14 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.extend import MenuEntry, add_menu
+from bot.extend import emit
 from bot.keys import CONFIG, OFFICER
-from bot.prices import service as prices
+from bot.prices import commodities, held, quotes, records
+from bot.prices.events import PRICES_STORED
 from bot.prices.models import Commodity, Market, PriceRecord
+from bot.prices.rows import UNITS, PriceError
 from bot.web import auth, console, view
 from bot.web.params import MAX_ID, QUERY, Int, Query, Text, accepts
-from bot.web.prices_api import notify
 from bot.web.view import render, see_other, translate
 
 FORM_ROWS = 5  # empty rows on the entry form
@@ -42,7 +43,6 @@ ROW_MESSAGES = (
 
 
 def setup(app: web.Application) -> None:
-    add_menu(app, MenuEntry("/admin/prices", "价格", order=40))
     app.router.add_get("/admin/prices", prices_page)
     app.router.add_post("/admin/prices", enter_prices)
     app.router.add_post("/admin/prices/{id:\\d+}/confirm", confirm_price)
@@ -75,14 +75,14 @@ async def _records(request: web.Request) -> tuple[list[PriceRecord], dict[str, A
     days = asked["days"]
     filters: dict[str, Any] = {"days": days, "commodity": asked["commodity"] or "",
                                "market": str(asked["market"] or ""), "status": asked["status"] or ""}
-    records = PriceRecord.filter(date__gte=view.today(request) - timedelta(days=days))
+    query = PriceRecord.filter(date__gte=view.today(request) - timedelta(days=days))
     if filters["commodity"]:
-        records = records.filter(commodity__name=filters["commodity"])
+        query = query.filter(commodity__name=filters["commodity"])
     if asked["market"]:
-        records = records.filter(market_id=asked["market"])
+        query = query.filter(market_id=asked["market"])
     if filters["status"]:
-        records = records.filter(status=filters["status"])
-    found = await records.order_by("-date", "commodity_id", "market_id").limit(LIST_LIMIT).prefetch_related(
+        query = query.filter(status=filters["status"])
+    found = await query.order_by("-date", "commodity_id", "market_id").limit(LIST_LIMIT).prefetch_related(
         "market", "commodity")
     return found, filters
 
@@ -95,18 +95,18 @@ async def prices_page(request: web.Request) -> web.Response:
 
 async def _show(request: web.Request, *, form_rows: list[dict[str, str]] | None = None,
                 flash_error: str = "", status: int = 200) -> web.Response:
-    await prices.ensure_commodities()
-    records, filters = await _records(request)
+    await commodities.ensure_commodities()
+    shown, filters = await _records(request)
     suspects = await PriceRecord.filter(status="suspect").order_by("-date", "id").limit(100).prefetch_related(
         "market", "commodity")
     today = view.today(request).isoformat()
     context: dict[str, Any] = {
-        "records": records, "changes": await prices.week_changes(records), "filters": filters,
-        "suspects": [(r, await prices.median_for(r)) for r in suspects],
-        "held": await prices.held_names(), "kinds": KINDS, "status_names": STATUS_NAMES,
+        "records": shown, "changes": await quotes.week_changes(shown), "filters": filters,
+        "suspects": [(r, await records.median_for(r)) for r in suspects],
+        "held": await held.held_names(), "kinds": KINDS, "status_names": STATUS_NAMES,
         "markets": await Market.all().order_by("name"),
         "commodities": await Commodity.all().order_by("group", "id"),
-        "units": prices.UNITS, "market_kinds": prices.MARKET_KINDS, "arrow": prices.arrow, "today": today,
+        "units": UNITS, "market_kinds": commodities.MARKET_KINDS, "arrow": quotes.arrow, "today": today,
         "rows": form_rows or [_blank(today) for _ in range(FORM_ROWS)],
         "limit": LIST_LIMIT, "back": request.path_qs,
     }
@@ -129,25 +129,25 @@ async def enter_prices(request: web.Request) -> web.Response:
     if not rows:
         return see_other("/admin/prices", err="没有填写任何价格：每行请选市场、品名并填价格。")
     config, name = request.app[CONFIG], request[OFFICER].name
-    stored, held, problems, failed = 0, 0, [], []
+    stored, kept, problems, failed = 0, 0, [], []
     commodity_ids: set[int] = set()
     for n, row in rows:  # one at a time, so each row's outcome is known
         if not row["price"]:
             problems.append(f"第 {n} 行：请填写价格")
             failed.append(row)
             continue
-        report = await prices.store([(n, row)], config, source="后台录入", recorded_by=name)
+        report = await records.store([(n, row)], config, source="后台录入", recorded_by=name)
         commodity_ids |= report.commodity_ids
         problems += [row_message(e) for e in report.errors]
         if report.stored or report.updated:
             stored += 1
-            held += report.suspect
+            kept += report.suspect
         elif report.unmapped:
-            held += 1
+            kept += 1
         else:
             failed.append(row)
-    await notify(request, commodity_ids)
-    request[console.AUDIT_DETAIL] = f"entered {stored} prices, {held} held, {len(failed)} refused"
+    await emit(request.app, PRICES_STORED, commodity_ids)
+    request[console.AUDIT_DETAIL] = f"entered {stored} prices, {kept} held, {len(failed)} refused"
     done = f"已保存 {stored} 条价格。" if stored else ""
     if not problems:
         return see_other("/admin/prices", ok=done)
@@ -155,32 +155,31 @@ async def enter_prices(request: web.Request) -> web.Response:
         return see_other("/admin/prices", err=done + "；".join(problems))
     # Refused rows come back on the form as they were typed, so nothing has to be typed twice.
     return await _show(
-        request, form_rows=failed + [_blank(view.today(request).isoformat())],
+        request, form_rows=[*failed, _blank(view.today(request).isoformat())],
         flash_error=done + "以下各行没有保存，已放回表中，改好后再提交：" + "；".join(problems),
-        status=200 if stored or held else 400)
+        status=200 if stored or kept else 400)
 
 
 @auth.page("officer")
 async def confirm_price(request: web.Request) -> web.Response:
     form = await request.post()
     try:
-        record = await prices.confirm(int(request.match_info["id"]))
+        record = await records.confirm(int(request.match_info["id"]))
     except LookupError:
         raise web.HTTPNotFound(reason="没有这条价格，可能已被删除") from None
-    except prices.PriceError:
+    except PriceError:
         return see_other(_back(form), err="这条价格已经发布，无需再确认")
-    await notify(request, {record.commodity_id})
-    return see_other(_back(form), ok=f"已确认发布：{record.date} {record.price:g} 元。设了价格提醒的农户会按规则收到提醒。")
+    await emit(request.app, PRICES_STORED, {record.commodity_id})
+    return see_other(_back(form), ok=f"已确认发布：{record.date} {record.price:g} 元。"
+                                     "设了价格提醒的农户会按规则收到提醒。")
 
 
 @auth.page("officer")
 async def delete_price(request: web.Request) -> web.Response:
     form = await request.post()
-    record = await PriceRecord.get_or_none(id=int(request.match_info["id"])).prefetch_related(
-        "market", "commodity")
+    record = await records.delete(int(request.match_info["id"]))
     if record is None:
         raise web.HTTPNotFound(reason="没有这条价格，可能已被删除")
-    await record.delete()
     what = f"{record.date} {record.market.name} {record.commodity.name} {record.price:g}"
     request[console.AUDIT_DETAIL] = what
     return see_other(_back(form), ok=f"已删除：{what} 元")
@@ -202,18 +201,18 @@ async def map_name(request: web.Request) -> web.Response:
         return see_other("/admin/prices", err=f"请选择把“{name}”归入哪个{KINDS[kind]}")
     save_alias = kind == "commodity" and form.get("save_alias") == "1"
     try:
-        report = await prices.map_held(kind, name, target, request.app[CONFIG], save_alias=save_alias,
-                                       recorded_by=request[OFFICER].name)
+        report = await held.map_held(kind, name, target, request.app[CONFIG], save_alias=save_alias,
+                                     recorded_by=request[OFFICER].name)
     except LookupError:
         return see_other("/admin/prices", err=f"“{name}”下已没有待处理的价格（可能别人刚处理过）")
-    except prices.PriceError:
+    except PriceError:
         return see_other("/admin/prices", err=f"没有名为“{target}”的{KINDS[kind]}，或它的别名已太多")
-    await notify(request, report.commodity_ids)
+    await emit(request.app, PRICES_STORED, report.commodity_ids)
     request[console.AUDIT_DETAIL] = f"{kind} {name} -> {target}, alias={save_alias}, stored {report.stored}"
     return _mapped(name, target, report, save_alias)
 
 
-def _mapped(name: str, target: str, report: prices.PriceReport, save_alias: bool) -> web.Response:
+def _mapped(name: str, target: str, report: records.PriceReport, save_alias: bool) -> web.Response:
     done = f"已把“{name}”归入“{target}”，保存 {report.stored + report.updated} 条价格"
     if save_alias:
         done += f"，以后再遇到“{name}”会自动识别"
@@ -227,7 +226,7 @@ def _mapped(name: str, target: str, report: prices.PriceReport, save_alias: bool
 async def drop_name(request: web.Request) -> web.Response:
     form = await request.post()
     kind, name = _held_name(form)
-    dropped = await prices.drop_held(kind, name)
+    dropped = await held.drop_held(kind, name)
     if not dropped:
         return see_other("/admin/prices", err=f"“{name}”下已没有待处理的价格")
     return see_other("/admin/prices", ok=f"已忽略“{name}”下的 {dropped} 条价格（不会发布）")
@@ -240,14 +239,14 @@ async def add_market(request: web.Request) -> web.Response:
     if not name or len(name) > 50:
         return see_other("/admin/prices", err="请填写市场名称（最多 50 个字）")
     try:
-        market, created = await prices.add_market(
+        market, created = await commodities.add_market(
             name, str(form.get("kind", "")), str(form.get("township", "")), str(form.get("city", "")))
-    except prices.PriceError:
+    except PriceError:
         return see_other("/admin/prices", err="请选择市场类型：田头、批发或零售")
     done = f"已新增市场“{market.name}”" if created else f"市场“{market.name}”已经有了"
-    if not any(g.kind == "market" and g.name == market.name for g in await prices.held_names()):
+    if not await held.is_held("market", market.name):
         return see_other("/admin/prices", ok=done)
-    report = await prices.map_held("market", market.name, market.name, request.app[CONFIG],
-                                   recorded_by=request[OFFICER].name)
-    await notify(request, report.commodity_ids)
+    report = await held.map_held("market", market.name, market.name, request.app[CONFIG],
+                                 recorded_by=request[OFFICER].name)
+    await emit(request.app, PRICES_STORED, report.commodity_ids)
     return _mapped(market.name, market.name, report, False)

@@ -11,8 +11,9 @@ from tortoise.transactions import in_transaction
 
 from bot import sandbox
 from bot.config import Config
-from bot.labour.service import current, local_places, worker_wants
+from bot.labour.matching import local_places, worker_wants
 from bot.labour.models import Job, WorkerProfile
+from bot.labour.notices import current
 from bot.sms import ucs2_capacity
 from broadcasts.pushes import push
 
@@ -58,13 +59,14 @@ async def push_jobs(config: Config, job_ids: Iterable[int]) -> int:
             if not await Job.filter(id=job.id, pushed_at__isnull=True).update(pushed_at=datetime.now(UTC)):
                 continue  # another process took it
             profiles = await WorkerProfile.filter(
-                sandbox.real("subscriber__"), active=True, subscriber__status="active", subscriber__topics__contains=",务工,",
+                sandbox.real("subscriber__"), active=True, subscriber__status="active",
+                subscriber__topics__contains=",务工,",
             ).order_by("id")
             ids = []
             for profile in profiles:
                 local = local_places(config.bot.county, profile.home_township)
                 if worker_wants(job, profile, local) and await _take_slot(profile, today):
-                    ids.append(profile.subscriber_id)  # type: ignore[attr-defined]
+                    ids.append(profile.subscriber_id)
             await push("labour", push_text(job, config), ids)
         log.info("job pushed", extra={"job": job.id, "workers": len(ids)})
         reached += len(ids)

@@ -8,15 +8,19 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.keys import CONFIG, JOB_LISTENERS, OFFICER
-from bot.labour import service as jobs
+from bot.extend import emit
+from bot.keys import CONFIG, OFFICER
+from bot.labour import arrears, notices
+from bot.labour.events import JOBS_VERIFIED
+from bot.labour.fields import JobError
+from bot.labour.matching import find_jobs, local_places
 from bot.labour.models import Job, WageArrearsNotice
 from bot.web import view
 from bot.web.auth import error, json_body, requires
 from bot.web.params import QUERY, Bool, List, Obj, OneOf, Query, Text, Value, accepts, read_json
 
 MAX_ROWS = 1000
-# Rows are checked one by one (bot/jobs.py): each row's problems are listed by index, good rows kept.
+# Rows are checked one by one (bot/labour/notices.py): each row's problems are listed by index, good rows kept.
 JOB_ROWS = List(Value(description="a job notice (see the README's Labour notices)"), max_items=MAX_ROWS,
                 label="招工信息列表")
 JOBS = OneOf(JOB_ROWS, Obj(jobs=JOB_ROWS, description="one job notice, or {\"jobs\": [...]}"))
@@ -37,7 +41,6 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/v1/arrears/{id:\\d+}", update_arrears)
 
 
-
 async def _rows(request: web.Request, plural: str) -> list[Any] | web.Response:
     """One object, a list of them, or {"<plural>": [...]}."""
     body = await read_json(request)  # the route's declaration has checked its shape
@@ -53,7 +56,7 @@ async def _rows(request: web.Request, plural: str) -> list[Any] | web.Response:
 
 def _job_json(job: Job) -> dict[str, Any]:
     out: dict[str, Any] = {"id": job.id}
-    for name in jobs.COLUMNS:
+    for name in notices.COLUMNS:
         value = getattr(job, name)
         out[name] = value.isoformat() if isinstance(value, date) else value
     out["pushed"] = job.pushed_at is not None
@@ -70,12 +73,11 @@ async def post_jobs(request: web.Request) -> web.Response:
     rows = await _rows(request, "jobs")
     if isinstance(rows, web.Response):
         return rows
-    report = await jobs.store_jobs(((f"[{i}]", row) for i, row in enumerate(rows)), view.today(request))
+    report = await notices.store_jobs(((f"[{i}]", row) for i, row in enumerate(rows)), view.today(request))
     errors = [{"index": int(where.strip("[]")), "error": message} for where, message in report.errors]
     if not report.ids:
         return web.json_response({"error": "no valid job", "errors": errors}, status=400)
-    for listener in request.app[JOB_LISTENERS]:
-        await listener(report.verified_ids)
+    await emit(request.app, JOBS_VERIFIED, report.verified_ids)
     return web.json_response(
         {"created": report.created, "updated": report.updated, "ids": report.ids, "errors": errors},
         status=201 if report.created else 200,
@@ -93,7 +95,7 @@ async def list_jobs(request: web.Request) -> web.Response:
         found = await Job.all().order_by("-id").limit(500)
     else:
         words = (request[QUERY]["q"] or "").split()
-        found = await jobs.find_jobs(words, today, jobs.local_places(request.app[CONFIG].bot.county), limit=500)
+        found = await find_jobs(words, today, local_places(request.app[CONFIG].bot.county), limit=500)
     return web.json_response({"jobs": [_job_json(j) for j in found]})
 
 
@@ -118,12 +120,12 @@ async def post_arrears(request: web.Request) -> web.Response:
     errors = []
     for i, row in enumerate(rows):
         try:
-            good.append(jobs.parse_arrears(row, today))
-        except jobs.JobError as exc:
+            good.append(arrears.parse_arrears(row, today))
+        except JobError as exc:
             errors.append({"index": i, "error": str(exc)})
     if not good:
         return web.json_response({"error": "no valid warning", "errors": errors}, status=400)
-    made = [await WageArrearsNotice.create(**values) for values in good]
+    made = await arrears.publish(good)
     return web.json_response({"created": len(made), "ids": [n.id for n in made], "errors": errors}, status=201)
 
 
@@ -152,9 +154,9 @@ async def update_arrears(request: web.Request) -> web.Response:
     if unknown:
         return error(400, f"unknown field {', '.join(unknown)} (expected case_status, active)")
     try:
-        notice = await jobs.update_arrears(notice.id, case_status=body.get("case_status", jobs.KEEP),
-                                           active=body.get("active", jobs.KEEP))
-    except jobs.JobError as exc:
+        notice = await arrears.update_arrears(notice.id, case_status=body.get("case_status", arrears.KEEP),
+                                              active=body.get("active", arrears.KEEP))
+    except JobError as exc:
         return error(400, str(exc))
     return web.json_response(_arrears_json(notice))
 
@@ -163,13 +165,12 @@ async def update_arrears(request: web.Request) -> web.Response:
 async def verify_job(request: web.Request) -> web.Response:
     """Mark a job verified by the caller: villagers see it and matching workers get it pushed once."""
     try:
-        job = await jobs.verify_job(int(request.match_info["id"]), request[OFFICER].name, view.today(request))
+        job = await notices.verify_job(int(request.match_info["id"]), request[OFFICER].name, view.today(request))
     except LookupError as exc:
         return error(404, str(exc))
-    except jobs.JobError as exc:
+    except JobError as exc:
         return error(409, str(exc))
-    for listener in request.app[JOB_LISTENERS]:
-        await listener([job.id])
+    await emit(request.app, JOBS_VERIFIED, [job.id])
     await job.refresh_from_db()
     return web.json_response(_job_json(job))
 
@@ -178,7 +179,7 @@ async def verify_job(request: web.Request) -> web.Response:
 async def withdraw_job(request: web.Request) -> web.Response:
     """Take a job down: it becomes unverified, so no villager sees it (it can be verified again)."""
     try:
-        job = await jobs.withdraw_job(int(request.match_info["id"]))
+        job = await notices.withdraw_job(int(request.match_info["id"]))
     except LookupError as exc:
         return error(404, str(exc))
     return web.json_response(_job_json(job))
