@@ -54,38 +54,40 @@ async def _queued(count: int, clock: FakeClock, *, priority: int = BULK) -> None
         await Delivery.create(run=run, subscriber=sub, channel="sms", due_at=clock.now(TZ), priority=priority)
 
 
-async def test_quiet_hours_hold_bulk_sends_until_morning(
-    quick_app: web.Application, clock: FakeClock, monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def evening(quick_app: web.Application, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> InMemorySender:
+    """The dispatcher on the fake clock at 22:00 Beijing time (quiet hours); its SMS sender."""
     clock.install(monkeypatch, dispatcher)
     clock.set(EVENING)
+    sender = quick_app[SENDERS]["sms"]
+    assert isinstance(sender, InMemorySender)
+    return sender
+
+
+async def test_quiet_hours_hold_bulk_sends_until_morning(
+    quick_app: web.Application, clock: FakeClock, evening: InMemorySender,
+) -> None:
     await _queued(3, clock)
     engine = Dispatcher(quick_app)
     assert await engine.tick() == 0
     assert await Delivery.filter(state="queued").count() == 3
     clock.set(MORNING)
     assert await engine.tick() == 3
-    sender = quick_app[SENDERS]["sms"]
-    assert isinstance(sender, InMemorySender)
-    assert sorted(s.address for s in sender.sent) == [f"+86139{i:08d}" for i in range(3)]
+    assert sorted(s.address for s in evening.sent) == [f"+86139{i:08d}" for i in range(3)]
     assert await Delivery.filter(state="sent").count() == 3
 
 
 async def test_the_polling_dispatcher_wakes_on_the_clock(
-    quick_app: web.Application, clock: FakeClock, monkeypatch: pytest.MonkeyPatch,
+    quick_app: web.Application, clock: FakeClock, evening: InMemorySender,
 ) -> None:
-    clock.install(monkeypatch, dispatcher)
-    clock.set(EVENING)
     await _queued(2, clock)
-    sender = quick_app[SENDERS]["sms"]
-    assert isinstance(sender, InMemorySender)
     task = asyncio.create_task(Dispatcher(quick_app).run_forever())
     try:
         await clock.until_sleeping()  # polled once, found nothing it may send, waits POLL seconds
-        assert sender.sent == []
+        assert evening.sent == []
         clock.set(MORNING)
         await clock.advance(POLL)
-        await sender.wait_for(2)
+        await evening.wait_for(2)
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
