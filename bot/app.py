@@ -10,10 +10,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bot import __version__, background, db, extend, features, intake
-from bot.channels import Sender, aliyun, twilio, wechat
-from bot.channels.log import LogSender
+from bot.channels import registry
 from bot.config import Config
-from bot.keys import CONFIG, METRICS, ROLE, ROUTER, SEARCH, SEED, SENDERS, STATUS_LISTENERS
+from bot.keys import CONFIG, METRICS, ROLE, ROUTER, SEARCH, SEED
 from bot.metrics import Metrics
 from bot.models import Officer
 from bot.seed import seed_if_empty
@@ -41,30 +40,15 @@ def create_app(config: Config, *, role: str = "all", seed: bool = False) -> web.
     app[SEED] = seed
     app[METRICS] = Metrics()
     app[ROUTER] = build_router()
-    app[STATUS_LISTENERS] = []  # features that send add theirs (broadcasts: its delivery rows)
     # Started in list order, stopped in reverse: the ORM first, everything that needs it after.
     app.cleanup_ctx.append(orm_ctx)
     app.cleanup_ctx.append(search_ctx)
-    app.cleanup_ctx.append(senders_ctx)
-    if config.sms.provider == "twilio" or (config.sms.provider == "aliyun" and config.twilio.account_sid):
-        app.cleanup_ctx.append(twilio.sender_ctx)  # with aliyun: numbers outside mainland China
-        if role in ("all", "web"):
-            twilio.setup(app)
-    if config.sms.provider == "aliyun":
-        app.cleanup_ctx.append(aliyun.sender_ctx)  # after twilio's: it routes between the two
-        if role in ("all", "web"):
-            aliyun.setup(app)
-        if role in ("all", "worker"):
-            app.cleanup_ctx.append(aliyun.upkeep_ctx)
-    if config.wechat.enabled:
-        app.cleanup_ctx.append(wechat.sender_ctx)
-        if role in ("all", "web"):
-            wechat.setup(app)
+    registry.install(app)  # the senders, then each enabled channel: its routes, sender and upkeep
     if role in ("all", "web"):
         for area in WEB_AREAS:
             area.setup(app)
     if role in ("all", "worker"):
-        app.cleanup_ctx.append(intake.sweep_ctx)  # pushed items a dead process left: after the senders
+        intake.setup_worker(app)  # pushed items a dead process left: after the senders
         app.cleanup_ctx.append(extend.periodic_ctx)  # features' periodic work
     for name in features.FEATURES:  # each registers its routes, menu, listeners and periodic work;
         importlib.import_module(name).setup(app)  # their contexts start after the core's (broadcasts' last)
@@ -98,15 +82,6 @@ async def search_ctx(app: web.Application) -> AsyncIterator[None]:
                             first_after=SEARCH_REFRESH_SECONDS)
     async with background.running(extend.repeat(app, fresh)):
         yield
-
-
-async def senders_ctx(app: web.Application) -> AsyncIterator[None]:
-    config = app[CONFIG]
-    senders: dict[str, Sender] = {"sms": LogSender("sms"), "wechat": LogSender("wechat")}
-    if config.sms.provider == "log":
-        log.info("sms provider is 'log': outbound SMS are printed, not sent")
-    app[SENDERS] = senders
-    yield
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -9,15 +9,17 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.channels import registry
+
 ENV_PREFIX = "NONGBOT_"
 DEFAULT_PATH = Path("config.toml")
-SMS_PROVIDERS = ("log", "twilio", "aliyun")
+T = TypeVar("T")
 
 
 class ConfigError(Exception):
@@ -58,57 +60,6 @@ class SmsConfig:
 
 
 @dataclass(frozen=True)
-class TwilioConfig:
-    account_sid: str = ""
-    auth_token: str = field(default="", repr=False)
-    from_number: str = ""
-    messaging_service_sid: str = ""
-    api_base: str = "https://api.twilio.com"
-    timeout: float = 10.0
-
-
-@dataclass(frozen=True)
-class WechatConfig:
-    enabled: bool = False
-    app_id: str = ""
-    app_secret: str = field(default="", repr=False)
-    token: str = field(default="", repr=False)
-    encoding_aes_key: str = field(default="", repr=False)
-    mode: str = "safe"
-    api_base: str = "https://api.weixin.qq.com"
-    reply_budget: float = 4.0
-    max_clock_skew: int = 300
-    timeout: float = 5.0
-    stable_token: bool = True
-    template_tip: str = ""
-    template_price: str = ""
-    template_labour: str = ""
-    template_notice: str = ""
-    menu: str = "技术问答=MENU_ASK; 今日价格=MENU_PRICES; 更多: 务工信息=MENU_JOBS, 我的订阅=MENU_MINE, 使用帮助=MENU_HELP"
-
-
-@dataclass(frozen=True)
-class AliyunConfig:
-    access_key_id: str = ""
-    access_key_secret: str = field(default="", repr=False)
-    endpoint: str = "dysmsapi.aliyuncs.com"
-    protocol: str = "https"
-    timeout: float = 10.0
-    sign_name: str = ""
-    template_reply: str = ""
-    template_tip: str = ""
-    template_price: str = ""
-    template_labour: str = ""
-    template_notice: str = ""
-    var_chars: int = 35
-    daily_limit: int = 50
-    callback_secret: str = field(default="", repr=False)
-    push_budget: float = 0.5
-    pull_receipts: bool = False
-    pull_seconds: float = 60.0
-
-
-@dataclass(frozen=True)
 class BroadcastsConfig:
     allow_self_approval: bool = False
     grace_minutes: int = 60
@@ -137,36 +88,48 @@ class Config:
     bot: BotConfig = BotConfig()
     database: DatabaseConfig = DatabaseConfig()
     sms: SmsConfig = SmsConfig()
-    twilio: TwilioConfig = TwilioConfig()
-    wechat: WechatConfig = WechatConfig()
     broadcasts: BroadcastsConfig = BroadcastsConfig()
-    aliyun: AliyunConfig = AliyunConfig()
     console: ConsoleConfig = ConsoleConfig()
+    # The channels' own sections ([twilio], [wechat], …) by name, each parsed into the dataclass the
+    # channel declares (bot/channels/registry.py): read them with section(TheirDataclass).
+    channels: tuple[tuple[str, Any], ...] = ()
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.server.timezone)
 
+    def section(self, kind: type[T]) -> T:
+        """A channel's section, typed; its defaults when the config has none."""
+        for _, values in self.channels:
+            if isinstance(values, kind):
+                return values
+        return kind()
+
+    def __getattr__(self, name: str) -> Any:
+        """config.wechat and friends: a channel's section by name (untyped; channels use section())."""
+        for section, values in self.__dict__.get("channels", ()):
+            if section == name:
+                return values
+        raise AttributeError(name)
+
     def replace(self, **sections: Mapping[str, Any]) -> Config:
         """A copy with some keys changed, e.g. cfg.replace(database={"url": ...}); validated."""
-        changed = {
-            name: dataclasses.replace(getattr(self, name), **values)
-            for name, values in sections.items()
-        }
-        new = dataclasses.replace(self, **changed)
+        channels = dict(self.channels)
+        core = {}
+        for name, values in sections.items():
+            if name in channels:
+                channels[name] = dataclasses.replace(channels[name], **values)
+            else:
+                core[name] = dataclasses.replace(getattr(self, name), **values)
+        new = dataclasses.replace(self, **core, channels=tuple(channels.items()))
         _validate(new)
         return new
 
 
-# Secrets may only come from the environment, never from a file that ends up in git.
-SECRETS = {
-    ("twilio", "auth_token"),
-    ("wechat", "app_secret"),
-    ("wechat", "token"),
-    ("wechat", "encoding_aes_key"),
-    ("aliyun", "access_key_secret"),
-    ("aliyun", "callback_secret"),
-}
+def _is_secret(cls: type, key: str) -> bool:
+    """Secrets (fields hidden from repr) may only come from the environment, never from a file that
+    ends up in git."""
+    return any(f.name == key and not f.repr for f in dataclasses.fields(cls))
 
 
 def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
@@ -181,7 +144,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
             raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{file}: not valid TOML: {exc}") from None
-    sections = {f.name: f.type for f in dataclasses.fields(Config)}
+    sections = _sections()
     values: dict[str, dict[str, Any]] = {name: {} for name in sections}
     for name, table in raw.items():
         if name not in sections:
@@ -189,24 +152,29 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         if not isinstance(table, dict):
             raise ConfigError(f"{name}: expected a [{name}] table")
         for key, value in table.items():
-            if (name, key) in SECRETS and value:
+            if value and _is_secret(sections[name], key):
                 env_name = f"{ENV_PREFIX}{name}_{key}".upper()
                 raise ConfigError(f"{name}.{key}: secrets must come from the environment ({env_name}), not the file")
-            values[name][key] = _check(_section_class(name), name, key, value, None)
+            values[name][key] = _check(sections[name], name, key, value, None)
     for env_name, text in env.items():
         if not env_name.startswith(ENV_PREFIX):
             continue
         name, _, key = env_name[len(ENV_PREFIX):].lower().partition("_")
         if name not in sections or not key:
             continue  # NONGBOT_TEST_*, NONGBOT_CONFIG and friends are not config keys
-        values[name][key] = _check(_section_class(name), name, key, text, env_name)
-    config = Config(**{name: _section_class(name)(**vals) for name, vals in values.items()})
+        values[name][key] = _check(sections[name], name, key, text, env_name)
+    channels = registry.sections()
+    core = {name: sections[name](**vals) for name, vals in values.items() if name not in channels}
+    config = Config(**core, channels=tuple((name, cls(**values[name])) for name, cls in channels.items()))
     _validate(config)
     return config
 
 
-def _section_class(name: str) -> type:
-    return typing.get_type_hints(Config)[name]  # type: ignore[no-any-return]
+def _sections() -> dict[str, type]:
+    """Every section a config file may have: the core's, then each channel's."""
+    hints = typing.get_type_hints(Config)
+    core = {f.name: hints[f.name] for f in dataclasses.fields(Config) if f.name != "channels"}
+    return {**core, **registry.sections()}
 
 
 def _check(cls: type, section: str, key: str, value: Any, env_name: str | None) -> Any:
@@ -269,7 +237,7 @@ def _validate(cfg: Config) -> None:
         ) from None
     if not 0 < cfg.server.port < 65536:
         raise ConfigError(f"server.port: expected 1-65535, got {cfg.server.port}")
-    _require_url("server.public_url", cfg.server.public_url)
+    require_url("server.public_url", cfg.server.public_url)
     if cfg.server.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"server.log_level: expected debug, info, warning or error, got {cfg.server.log_level!r}")
     if cfg.server.log_format not in ("text", "json"):
@@ -279,8 +247,9 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(
             f"database.url: expected sqlite://PATH or postgres://USER@HOST:PORT/DB, got {cfg.database.url!r}"
         )
-    if cfg.sms.provider not in SMS_PROVIDERS:
-        raise ConfigError(f"sms.provider: expected one of {', '.join(SMS_PROVIDERS)}, got {cfg.sms.provider!r}")
+    providers = registry.sms_providers()
+    if cfg.sms.provider not in providers:
+        raise ConfigError(f"sms.provider: expected one of {', '.join(providers)}, got {cfg.sms.provider!r}")
     if cfg.sms.quiet_hours and not QUIET_HOURS.match(cfg.sms.quiet_hours):
         raise ConfigError(f"sms.quiet_hours: expected HH:MM-HH:MM or \"\", got {cfg.sms.quiet_hours!r}")
     if not 1 <= cfg.sms.max_segments <= 10:
@@ -301,43 +270,17 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"broadcasts.{key}: expected a number >= 0, got {getattr(b, key)}")
     if cfg.bot.max_inbound_chars < 1:
         raise ConfigError(f"bot.max_inbound_chars: expected a positive integer, got {cfg.bot.max_inbound_chars}")
-    if cfg.twilio.timeout <= 0:
-        raise ConfigError(f"twilio.timeout: expected a positive number of seconds, got {cfg.twilio.timeout}")
-    if cfg.sms.provider == "twilio":
-        _require_url("twilio.api_base", cfg.twilio.api_base)
-        _require("twilio.account_sid", cfg.twilio.account_sid, "NONGBOT_TWILIO_ACCOUNT_SID")
-        _require("twilio.auth_token", cfg.twilio.auth_token, "NONGBOT_TWILIO_AUTH_TOKEN")
-        if not (cfg.twilio.from_number or cfg.twilio.messaging_service_sid):
-            raise ConfigError("twilio.from_number: expected from_number or messaging_service_sid when sms.provider = \"twilio\"")
-    if cfg.sms.provider == "aliyun":
-        from bot.channels.aliyun import check_config  # the channel owns its template rules
-
-        check_config(cfg)
-    if cfg.wechat.mode not in ("plain", "compatible", "safe"):
-        raise ConfigError(f"wechat.mode: expected plain, compatible or safe, got {cfg.wechat.mode!r}")
-    if not 0 < cfg.wechat.reply_budget < 5:
-        raise ConfigError(f"wechat.reply_budget: expected seconds above 0 and below 5 (WeChat waits 5), got {cfg.wechat.reply_budget}")
-    for key in ("max_clock_skew", "timeout"):
-        if getattr(cfg.wechat, key) <= 0:
-            raise ConfigError(f"wechat.{key}: expected a positive number of seconds, got {getattr(cfg.wechat, key)}")
-    if cfg.wechat.enabled:
-        _require_url("wechat.api_base", cfg.wechat.api_base)
-        _require("wechat.app_id", cfg.wechat.app_id, "NONGBOT_WECHAT_APP_ID")
-        _require("wechat.app_secret", cfg.wechat.app_secret, "NONGBOT_WECHAT_APP_SECRET")
-        _require("wechat.token", cfg.wechat.token, "NONGBOT_WECHAT_TOKEN")
-        if cfg.wechat.mode != "plain" and not re.fullmatch(r"[A-Za-z0-9]{43}", cfg.wechat.encoding_aes_key):
-            raise ConfigError(
-                "wechat.encoding_aes_key: expected 43 letters and digits in NONGBOT_WECHAT_ENCODING_AES_KEY "
-                f"when wechat.mode = \"{cfg.wechat.mode}\""
-            )
+    for channel in registry.channels():  # each checks its own section
+        channel.check(cfg)
 
 
-def _require(key: str, value: str, env_name: str) -> None:
+def require(key: str, value: str, env_name: str) -> None:
+    """A channel's key that must be set (secrets come from `env_name`)."""
     if not value:
         raise ConfigError(f"{key}: missing; set {env_name}")
 
 
-def _require_url(key: str, value: str) -> None:
+def require_url(key: str, value: str) -> None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{key}: expected an http(s) URL, got {value!r}")

@@ -26,7 +26,8 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from bot import background, db
+from bot import db
+from bot.extend import Periodic, add_periodic
 from bot.keys import CONFIG
 from bot.models import PushItem
 
@@ -35,6 +36,7 @@ log = logging.getLogger("nongbot.intake")
 LEASE = timedelta(minutes=5)  # what a process may spend on the rows it holds before others take them
 RETRY = timedelta(seconds=30)  # a row whose work failed waits this long (times its attempts)
 SWEEP_SECONDS = 30.0
+PRUNE_SECONDS = 3600.0
 MAX_ATTEMPTS = 5
 KEEP = timedelta(days=3)  # processed rows are kept this long (the providers re-push for hours at most)
 CLAIM = 500  # rows per sweep claim
@@ -158,26 +160,21 @@ async def sweep(app: web.Application) -> int:
     return total
 
 
-async def sweep_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Worker side: the sweep at start and every SWEEP_SECONDS. On SQLite (one process) the rows a
-    previous run held are free at once, before this one serves: whoever held them died with it."""
+def setup_worker(app: web.Application) -> None:
+    """Worker side: the sweep at start and every SWEEP_SECONDS, processed rows pruned every hour."""
+    app.cleanup_ctx.append(release_ctx)
+    add_periodic(app, Periodic("pushed-items sweep", SWEEP_SECONDS, sweep))
+    add_periodic(app, Periodic("pushed-items prune", PRUNE_SECONDS, prune))
+
+
+async def release_ctx(app: web.Application) -> AsyncIterator[None]:
+    """On SQLite (one process) the rows a previous run held are free at once, before this one serves:
+    whoever held them died with it."""
     if not db.is_postgres(app[CONFIG].database.url):
         await PushItem.filter(processed_at__isnull=True, lease_until__not_isnull=True).update(lease_until=None)
+    yield
 
-    async def loop() -> None:
-        last_prune: float | None = None
-        while True:
-            try:
-                await sweep(app)
-                now = asyncio.get_running_loop().time()
-                if last_prune is None or now - last_prune > 3600:
-                    await PushItem.filter(processed_at__lt=_now() - KEEP).delete()
-                    last_prune = now
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the database went away for a moment
-                log.exception("pushed-items sweep failed")
-            await asyncio.sleep(SWEEP_SECONDS)
 
-    async with background.running(loop()):
-        yield
+async def prune(app: web.Application) -> int:
+    """Forget rows processed more than KEEP ago."""
+    return await PushItem.filter(processed_at__lt=_now() - KEEP).delete()

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bot import sandbox
-from bot.channels import SendResult, reconcile
+from bot.channels.base import SendResult, provider_of, reconcile
 from bot.keys import CONFIG, METRICS, SENDERS
 from bot.models import Message, Subscriber
 from bot.phones import mask_phone
@@ -38,8 +38,7 @@ async def send_text(
     channel = channel or subscriber.preferred_channel
     sender = app[SENDERS][channel]
     address = address_for(subscriber, channel)
-    provider_for = getattr(sender, "provider_for", None)  # a router of several providers by number
-    provider = provider_for(address) if provider_for is not None else sender.provider
+    provider = provider_of(sender, address)  # a router of several providers picks one by number
     row = await Message.create(
         direction="out", channel=channel, provider=provider, address=address,
         subscriber=subscriber, body=text, status="sending", handler=handler,

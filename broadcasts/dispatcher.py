@@ -16,7 +16,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from bot import consent, db
-from bot.channels import SendResult, reconcile
+from bot.channels.base import Reconciler, SendResult, reconcile
 from bot.config import Config
 from bot.keys import CONFIG, METRICS, SENDERS
 from bot.models import Subscriber
@@ -35,7 +35,9 @@ IN_DOUBT = "in_doubt"  # Delivery.error_code of a row whose last attempt may hav
 
 
 @dataclass(frozen=True)
-class Job:
+class DeliveryJob:
+    """A delivery row this worker claimed (state "sending", leased), with what sending it needs."""
+
     id: int
     run_id: int
     subscriber_id: int
@@ -83,10 +85,11 @@ class Dispatcher:
                 row["id"]: row for row in await Subscriber.filter(id__in=[j.subscriber_id for j in jobs]).values(
                     "id", "phone", "wechat_openid", "status", "opted_out_at")
             }
-            jobs = await batch.send_in_bulk(self, jobs, addresses)  # providers that take many numbers at once
+            # Providers that take many numbers at once get them together first.
+            jobs = await batch.send_in_bulk(self, self.app[SENDERS].get("sms"), jobs, addresses)
             limit = asyncio.Semaphore(CONCURRENCY)
 
-            async def one(job: Job) -> None:
+            async def one(job: DeliveryJob) -> None:
                 async with limit:
                     await self.deliver(job, addresses.get(job.subscriber_id))
 
@@ -94,7 +97,7 @@ class Dispatcher:
         await self.finish()
         return len(jobs)
 
-    async def claim(self) -> list[Job]:
+    async def claim(self) -> list[DeliveryJob]:
         """Mark a batch `sending` (committed) before any provider call. PostgreSQL: SKIP LOCKED lets
         several workers take disjoint batches; SQLite: one process, serialised by its connection."""
         now = datetime.now(UTC)
@@ -114,13 +117,14 @@ class Dispatcher:
             lease = now + timedelta(seconds=self.config.broadcasts.lease_seconds)
             await Delivery.filter(id__in=[r.id for r in rows]).using_db(tx).update(
                 state="sending", lease_until=lease, attempts=F("attempts") + 1, claimed_by=WORKER)
-        return [Job(r.id, r.run_id, r.subscriber_id, r.channel, r.priority, r.attempts + 1, r.due_at,
+        return [DeliveryJob(r.id, r.run_id, r.subscriber_id, r.channel, r.priority, r.attempts + 1, r.due_at,
                     r.error_code == IN_DOUBT) for r in rows]
 
     async def text_for(self, run_id: int) -> str:
-        return (await self._message(run_id))[0]
+        return (await self.message(run_id))[0]
 
-    async def _message(self, run_id: int) -> tuple[str, str]:
+    async def message(self, run_id: int) -> tuple[str, str]:
+        """The run's (text, kind), read once per run."""
         if run_id not in self._texts:
             run = await BroadcastRun.get(id=run_id)
             broadcast = await Broadcast.get(id=run.broadcast_id)
@@ -137,7 +141,7 @@ class Dispatcher:
             self._run_states[run_id] = checked
         return checked[1]
 
-    async def _still_on(self, job: Job) -> bool:
+    async def _still_on(self, job: DeliveryJob) -> bool:
         """False (and the row handed back, or skipped if cancelled) when the run stopped meanwhile."""
         state = await self.run_state(job.run_id)
         if state == "sending":
@@ -147,17 +151,17 @@ class Dispatcher:
             attempts=max(job.attempts - 1, 0), error=None if state == "paused" else state)
         return False
 
-    async def deliver(self, job: Job, who: dict[str, Any] | None) -> None:
+    async def deliver(self, job: DeliveryJob, who: dict[str, Any] | None) -> None:
         if not await self._still_on(job):  # paused or cancelled after the batch was claimed
             return
         if who is None or who["status"] != "active":
             await Delivery.filter(id=job.id).update(state="skipped", error="opted out before sending")
             return
         address = who["phone"] if job.channel == "sms" else who["wechat_openid"]
-        text, kind = await self._message(job.run_id)
+        text, kind = await self.message(job.run_id)
         sender = self.app[SENDERS][job.channel]
         cost = segments(self.config.sms.signature + text) if job.channel == "sms" else 1
-        await self.buckets[job.channel].take(cost)
+        await self.pace(job.channel, cost)
         if not await self._still_on(job):  # it may have waited a while for the rate limit
             return
         if job.in_doubt:  # the last attempt may have gone through: never send it twice
@@ -175,7 +179,11 @@ class Dispatcher:
             result = SendResult("failed", error=str(exc)[:300])
         await self.record(job, result)
 
-    async def record(self, job: Job, result: SendResult) -> None:
+    async def pace(self, channel: str, cost: float) -> None:
+        """Wait for `cost` under the channel's rate limit."""
+        await self.buckets[channel].take(cost)
+
+    async def record(self, job: DeliveryJob, result: SendResult) -> None:
         now = datetime.now(UTC)
         self.app[METRICS].outbound.labels(job.channel, result.status).inc()
         if result.status != "failed":
@@ -209,22 +217,22 @@ class Dispatcher:
             sender = self.app[SENDERS][row["channel"]]
             who = await Subscriber.get_or_none(id=row["subscriber_id"])
             address = (who.phone if row["channel"] == "sms" else who.wechat_openid) if who else None
-            find = getattr(sender, "find_sent", None)
+            keeps_log = isinstance(sender, Reconciler)
             found = None
-            if find is not None and address:
+            if address and keeps_log:
                 body = self.config.sms.signature + await self.text_for(row["run_id"])
-                found = await find(address, body, row["updated_at"] - timedelta(minutes=5))
+                found = await reconcile(sender, address, body, row["updated_at"] - timedelta(minutes=5))
             if found is not None:
                 await Delivery.filter(id=row["id"], state="sending").update(
-                    state="sent", provider_id=found[0], sent_at=now, lease_until=None)
-            elif find is None and self.config.broadcasts.unknown_policy == "fail":
+                    state="sent", provider_id=found.provider_id, sent_at=now, lease_until=None)
+            elif not keeps_log and self.config.broadcasts.unknown_policy == "fail":
                 await Delivery.filter(id=row["id"], state="sending").update(
                     state="failed", error_code="unknown", error="fate unknown after a crash; not resent (policy)")
             else:
                 await Delivery.filter(id=row["id"], state="sending").update(
                     state="queued", lease_until=None, due_at=now,
-                    error_code=None if find else "unknown",
-                    error=None if find else "fate unknown after a crash; resent (policy)")
+                    error_code=None if keeps_log else "unknown",
+                    error=None if keeps_log else "fate unknown after a crash; resent (policy)")
         if orphans:
             log.warning("reclaimed deliveries", extra={"count": len(orphans)})
         return len(orphans)

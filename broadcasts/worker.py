@@ -8,13 +8,15 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bot import background
-from bot.keys import ROLE, STATUS_LISTENERS
+from bot.channels.status import DELIVERY_STATUS
+from bot.extend import listen
+from bot.keys import ROLE
 from broadcasts import api, dispatcher
 from broadcasts.scheduler import Scheduler
 
 
 def setup(app: web.Application) -> None:
-    app.setdefault(STATUS_LISTENERS, []).append(dispatcher.delivery_status)  # webhooks arrive on web processes
+    listen(app, DELIVERY_STATUS, dispatcher.delivery_status)  # webhooks arrive on web processes
     if app[ROLE] in ("all", "worker"):
         # Appended while the app is built, after the core's contexts: it needs the database and every sender.
         app.cleanup_ctx.append(worker_ctx)

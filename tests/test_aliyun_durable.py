@@ -28,7 +28,7 @@ BATCHES, PER_BATCH = 10, 200
 
 def crash_after_ack(monkeypatch: pytest.MonkeyPatch) -> None:
     """The process dies right after answering "received": nothing it started processing runs."""
-    monkeypatch.setattr(aliyun, "spawn", lambda app, work: work.close())
+    monkeypatch.setattr(aliyun.push, "spawn", lambda app, work: work.close())
 
 
 async def wait_until(check: Any, seconds: float = 90.0) -> None:
@@ -104,9 +104,9 @@ async def test_processing_resumes_without_doubling(aiohttp_client: Any, db_url: 
 
     # A: the reply was recorded (and its answer made), then the process died.
     await inbox.process(app, InboundMessage(channel="sms", provider="aliyun", address=items["A"]["phone_number"],
-                                            text="帮助", provider_id=aliyun._up_id(items["A"])))
+                                            text="帮助", provider_id=aliyun.push._up_id(items["A"])))
     # B and C: fully processed; B's row not marked done, C's answer not saved as sent either.
-    await aliyun.process_items(app, [row["B"], row["C"]])
+    await aliyun.push.process_items(app, [row["B"], row["C"]])
     assert len(fake.sent) == 2
     await PushItem.filter(id__in=[row["B"].id, row["C"].id]).update(processed_at=None)
     answer_c = await Message.get(direction="out", address="+86" + items["C"]["phone_number"])

@@ -91,7 +91,7 @@ async def test_overload_answers_every_message_within_the_budget(aiohttp_client: 
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """30 messages at once, 2 answer slots, 0.3 s per answer: about 6 fit in a 1 s budget. Every
     request is answered within it, the rest are deferred, and each message is answered exactly once."""
-    monkeypatch.setattr(wechat, "WORKERS", 2)
+    monkeypatch.setattr(wechat.slots, "WORKERS", 2)
     calls: list[str] = []
     client = await start(aiohttp_client, wechat_config(db_url, fake, fake_server, reply_budget=1.0),
                          working_router(0.3, calls))

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
+from bot import inbox
 from bot.channels import wechat
 from bot.models import Message, SeenNonce, Subscriber
 from tests.fakes.wechat import FakeWeChat
@@ -84,10 +85,10 @@ async def test_a_request_answered_503_can_be_retried_with_its_nonce(aiohttp_clie
     query, body = fake.envelope(fake.text_xml(OPENID, "帮助"), "plain")
 
     async def down(*args: Any, **kwargs: Any) -> Any:
-        raise wechat.inbox.InboxUnavailable("database away")
+        raise inbox.InboxUnavailable("database away")
 
     with monkeypatch.context() as m:
-        m.setattr(wechat.inbox, "process", down)
+        m.setattr(inbox, "process", down)
         resp = await client.post(URL, params=query, data=body.encode())
         assert resp.status == 503
     resp = await client.post(URL, params=query, data=body.encode())  # WeChat's retry

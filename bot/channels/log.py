@@ -6,7 +6,7 @@ import sys
 import uuid
 from typing import TextIO
 
-from bot.channels import SendResult
+from bot.channels.base import BaseChannel, SendResult
 from bot.phones import mask_phone
 
 
@@ -22,3 +22,12 @@ class LogSender:
         stream = self._stream or sys.stdout
         print(f"[{self.channel} → {who}] {text}", file=stream, flush=True)
         return SendResult(status="sent", provider_id=f"log-{uuid.uuid4().hex}")
+
+
+class LogChannel(BaseChannel):
+    """sms.provider = "log". Its sender is every channel's default (bot/channels/registry.py): nothing to start."""
+
+    name = "log"
+
+
+CHANNEL = LogChannel()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 
@@ -20,11 +20,13 @@ from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot import consent, inbox
-from bot.channels import SendResult
-from bot.config import Config
-from bot.keys import CONFIG, METRICS, SENDERS, STATUS_LISTENERS
+from bot.channels import status as reports
+from bot.channels.base import BaseChannel, CleanupCtx, SendResult
+from bot.channels.webhooks import read_body, reject
+from bot.config import Config, ConfigError, require, require_url
+from bot.keys import CONFIG, SENDERS
 from bot.messages import InboundMessage
-from bot.models import Message, MessageEvent, Subscriber
+from bot.models import Subscriber
 from bot.phones import mask_phone
 from bot.sms import MAX_CHARS
 from bot.textnorm import keyword_form
@@ -33,7 +35,6 @@ log = logging.getLogger("nongbot.twilio")
 
 SMS_PATH = "/webhooks/twilio/sms"
 STATUS_PATH = "/webhooks/twilio/status"
-MAX_BODY = 64 * 1024
 # The longest value each field may have (the columns they are kept in: Message.provider_id, address,
 # status, error_code); a signed request with a longer one is refused with 400, never retried.
 FIELD_LIMITS = {"MessageSid": 64, "SmsSid": 64, "From": 64, "MessageStatus": 24, "SmsStatus": 24, "ErrorCode": 32}
@@ -50,6 +51,56 @@ RETRYABLE_CODES = {20429, 20500, 20503, 30001}
 EMPTY_TWIML = str(MessagingResponse())
 
 
+@dataclass(frozen=True)
+class TwilioConfig:
+    """[twilio]: the account, the sender number or messaging service, and where the API is."""
+
+    account_sid: str = ""
+    auth_token: str = field(default="", repr=False)
+    from_number: str = ""
+    messaging_service_sid: str = ""
+    api_base: str = "https://api.twilio.com"
+    timeout: float = 10.0
+
+
+def settings(config: Config) -> TwilioConfig:
+    return config.section(TwilioConfig)
+
+
+class TwilioChannel(BaseChannel):
+    name = "twilio"
+    section = "twilio"
+    settings = TwilioConfig
+
+    def enabled(self, config: Config) -> bool:
+        # Next to Alibaba Cloud (mainland numbers only) when an account is set: numbers abroad.
+        provider = config.sms.provider
+        return provider == "twilio" or (provider == "aliyun" and bool(settings(config).account_sid))
+
+    def check(self, config: Config) -> None:
+        t = settings(config)
+        if t.timeout <= 0:
+            raise ConfigError(f"twilio.timeout: expected a positive number of seconds, got {t.timeout}")
+        if not self.enabled(config):
+            return
+        require_url("twilio.api_base", t.api_base)
+        require("twilio.account_sid", t.account_sid, "NONGBOT_TWILIO_ACCOUNT_SID")
+        require("twilio.auth_token", t.auth_token, "NONGBOT_TWILIO_AUTH_TOKEN")
+        if not (t.from_number or t.messaging_service_sid):
+            raise ConfigError("twilio.from_number: expected from_number or messaging_service_sid "
+                              "when Twilio sends (sms.provider = \"twilio\", or twilio.account_sid is set)")
+
+    def setup(self, app: web.Application) -> None:
+        app.router.add_post(SMS_PATH, inbound_sms)
+        app.router.add_post(STATUS_PATH, status_callback)
+
+    def contexts(self, app: web.Application) -> Sequence[CleanupCtx]:
+        return (sender_ctx,)
+
+
+CHANNEL = TwilioChannel()
+
+
 class TwilioSender:
     channel = "sms"
     provider = "twilio"
@@ -57,11 +108,10 @@ class TwilioSender:
     def __init__(self, config: Config, client: Client) -> None:
         self._config = config
         self._client = client
+        self._settings = t = settings(config)
         self._callback = config.server.public_url.rstrip("/") + STATUS_PATH
-        self._origin = (
-            {"messaging_service_sid": config.twilio.messaging_service_sid}
-            if config.twilio.messaging_service_sid else {"from_": config.twilio.from_number}
-        )
+        self._origin = {"messaging_service_sid": t.messaging_service_sid} if t.messaging_service_sid \
+            else {"from_": t.from_number}
 
     async def send(self, address: str, text: str, *, kind: str = "") -> SendResult:
         body = self._config.sms.signature + text
@@ -69,7 +119,7 @@ class TwilioSender:
             return SendResult("failed", error=f"text too long ({len(body)} > {MAX_CHARS} characters)")
         started = datetime.now(UTC)
         try:
-            async with asyncio.timeout(self._config.twilio.timeout):
+            async with asyncio.timeout(self._settings.timeout):
                 created = await self._client.messages.create_async(
                     to=address, body=body, status_callback=self._callback, **self._origin
                 )
@@ -97,7 +147,7 @@ class TwilioSender:
     async def find_sent(self, address: str, body: str, since: datetime) -> tuple[str, str] | None:
         """(sid, status) of a message with this body sent to `address` since `since`, per Twilio's log."""
         try:
-            async with asyncio.timeout(self._config.twilio.timeout):
+            async with asyncio.timeout(self._settings.timeout):
                 recent = await self._client.messages.list_async(to=address, limit=20)
         except (TimeoutError, aiohttp.ClientError, TwilioException):
             return None
@@ -114,17 +164,13 @@ def _classify(exc: TwilioRestException) -> SendResult:
     return SendResult("failed", error_code=str(code), error=str(exc.msg)[:500], retryable=retryable)
 
 
-def setup(app: web.Application) -> None:
-    """Mount the webhooks and put the Twilio sender in place of the log provider."""
-    app.router.add_post(SMS_PATH, inbound_sms)
-    app.router.add_post(STATUS_PATH, status_callback)
-
-
 async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Put the Twilio sender in place of the log provider."""
     config = app[CONFIG]
+    t = settings(config)
     http = AsyncTwilioHttpClient()  # needs a running loop: built here, closed below
-    client = Client(config.twilio.account_sid, config.twilio.auth_token, http_client=http)
-    client.api.base_url = config.twilio.api_base.rstrip("/")
+    client = Client(t.account_sid, t.auth_token, http_client=http)
+    client.api.base_url = t.api_base.rstrip("/")
     app[SENDERS]["sms"] = TwilioSender(config, client)
     try:
         yield
@@ -138,22 +184,15 @@ async def _signed_form(request: web.Request) -> MultiDict[str] | web.Response:
     signature = request.headers.get("X-Twilio-Signature", "")
     if not signature:
         return _reject(request, 403, "missing signature")
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        return _reject(request, 400, "body too large")
-    raw = b""
-    while len(raw) <= MAX_BODY:
-        chunk = await request.content.read(MAX_BODY + 1 - len(raw))
-        if not chunk:
-            break
-        raw += chunk
-    if len(raw) > MAX_BODY:
+    raw = await read_body(request)
+    if raw is None:
         return _reject(request, 400, "body too large")
     try:
         form = MultiDict(parse_qsl(raw.decode("ascii"), keep_blank_values=True, errors="strict"))
     except (UnicodeDecodeError, ValueError):
         return _reject(request, 400, "not a UTF-8 form")
     url = config.server.public_url.rstrip("/") + request.path_qs
-    if not RequestValidator(config.twilio.auth_token).validate(url, form, signature):
+    if not RequestValidator(settings(config).auth_token).validate(url, form, signature):
         return _reject(request, 403, "bad signature")
     # Signed, but no SID, status or error code Twilio sends is this long (nor the columns they go in).
     if bad := [k for k, most in FIELD_LIMITS.items() if len(form.get(k, "")) > most or "\x00" in form.get(k, "")]:
@@ -162,9 +201,7 @@ async def _signed_form(request: web.Request) -> MultiDict[str] | web.Response:
 
 
 def _reject(request: web.Request, status: int, why: str) -> web.Response:
-    request.app[METRICS].inbound.labels("sms", f"rejected_{status}").inc()
-    log.warning("twilio webhook rejected: %s", why, extra={"path": request.path, "status": status})
-    return web.Response(status=status, text=why)
+    return reject(request, "sms", status, why, log)
 
 
 def _twiml(text: str) -> web.Response:
@@ -201,40 +238,18 @@ async def status_callback(request: web.Request) -> web.Response:
         return _reject(request, 400, "missing MessageSid or MessageStatus")
     code = form.get("ErrorCode") or None
     try:
-        message = await _outbound(request.app, sid, status, code)
-        if message is None:
+        message = await reports.outbound(request.app, "sms", sid, status, code, wait=2.0)
+        if message is False:
+            log.warning("status for an unknown message", extra={"sid": sid, "status": status})
+        if isinstance(message, bool):
             return web.Response(text="")
-        await MessageEvent.create(message=message, status=status[:24], error_code=code)
-        lower = [s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK.get(status, -1)]
-        # One conditional UPDATE: concurrent or out-of-order callbacks cannot step backwards.
-        await Message.filter(id=message.id, status__in=lower).update(
-            status=status, error_code=code or message.error_code, updated_at=datetime.now(UTC)
-        )
+        await reports.advance(request.app, message, status, code, STATUS_RANK)
         if code == OPTED_OUT and message.subscriber_id:
             subscriber = await Subscriber.get(id=message.subscriber_id)
             await consent.opt_out(subscriber, "sms", "twilio:21610")
     except BaseORMException as exc:
         log.error("status not recorded: %s", exc)
         return web.Response(status=503, text="try again")
-    request.app[METRICS].outbound.labels("sms", f"callback_{status}").inc()
     log.info("delivery status", extra={"message_id": message.id, "status": status, "error_code": code,
                                        "to": mask_phone(message.address)})
     return web.Response(text="")
-
-
-async def _outbound(app: web.Application, sid: str, status: str, code: str | None,
-                    wait: float = 2.0) -> Message | None:
-    """The logged message a callback is about, or None when another listener (a broadcast
-    delivery) took it. A callback can beat the save of the sid, so wait briefly."""
-    deadline = time.monotonic() + wait
-    while True:
-        message = await Message.get_or_none(channel="sms", direction="out", provider_id=sid)
-        if message is not None:
-            return message
-        for listener in app[STATUS_LISTENERS]:
-            if await listener("sms", sid, status, code):
-                return None
-        if time.monotonic() >= deadline:
-            log.warning("status for an unknown message", extra={"sid": sid, "status": status})
-            return None
-        await asyncio.sleep(0.1)
