@@ -30,12 +30,12 @@ from aiohttp import ClientResponse, ServerDisconnectedError
 from tortoise import Tortoise, fields
 from yarl import URL
 
-from bot.labour import service as jobs
-from bot.prices import service as prices
 from bot.app import create_app
 from bot.keys import CONFIG
+from bot.labour import notices as jobs
 from bot.labour.models import WageArrearsNotice
 from bot.models import Message, Subscriber
+from bot.prices import records as prices
 from bot.prices.models import Market, PriceRecord
 from bot.questions.models import Question
 from bot.web import limits
@@ -178,10 +178,11 @@ class Walk:
         self.routes.add(" ".join(key.split()[:2]))
         text = await response.text(errors="replace")
         if response.status >= 500 or "Traceback" in text or "Server got itself in trouble" in text:
-            server = [r for r in self.caplog.records if r.exc_info]
+            server = [r.exc_info for r in self.caplog.records if r.exc_info and r.exc_info[1] is not None]
             if server:
-                frames = traceback.extract_tb(server[-1].exc_info[2])[-4:]
-                error = traceback.format_exception_only(*server[-1].exc_info[:2])[-1]
+                _, exc, tb = server[-1]
+                frames = traceback.extract_tb(tb)[-4:]
+                error = traceback.format_exception_only(exc)[-1]
                 where = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames))
                 where += f"\n  {error.strip()[:300]!r}"
             else:
@@ -484,7 +485,8 @@ async def test_webhooks_behind_their_signature_or_secret(hooks: tuple[Any, Walk,
                                       "/webhooks/aliyun/{secret}", "/healthz", "/metrics"}
     values = [*FORM_EACH, "", "苞" * 3000, "+8613800138000", "99999999999999999999", "NaN"]
     sms = twilio.inbound_params("+8613800138000", "帮助")
-    status = {"MessageSid": "SM" + "0" * 32, "MessageStatus": "delivered", "ErrorCode": "", "AccountSid": twilio.account_sid}
+    status = {"MessageSid": "SM" + "0" * 32, "MessageStatus": "delivered", "ErrorCode": "",
+              "AccountSid": twilio.account_sid}
     # A status callback about a message nobody sent waits 2 s for it to be saved: this one was sent.
     await Message.create(direction="out", channel="sms", provider="twilio", provider_id=status["MessageSid"],
                          address="+8613800138000", body="x", status="sent")
@@ -515,7 +517,8 @@ async def test_webhooks_behind_their_signature_or_secret(hooks: tuple[Any, Walk,
     for n, (name, value) in enumerate((name, value) for name in ("timestamp", "nonce", "signature", "echostr",
                                                                     "encrypt_type", "msg_signature", "openid")
                                       for value in [*QUERY_VALUES, str(int(time.time()))]):
-        ts, nonce = (value, f"n{n}") if name == "timestamp" else (str(int(time.time())), value if name == "nonce" else f"n{n}")
+        now = str(int(time.time()))
+        ts, nonce = (value, f"n{n}") if name == "timestamp" else (now, value if name == "nonce" else f"n{n}")
         signed = {"timestamp": ts, "nonce": nonce,
                   "signature": wechat.signature(wechat.token, unquote(ts), unquote(nonce))}
         query = "&".join(f"{k}={v}" for k, v in {**signed, name: value}.items())
