@@ -10,11 +10,11 @@ import pytest
 
 from bot import consent, inbox, sandbox
 from bot.keys import CONFIG, SEARCH
-from bot.messages import InboundMessage
+from bot.labour import push as job_push
 from bot.labour.models import Job, WorkerProfile
+from bot.messages import InboundMessage
 from bot.models import AuditEvent, ConsentEvent, Message, Subscriber, pack_set
 from bot.questions.models import Question
-from bot.labour import push as job_push
 from broadcasts import pushes
 from broadcasts.audience import Audience, matching
 from broadcasts.models import Broadcast
