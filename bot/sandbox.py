@@ -10,13 +10,18 @@ broadcast audiences, system pushes and the 农户 lists, searches and exports.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise.expressions import Q
 
+from bot.extend import Event
 from bot.models import Subscriber
 
 PROVIDER = "simulator"  # Message.provider of everything said in the simulator
 PREFIX = "sim:"
 CONSENT_SOURCE = "simulator"
+# The simulator's 重新开始, with the sandbox villager's id: each feature forgets what it keeps about them.
+RESET: Event[[int]] = Event("sandbox.reset")
 
 
 def address_for(officer_id: int) -> str:
@@ -24,7 +29,7 @@ def address_for(officer_id: int) -> str:
 
 
 def is_address(address: str | None) -> bool:
-    return bool(address) and address.startswith(PREFIX)  # type: ignore[union-attr]
+    return bool(address and address.startswith(PREFIX))
 
 
 def is_sandbox(subscriber: Subscriber | None) -> bool:
@@ -35,12 +40,15 @@ def real(via: str = "") -> Q:
     """Real villagers only, as a filter on Subscriber (or on a relation to it: via="subscriber__").
     NULL-safe: a villager without a WeChat address is real (NOT LIKE alone would drop them)."""
     field = f"{via}wechat_openid"
-    return Q(**{f"{field}__isnull": True}) | ~Q(**{f"{field}__startswith": PREFIX})
+    missing: dict[str, Any] = {f"{field}__isnull": True}
+    simulated: dict[str, Any] = {f"{field}__startswith": PREFIX}
+    return Q(**missing) | ~Q(**simulated)
 
 
 def not_from_sandbox(via: str = "subscriber__") -> Q:
     """For rows that may belong to a villager (questions …): no villager at all, or a real one."""
-    return Q(**{f"{via[:-2]}_id__isnull": True}) | real(via)
+    nobody: dict[str, Any] = {f"{via[:-2]}_id__isnull": True}
+    return Q(**nobody) | real(via)
 
 
 async def identity(officer_id: int, channel: str) -> Subscriber:

@@ -8,38 +8,35 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.labels import BROADCAST_STATES, CHANNEL_NAMES, RUN_STATES
+from bot.web.view import translate
 from broadcasts import service
 
 WEEKDAYS = {"mon": "周一", "tue": "周二", "wed": "周三", "thu": "周四", "fri": "周五", "sat": "周六", "sun": "周日"}
 ACTION_NAMES = {"approve": "批准", "reject": "驳回", "pause": "暂停", "resume": "继续", "cancel": "取消"}
 
 
+# The service's refusals (English, for the API's callers) as officers read them; the first match wins.
+REFUSALS = (
+    (r"own broadcast", "不能审批自己提交的群发，请另一位审核员审批。"),
+    (r"^only a supervisor", "只有审核员可以审批或驳回群发。"),
+    (r"^schedule\.cron", "cron 定时规则写法不对：应为 5 段，依次是 分 时 日 月 星期，"
+                         "例如 “0 8 * * 1” 表示每周一 8:00。"),
+    (r"(?s)^(schedule.*)", "发送时间设置不对（{0}）。"),
+    (r"(?s)^(audience.*)", "收件人条件不对（{0}）。"),
+    (r"^kind", "请选择群发类型。"),
+    (r"(?s)^text: (「.*)", "群发内容提到{0}。请改掉后再提交。"),
+    (r"^text", f"群发内容不能为空，最多 {service.MAX_TEXT} 个字。"),
+    (r"^spread_minutes", "分散发送时长请填 0 到 1440 之间的整数（分钟）。"),
+)
+
+
 def chinese(exc: Exception) -> str:
     """The service speaks English (the API's callers are programs); officers read Chinese."""
     message = str(exc)
-    if "own broadcast" in message:
-        return "不能审批自己提交的群发，请另一位审核员审批。"
-    if message.startswith("only a supervisor"):
-        return "只有审核员可以审批或驳回群发。"
     if found := re.match(r"cannot (\w+) a broadcast that is (\w+)", message):
         action, state = found.groups()
         return f"这条群发现在是“{BROADCAST_STATES.get(state, state)}”，不能{ACTION_NAMES.get(action, action)}。"
-    if message.startswith("schedule.cron"):
-        return ("cron 定时规则写法不对：应为 5 段，依次是 分 时 日 月 星期，"
-                "例如 “0 8 * * 1” 表示每周一 8:00。")
-    if message.startswith("schedule"):
-        return f"发送时间设置不对（{message}）。"
-    if message.startswith("audience"):
-        return f"收件人条件不对（{message}）。"
-    if message.startswith("kind"):
-        return "请选择群发类型。"
-    if message.startswith("text: 「"):
-        return f"群发内容提到{message.removeprefix('text: ')}。请改掉后再提交。"
-    if message.startswith("text"):
-        return f"群发内容不能为空，最多 {service.MAX_TEXT} 个字。"
-    if message.startswith("spread_minutes"):
-        return "分散发送时长请填 0 到 1440 之间的整数（分钟）。"
-    return f"无法完成：{message}"
+    return translate(message, REFUSALS) or f"无法完成：{message}"
 
 
 def describe_audience(audience: dict[str, Any]) -> list[str]:

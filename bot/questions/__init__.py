@@ -16,7 +16,10 @@ def setup(app: web.Application) -> None:
         return
     # Imported here, not at the top: the core still imports bot.questions.models (the simulator), and
     # that must not pull the console's modules in while bot.web itself is being imported.
+    from bot import sandbox
     from bot.questions import api, dashboard, pages, service
+    from bot.questions.models import Answer, Question
+    from bot.web.simulator import HANDED_TO_OFFICER
 
     add_menu(app, MenuEntry("/admin/questions", "问答收件箱", order=30))
     add_templates(app, Path(__file__).parent / "templates")
@@ -24,3 +27,5 @@ def setup(app: web.Application) -> None:
     api.add_routes(app)
     listen(app, OPEN_QUESTIONS, service.open_questions)
     dashboard.setup(app)  # the 首页's open questions and texts handed to officers
+    listen(app, HANDED_TO_OFFICER, lambda message_id: Question.exists(message_id=message_id))
+    listen(app, sandbox.RESET, lambda subscriber_id: Answer.filter(subscriber_id=subscriber_id).delete())

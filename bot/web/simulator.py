@@ -8,13 +8,10 @@ import uuid
 from aiohttp import web
 
 from bot import inbox, sandbox
-from bot.extend import MenuEntry, add_menu
+from bot.extend import Event, MenuEntry, add_menu, emit
 from bot.keys import OFFICER
-from bot.labour.models import WorkerProfile
 from bot.messages import InboundMessage
 from bot.models import CHANNELS, Subscriber
-from bot.prices.models import PriceAlert
-from bot.questions.models import Answer, Question
 from bot.web import auth, console
 from bot.web.auth import error, json_body, requires
 from bot.web.params import Obj, Text, accepts
@@ -22,6 +19,8 @@ from bot.web.view import render
 
 SIMULATOR = sandbox.PROVIDER  # Message.provider of everything said here; the 首页 leaves it out of its counts
 MAX_TEXT = 500
+# With an inbound message's id: True from the feature that handed that text to an officer.
+HANDED_TO_OFFICER: Event[[int]] = Event("simulator.handed_to_officer")
 FIELDS = {"channel", "text"}
 # No phone: the sandbox villager is the only one the simulator speaks as (a body naming one is refused).
 SIMULATE = Obj(channel=Text(16, choices=CHANNELS, default="sms", label="渠道"),
@@ -87,7 +86,7 @@ async def simulate_api(request: web.Request) -> web.Response:
         ))
     except inbox.InboxUnavailable:
         return error(503, "数据库暂时不可用，请稍后再试")
-    handed = outcome.message_id is not None and await Question.exists(message_id=outcome.message_id)
+    handed = outcome.message_id is not None and any(await emit(request.app, HANDED_TO_OFFICER, outcome.message_id))
     reply = outcome.reply.text if outcome.reply else ""
     person = await Subscriber.get(wechat_openid=address)
     return web.json_response({
@@ -106,9 +105,7 @@ async def reset_api(request: web.Request) -> web.Response:
     officer = request[OFFICER]
     person = await sandbox.identity(officer.id, "sms")
     request[console.AUDIT_DETAIL] = f"沙盒 {person.wechat_openid} 重新开始"
-    await PriceAlert.filter(subscriber_id=person.id).delete()
-    await WorkerProfile.filter(subscriber_id=person.id).delete()
-    await Answer.filter(subscriber_id=person.id).delete()  # "不对" must not rate an answer from before
+    await emit(request.app, sandbox.RESET, person.id)  # alerts, job wishes, answers ("不对" must not rate an old one)
     await Subscriber.filter(id=person.id).update(
         name="", township="", village="", crops="", topics="", status="active", opted_out_at=None,
         consent_source=sandbox.CONSENT_SOURCE, dialog={}, wechat_cs_sent=0)
