@@ -24,7 +24,13 @@ from broadcasts.dispatcher import Dispatcher
 from broadcasts.models import Broadcast, BroadcastRun, Delivery
 from tests.conftest import ROOT, make_config
 from tests.fakes.aliyun import (
-    ACCESS_KEY_ID, ACCESS_KEY_SECRET, CALLBACK_SECRET, SIGN_NAME, FakeAliyun, acs3_signature, canonical_request,
+    ACCESS_KEY_ID,
+    ACCESS_KEY_SECRET,
+    CALLBACK_SECRET,
+    SIGN_NAME,
+    FakeAliyun,
+    acs3_signature,
+    canonical_request,
 )
 
 PHONE = "+8613800138000"
@@ -80,7 +86,7 @@ def test_bad_layouts_are_config_errors(layout: str) -> None:
     env = {"NONGBOT_SMS_PROVIDER": "aliyun", "NONGBOT_ALIYUN_ACCESS_KEY_ID": "ak",
            "NONGBOT_ALIYUN_ACCESS_KEY_SECRET": "sk", "NONGBOT_ALIYUN_SIGN_NAME": SIGN_NAME,
            "NONGBOT_ALIYUN_TEMPLATE_REPLY": layout}
-    with pytest.raises(ConfigError, match="aliyun.template_reply"):
+    with pytest.raises(ConfigError, match=r"aliyun\.template_reply"):
         load_config(ROOT / "config.toml", env=env)
 
 

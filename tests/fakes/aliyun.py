@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hashlib
 import hmac
 import itertools
@@ -197,7 +198,7 @@ class FakeAliyun:
                 return self._fail("isv.BUSINESS_LIMIT_CONTROL", f"触发天级流控Permits:{self.daily_limit}")
         biz_id = f"{next(self._seq):06d}{uuid.uuid4().int % 10**12:012d}^0"
         for number, sign, value in zip(bare, signs, values, strict=True):
-            content = f"【{sign}】" + re.sub(r"\$\{(\w+)\}", lambda m: value[m.group(1)], template)
+            content = f"【{sign}】" + re.sub(r"\$\{(\w+)\}", functools.partial(_fill, value), template)
             self.sent.append(Sent(biz_id, number, p["TemplateCode"], value, sign, p.get("OutId", ""), now, content))
         if fault == "slow-accept":
             await asyncio.sleep(self.hang_seconds)
@@ -286,3 +287,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _fill(values: dict[str, str], match: re.Match[str]) -> str:
+    return values[match.group(1)]
