@@ -8,11 +8,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
-from tortoise.exceptions import IntegrityError, OperationalError
-from tortoise.exceptions import BaseORMException
+from tortoise.exceptions import BaseORMException, IntegrityError, OperationalError
 
 from bot import consent, sandbox
 from bot.keys import CONFIG, METRICS, ROUTER
@@ -107,16 +106,17 @@ async def _subscriber_for(msg: InboundMessage) -> Subscriber:
     sandboxed = sandbox.is_address(msg.address)
     field = "phone" if msg.channel == "sms" and not sandboxed else "wechat_openid"
     now = datetime.now(UTC)
-    subscriber = await Subscriber.get_or_none(**{field: msg.address})
+    address: dict[str, Any] = {field: msg.address}
+    subscriber = await Subscriber.get_or_none(**address)
     if subscriber is None:
         try:
             subscriber = await Subscriber.create(
-                **{field: msg.address}, preferred_channel=msg.channel,
+                **address, preferred_channel=msg.channel,
                 consent_source=sandbox.CONSENT_SOURCE if sandboxed else f"first_message:{msg.channel}",
                 opted_in_at=now, last_inbound_at=now,
             )
         except IntegrityError:  # two first messages at once; the other one created it
-            return await Subscriber.get(**{field: msg.address})
+            return await Subscriber.get(**address)
         await consent.record(subscriber, "opt_in", msg.channel, f"first_message:{msg.provider}", msg.text)
         return subscriber
     await Subscriber.filter(id=subscriber.id).update(last_inbound_at=now)

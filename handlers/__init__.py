@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from bot.routing import Router
 from handlers import (
-    feedback, handoff, help, labour, optout, prices, profile, rating, register, search, smalltalk, subscribe,
+    feedback,
+    handoff,
+    help,
+    labour,
+    optout,
+    prices,
+    profile,
+    rating,
+    register,
+    search,
+    smalltalk,
+    subscribe,
     weather,
 )
 

@@ -33,13 +33,13 @@ def parse_wanted(text: str) -> Wanted:
     vocab = vocabulary()
     table: dict[str, tuple[str, str]] = {}
     for topic, words in TOPIC_WORDS.items():
-        table.update({w: ("topic", topic) for w in words})
+        table.update(dict.fromkeys(words, ("topic", topic)))
     for crop in vocab.crops:
         table[crop] = ("crop", crop)
     for alias, standard in vocab.aliases.items():
         if standard in vocab.crops:
             table.setdefault(alias, ("crop", standard))
-    table.update({w: ("filler", "") for w in FILLER})
+    table.update(dict.fromkeys(FILLER, ("filler", "")))
     longest = max(map(len, table))
     topics: list[str] = []
     crops: list[str] = []

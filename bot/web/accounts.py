@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.extend import MenuEntry, add_menu
+from bot.keys import OFFICER
 from bot.models import AuditEvent, ConsoleSession, Officer
 from bot.web import auth, limits
 from bot.web.auth import ROLES, requires
@@ -91,7 +92,7 @@ async def officer_action(request: web.Request) -> web.Response:
         officer.locked_until, officer.failed_logins = None, 0
         request.app[limits.LIMITS].login_name.clear(officer.name[:50])  # and the name's attempts
     elif action == "disable":
-        if officer.id == request[auth.OFFICER].id:
+        if officer.id == request[OFFICER].id:
             return see_other("/admin/officers", err="不能停用自己的账号")
         officer.active = False
         await ConsoleSession.filter(officer_id=officer.id).delete()  # logged out everywhere at once

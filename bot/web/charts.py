@@ -65,13 +65,14 @@ def stacked_columns(labels: Sequence[str], series: Sequence[tuple[str, str, Sequ
         x += 30 + 14 * len(name)
     for i, label in enumerate(labels):
         x0 = left + i * step + step * 0.15
-        y = top_pad + legend + plot_h
+        y: float = top_pad + legend + plot_h
         for name, colour, values in series:
             h = plot_h * values[i] / top
             if values[i]:
                 y -= h
+                title = f"{escape(label)} {escape(name)}：{values[i]}"
                 body.append(f'<rect x="{x0:.1f}" y="{y:.1f}" width="{step * 0.7:.1f}" height="{h:.1f}" '
-                            f'fill="{escape(colour)}"><title>{escape(label)} {escape(name)}：{values[i]}</title></rect>')
+                            f'fill="{escape(colour)}"><title>{title}</title></rect>')
         if totals[i]:
             body.append(f'<text x="{x0 + step * 0.35:.1f}" y="{y - 3:.1f}" text-anchor="middle">{totals[i]}</text>')
         body.append(f'<text x="{x0 + step * 0.35:.1f}" y="{height - bottom + 16}" '

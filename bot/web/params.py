@@ -19,9 +19,9 @@ MAX_JSON_BYTES, nested at most MAX_JSON_DEPTH deep, numbers finite and of at mos
 digits, strings storable. A declared body (`accepts(body=Obj(...))`) is then checked field by field.
 
 What is refused raises `Invalid`; the console middleware answers it as 400 {"error": "…"} on the API
-(413 for too much, 404 for an id beyond any table), and on console pages as the page again without the bad parameters and the reason on top (a GET) or an
-error page (a form). The OpenAPI document (bot/web/openapi.py) is generated from the same
-declarations, so what it says is what is enforced.
+(413 for too much, 404 for an id beyond any table), and on console pages as the page again without the
+bad parameters and the reason on top (a GET) or an error page (a form). The OpenAPI document
+(bot/web/openapi.py) is generated from the same declarations, so what it says is what is enforced.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ class Int(Field):
     def check(self, value: Any, path: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not self.low <= value <= self.high:
             raise self.refuse(path, self._expected())
-        return value
+        return int(value)
 
     def schema(self) -> dict[str, Any]:
         return {"type": "integer", "minimum": self.low, "maximum": self.high}
