@@ -51,7 +51,8 @@ def test_reader_same_rules_for_every_file() -> None:
 
 def test_reader_refuses_what_it_cannot_read_line_by_line() -> None:
     assert tabular.read_csv(b"\xff\xfe\x00bad", columns=("a",)).errors[0].message.startswith("not UTF-8")
-    assert "missing column phone" in tabular.read_csv(b"name\n", columns=("phone",), required=("phone",)).errors[0].message
+    missing = tabular.read_csv(b"name\n", columns=("phone",), required=("phone",))
+    assert "missing column phone" in missing.errors[0].message
     assert "unknown column x" in tabular.read_csv(b"a,x\n", columns=("a",), extra="error").errors[0].message
     assert "twice" in tabular.read_csv(b"a, A\n", columns=("a",)).errors[0].message
     mixed = "a\n好\n".encode() + "坏\n".encode("gbk") + "好\n".encode()
@@ -165,7 +166,8 @@ async def test_csv_row_silently_lost_after_an_unbalanced_quote(console: Console,
     await console.login("officer")
     lines = await _console_import(console, body.replace(b"13900000030", b"13900000040"))
     report_json = lines[-1]["report"]
-    assert report_json["errors"] == [{"line": 2, "error": "第 13 个字符处的引号（\"）没有在这一行配对：请补上或删掉（一个格子不能跨行）"}]
+    assert report_json["errors"] == [
+        {"line": 2, "error": "第 13 个字符处的引号（\"）没有在这一行配对：请补上或删掉（一个格子不能跨行）"}]
     assert report_json["unchanged"] == 2 and not await Subscriber.exists(phone="+8613900000040")
 
     # Jobs and prices files: the same reader, the same error on the same line, the next row kept.
@@ -179,7 +181,8 @@ async def test_csv_row_silently_lost_after_an_unbalanced_quote(console: Console,
     prices_csv.write_text("date,market,commodity,price,unit\n" + _price_row('"十堰', "2") + "\n"
                           + _price_row("十堰", "3") + "\n", encoding="utf-8")
     rows, problems = prices.read_csv(prices_csv)
-    assert [line for line, _ in rows] == [3] and len(problems) == 1 and problems[0].startswith(f"{prices_csv}:2: a quote")
+    assert [line for line, _ in rows] == [3] and len(problems) == 1
+    assert problems[0].startswith(f"{prices_csv}:2: a quote")
 
 
 @pytest.mark.db

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-
 from content.search import Searcher
 from content.tokenizer import Tokenizer
-from tests.test_search import searcher, tokenizer  # noqa: F401  (the same module-scoped fixtures)
+from tests import test_search
+
+# The search tests' module-scoped fixtures, shared rather than written twice.
+tokenizer = test_search.tokenizer
+searcher = test_search.searcher
 
 
 def top(searcher: Searcher, text: str) -> str:

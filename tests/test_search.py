@@ -11,7 +11,8 @@ from content.loader import BUNDLED, read_path
 from content.search import Entry, Searcher
 from content.tokenizer import Tokenizer
 
-QUERIES = [json.loads(line) for line in (Path(__file__).parent / "data" / "queries.jsonl").read_text("utf-8").splitlines()]
+QUERIES = [json.loads(line)
+           for line in (Path(__file__).parent / "data" / "queries.jsonl").read_text("utf-8").splitlines()]
 ARTICLES = read_path(BUNDLED).articles
 
 
