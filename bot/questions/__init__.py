@@ -7,20 +7,17 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot import sandbox
 from bot.extend import OPEN_QUESTIONS, MenuEntry, add_menu, add_templates, listen
 from bot.keys import ROLE
+from bot.questions import api, dashboard, pages, service
+from bot.questions.models import Answer, Question
+from bot.web.simulator import HANDED_TO_OFFICER
 
 
 def setup(app: web.Application) -> None:
     if app[ROLE] not in ("all", "web"):
         return
-    # Imported here, not at the top: the core still imports bot.questions.models (the simulator), and
-    # that must not pull the console's modules in while bot.web itself is being imported.
-    from bot import sandbox
-    from bot.questions import api, dashboard, pages, service
-    from bot.questions.models import Answer, Question
-    from bot.web.simulator import HANDED_TO_OFFICER
-
     add_menu(app, MenuEntry("/admin/questions", "问答收件箱", order=30))
     add_templates(app, Path(__file__).parent / "templates")
     pages.add_routes(app)
