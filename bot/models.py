@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
@@ -42,7 +44,7 @@ class Subscriber(Model):
     wechat_followed = fields.BooleanField(default=False, db_default=False)
     wechat_cs_sent = fields.IntField(default=0, db_default=0)
     # Multi-step conversations (registration, "更多", numbered choices) keep their place here.
-    dialog: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
+    dialog: dict[str, Any] = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -73,6 +75,7 @@ class ConsentEvent(Model):
     subscriber: fields.ForeignKeyRelation[Subscriber] = fields.ForeignKeyField(
         "models.Subscriber", related_name="consent_events", on_delete=fields.CASCADE
     )
+    subscriber_id: int
     action = fields.CharField(max_length=16)  # opt_in | opt_out
     channel = fields.CharField(max_length=16)
     source = fields.CharField(max_length=64)
@@ -96,9 +99,11 @@ class Message(Model):
     subscriber: fields.ForeignKeyNullableRelation[Subscriber] = fields.ForeignKeyField(
         "models.Subscriber", related_name="messages", null=True, on_delete=fields.SET_NULL
     )
+    subscriber_id: int | None
     reply_to: fields.ForeignKeyNullableRelation[Message] = fields.ForeignKeyField(
         "models.Message", related_name="replies", null=True, on_delete=fields.SET_NULL
     )
+    reply_to_id: int | None
     body = fields.TextField()
     # in: processing | answered | failed;  out: queued | sending | sent | delivered | undelivered | failed
     status = fields.CharField(max_length=24)
@@ -125,6 +130,7 @@ class MessageEvent(Model):
     message: fields.ForeignKeyRelation[Message] = fields.ForeignKeyField(
         "models.Message", related_name="events", on_delete=fields.CASCADE
     )
+    message_id: int
     status = fields.CharField(max_length=24)
     error_code = fields.CharField(max_length=32, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -170,6 +176,7 @@ class ApiToken(Model):
     officer: fields.ForeignKeyRelation[Officer] = fields.ForeignKeyField(
         "models.Officer", related_name="tokens", on_delete=fields.CASCADE
     )
+    officer_id: int
     token_hash = fields.CharField(max_length=64, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     last_used_at = fields.DatetimeField(null=True)
@@ -187,6 +194,7 @@ class ConsoleSession(Model):
     officer: fields.ForeignKeyRelation[Officer] = fields.ForeignKeyField(
         "models.Officer", related_name="sessions", on_delete=fields.CASCADE
     )
+    officer_id: int
     csrf_token = fields.CharField(max_length=64)
     created_at = fields.DatetimeField(auto_now_add=True)
     expires_at = fields.DatetimeField()
@@ -203,6 +211,7 @@ class AuditEvent(Model):
     officer: fields.ForeignKeyNullableRelation[Officer] = fields.ForeignKeyField(
         "models.Officer", related_name="audit_events", null=True, on_delete=fields.SET_NULL
     )
+    officer_id: int | None
     officer_name = fields.CharField(max_length=50, default="", db_default="")
     action = fields.CharField(max_length=40)
     target = fields.CharField(max_length=100, default="", db_default="")
@@ -271,7 +280,7 @@ class PushItem(Model):
     provider = fields.CharField(max_length=16)  # aliyun | wechat
     kind = fields.CharField(max_length=16)  # up | report | ask
     key = fields.CharField(max_length=64)  # the provider's id for it: pushed twice, stored once
-    payload: dict = fields.JSONField()  # type: ignore[assignment]
+    payload: dict[str, Any] = fields.JSONField()
     batch = fields.CharField(max_length=32)  # the push, or the sweep, that holds it now
     lease_until = fields.DatetimeField(null=True)
     attempts = fields.SmallIntField(default=0, db_default=0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from content.render import cut_at_clause
 
-__all__ = ["cut_at_clause", "is_gsm7", "segments", "ucs2_capacity", "length_units"]
+__all__ = ["cut_at_clause", "is_gsm7", "length_units", "segments", "ucs2_capacity"]
 
 # GSM 03.38 basic set (one septet each) and the extension table (two septets each).
 GSM_BASIC = set(

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from bot.app import create_app
-from bot.models import ApiToken, AuditEvent, ConsoleSession, Officer
 from bot.keys import CONFIG
+from bot.models import ApiToken, AuditEvent, ConsoleSession, Officer
 from bot.web.auth import SESSION_COOKIE
 from bot.web.console import LOGIN_CSRF_COOKIE
 from tests.conftest import make_config

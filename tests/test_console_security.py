@@ -36,7 +36,7 @@ def _routes() -> list[tuple[str, str, str | None]]:
         if resource is None or route.method == "HEAD":
             continue
         path = resource.canonical
-        if not (path.startswith("/admin") or path.startswith("/api/v1/")):
+        if not path.startswith(("/admin", "/api/v1/")):
             continue
         if path in PUBLIC or path.startswith("/admin/static"):
             continue
