@@ -11,7 +11,8 @@ from bot.keys import CONFIG, OFFICER
 from bot.models import CHANNELS
 from bot.web.auth import error, json_body, requires
 from bot.web.console import AUDIT_DETAIL
-from bot.web.params import MAX_ID, QUERY, Int, List, Map, Obj, Query, Text, accepts
+from bot.web.fields import MAX_ID, Int, List, Map, Obj, Text
+from bot.web.params import QUERY, Query, accepts
 from broadcasts import audience as audiences
 from broadcasts import schedules, service
 from broadcasts.models import KINDS, Broadcast, BroadcastRun, Delivery

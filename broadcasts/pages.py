@@ -15,7 +15,8 @@ from bot.labels import BROADCAST_KINDS, BROADCAST_STATES, RUN_STATES
 from bot.models import AuditEvent
 from bot.web import auth
 from bot.web.console import AUDIT_DETAIL
-from bot.web.params import MAX_ID, QUERY, Int, Invalid, Query, accepts
+from bot.web.fields import MAX_ID, Int, Invalid
+from bot.web.params import QUERY, Query, accepts
 from bot.web.view import render, see_other
 from broadcasts import api, schedules, service
 from broadcasts import audience as audiences

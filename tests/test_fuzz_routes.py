@@ -39,7 +39,8 @@ from bot.prices import records as prices
 from bot.prices.models import Market, PriceRecord
 from bot.questions.models import Question
 from bot.web import limits
-from bot.web.params import MAX_ID, List, Map, Obj, OneOf, Scalar, Text, declared
+from bot.web.fields import MAX_ID, List, Map, Obj, OneOf, Scalar, Text
+from bot.web.params import declared
 from broadcasts.models import Broadcast
 from content.models import Article
 from tests.conftest import make_config

@@ -17,8 +17,9 @@ from aiohttp.test_utils import TestClient
 from bot.app import create_app
 from bot.models import AuditEvent, Subscriber
 from bot.prices.models import UnmappedPrice
-from bot.web import params
-from bot.web.params import Bool, Int, Invalid, List, Obj, Query, Text, declared, loads
+from bot.web import fields, params
+from bot.web.fields import Bool, Int, Invalid, List, Obj, Text
+from bot.web.params import Query, declared, loads
 from broadcasts.models import Broadcast
 from tests.conftest import make_config
 from tests.fakes.aliyun import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CALLBACK_SECRET, SIGN_NAME
@@ -329,14 +330,14 @@ async def test_every_json_post_and_put_api_route_declares_its_body(console: Cons
 async def test_openapi_describes_the_declared_parameters_and_bodies(console: Console) -> None:
     spec = await (await console.client.get("/api/v1/openapi.json")).json()
     audit = {p["name"]: p for p in spec["paths"]["/api/v1/audit"]["get"]["parameters"]}
-    assert audit["before"]["schema"]["maximum"] == params.MAX_ID and audit["officer"]["schema"]["maxLength"] == 50
+    assert audit["before"]["schema"]["maximum"] == fields.MAX_ID and audit["officer"]["schema"]["maxLength"] == 50
     body = spec["paths"]["/api/v1/broadcasts"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     audience = body["properties"]["audience"]
     assert body["required"] == ["kind"] and audience["additionalProperties"] is False
-    assert audience["properties"]["subscriber_ids"]["items"]["maximum"] == params.MAX_ID
+    assert audience["properties"]["subscriber_ids"]["items"]["maximum"] == fields.MAX_ID
     assert body["properties"]["article_ref"]["maxLength"] == 100
     one = spec["paths"]["/api/v1/articles/{id}"]["get"]["parameters"][0]
-    assert one["schema"] == {"type": "integer", "minimum": 1, "maximum": params.MAX_ID}
+    assert one["schema"] == {"type": "integer", "minimum": 1, "maximum": fields.MAX_ID}
 
 
 # --- the reader and the types -------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ from bot.compose import ask
 from bot.keys import CONFIG, OFFICER, SEARCH
 from bot.web.auth import error, json_body, requires
 from bot.web.console import AUDIT_DETAIL
-from bot.web.params import QUERY, Int, List, Obj, Query, Scalar, Text, accepts
+from bot.web.fields import Int, List, Obj, Scalar, Text
+from bot.web.params import QUERY, Query, accepts
 from content.loader import BODY_MAX, SUMMARY_MAX, TITLE_MAX
 from content.models import Article
 from content.vocab import vocabulary

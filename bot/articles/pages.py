@@ -25,7 +25,8 @@ from bot.compose import ask
 from bot.keys import CONFIG, OFFICER, SEARCH
 from bot.web import auth
 from bot.web.console import AUDIT_DETAIL
-from bot.web.params import QUERY, Int, Query, Text, accepts
+from bot.web.fields import Int, Text
+from bot.web.params import QUERY, Query, accepts
 from bot.web.view import render, see_other
 from content.loader import BODY_MAX, SUMMARY_MAX, TITLE_MAX
 from content.models import Article

@@ -17,7 +17,8 @@ from bot.labour.matching import find_jobs, local_places
 from bot.labour.models import Job, WageArrearsNotice
 from bot.web import view
 from bot.web.auth import error, json_body, requires
-from bot.web.params import QUERY, Bool, List, Obj, OneOf, Query, Text, Value, accepts, read_json
+from bot.web.fields import Bool, List, Obj, OneOf, Text, Value
+from bot.web.params import QUERY, Query, accepts, read_json
 
 MAX_ROWS = 1000
 # Rows are checked one by one (bot/labour/notices.py): each row's problems are listed by index, good rows kept.

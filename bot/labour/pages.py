@@ -13,7 +13,8 @@ from bot.labour.events import JOBS_VERIFIED
 from bot.labour.fields import JobError
 from bot.labour.models import Job, WageArrearsNotice
 from bot.web import auth, console, view
-from bot.web.params import Query, Text, accepts
+from bot.web.fields import Text
+from bot.web.params import Query, accepts
 from bot.web.view import render, see_other, translate
 
 LIST_LIMIT = 200

@@ -15,7 +15,8 @@ from bot.prices.models import Market, PriceRecord
 from bot.prices.rows import PriceError
 from bot.web import console, view
 from bot.web.auth import error, json_body, requires
-from bot.web.params import BODY, QUERY, Bool, Field, Int, List, Obj, OneOf, Query, Scalar, Text, accepts
+from bot.web.fields import Bool, Field, Int, List, Obj, OneOf, Scalar, Text
+from bot.web.params import BODY, QUERY, Query, accepts
 
 MAX_PRICES = 5000
 # Rows are stored one by one: each row's problems are reported with its position, good rows kept.

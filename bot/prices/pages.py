@@ -14,7 +14,8 @@ from bot.prices.events import PRICES_STORED
 from bot.prices.models import Commodity, Market, PriceRecord
 from bot.prices.rows import UNITS, PriceError
 from bot.web import auth, console, view
-from bot.web.params import MAX_ID, QUERY, Int, Query, Text, accepts
+from bot.web.fields import MAX_ID, Int, Text
+from bot.web.params import QUERY, Query, accepts
 from bot.web.view import render, see_other, translate
 
 FORM_ROWS = 5  # empty rows on the entry form

@@ -16,7 +16,8 @@ from bot.questions.pages import GAPS_QUERY, PAGE, is_admin
 from bot.questions.service import MAX_REPLY, STATUSES, Refused, shown_text
 from bot.web.auth import error, json_body, requires
 from bot.web.console import AUDIT_DETAIL
-from bot.web.params import QUERY, Bool, Int, Obj, Query, Text, accepts
+from bot.web.fields import Bool, Int, Obj, Text
+from bot.web.params import QUERY, Query, accepts
 from bot.web.view import phone_for
 
 API_QUERY = Query(status=Text(16, choices=STATUSES, label="状态"), reason=Text(32, label="转人工的原因"),

@@ -18,7 +18,8 @@ from bot.questions.models import Question
 from bot.questions.service import MAX_REPLY, STATUS_NAMES, Refused, shown_text
 from bot.web import auth
 from bot.web.console import AUDIT_DETAIL
-from bot.web.params import QUERY, Int, Query, Text, accepts
+from bot.web.fields import Int, Text
+from bot.web.params import QUERY, Query, accepts
 from bot.web.view import phone_for, render, see_other
 from content.models import Article
 

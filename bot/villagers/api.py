@@ -15,7 +15,8 @@ from bot.villagers.pages import PAGE, SEARCH_QUERY, filters, is_admin
 from bot.villagers.service import AlreadyRegistered, add_person, search, summary
 from bot.web import console, limits
 from bot.web.auth import error, json_body, requires
-from bot.web.params import MAX_ID, QUERY, Field, Int, List, Obj, Query, Scalar, Text, accepts
+from bot.web.fields import MAX_ID, Field, Int, List, Obj, Scalar, Text
+from bot.web.params import QUERY, Query, accepts
 from bot.web.view import phone_for
 
 log = logging.getLogger("nongbot.console.subscribers")

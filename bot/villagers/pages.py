@@ -18,7 +18,8 @@ from bot.phones import mask_phones_in
 from bot.villagers import roster
 from bot.villagers.service import FILTERS, STATUS_NAMES, consent_label, search
 from bot.web import auth, console, limits
-from bot.web.params import QUERY, Field, Int, Query, Text, accepts
+from bot.web.fields import Field, Int, Text
+from bot.web.params import QUERY, Query, accepts
 from bot.web.view import phone_for, render
 
 PAGE = 50

@@ -9,7 +9,8 @@ from bot.keys import OFFICER
 from bot.models import AuditEvent, ConsoleSession, Officer
 from bot.web import auth, limits
 from bot.web.auth import ROLES, requires
-from bot.web.params import MAX_ID, QUERY, Int, Query, Text, accepts
+from bot.web.fields import MAX_ID, Int, Text
+from bot.web.params import QUERY, Query, accepts
 from bot.web.view import render, see_other
 
 AUDIT_PAGE = 100

@@ -19,7 +19,7 @@ from tortoise.expressions import Q
 from bot.keys import CONFIG, OFFICER, SESSION
 from bot.labels import ROLE_NAMES
 from bot.models import ApiToken, ConsoleSession, Officer
-from bot.web import params
+from bot.web import fields, params
 
 ROLES = ("officer", "supervisor", "admin")
 RANK = {"officer": 0, "supervisor": 1, "admin": 2}
@@ -280,5 +280,5 @@ async def json_body(request: web.Request) -> dict[str, Any] | web.Response:
     the 400 that says what is wrong with it."""
     try:
         return await params.json_object(request)
-    except params.Invalid as bad:
+    except fields.Invalid as bad:
         return error(bad.status, bad.message)

@@ -18,7 +18,7 @@ from bot import labels
 from bot.extend import MenuEntry, add_menu, extensions
 from bot.keys import CONFIG, OFFICER
 from bot.models import AuditEvent, Officer
-from bot.web import auth, limits, openapi, params
+from bot.web import auth, fields, limits, openapi, params
 from bot.web.view import render, see_other
 
 log = logging.getLogger("nongbot.console")
@@ -90,7 +90,7 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
         if is_console and request.method in UNSAFE:
             await params.check_form(request)
         response = await handler(request)
-    except params.Invalid as bad:
+    except fields.Invalid as bad:
         response = _refused_input(request, bad, is_console)
     except auth.PageRefused as refused:
         response = render(request, "forbidden.html", {"reason": str(refused)}, status=403)
@@ -107,7 +107,7 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
     return response
 
 
-def _refused_input(request: web.Request, bad: params.Invalid, is_console: bool) -> web.Response:
+def _refused_input(request: web.Request, bad: fields.Invalid, is_console: bool) -> web.Response:
     """Input the route does not accept (bot/web/params.py): 400 {"error"} on the API; on a console page
     the page again without the bad parameter and the reason on top, or a page saying what was wrong."""
     if not is_console:

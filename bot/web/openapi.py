@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import __version__
-from bot.web import params
+from bot.web import fields, params
 
 PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
@@ -40,7 +40,7 @@ def describe(app: web.Application) -> dict[str, Any]:
             operation["x-required-role"] = role
         declared = params.declared(route.handler)
         parameters = [{"name": name, "in": "path", "required": True, "schema": (
-            {"type": "integer", "minimum": 1, "maximum": params.MAX_ID} if name == "id" else {"type": "string"})}
+            {"type": "integer", "minimum": 1, "maximum": fields.MAX_ID} if name == "id" else {"type": "string"})}
             for name in PARAM.findall(resource.canonical)]
         if declared is not None and declared.query is not None:
             parameters += declared.query.describe()

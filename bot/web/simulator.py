@@ -14,7 +14,8 @@ from bot.messages import InboundMessage
 from bot.models import CHANNELS, Subscriber
 from bot.web import auth, console
 from bot.web.auth import error, json_body, requires
-from bot.web.params import Obj, Text, accepts
+from bot.web.fields import Obj, Text
+from bot.web.params import accepts
 from bot.web.view import render
 
 SIMULATOR = sandbox.PROVIDER  # Message.provider of everything said here; the 首页 leaves it out of its counts

@@ -23,6 +23,7 @@ from bot.keys import CONFIG, METRICS, SENDERS
 from bot.messages import InboundMessage
 from bot.models import Message, PushItem
 from bot.phones import normalise_phone
+from bot.web import fields
 from bot.web import params as web_params
 
 from .receipts import apply_receipt
@@ -57,7 +58,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
         raise web.HTTPMethodNotAllowed(request.method, ["GET", "POST"])
     try:  # the API's JSON reader: size, nesting depth and numbers checked (bot/web/params.py)
         items = web_params.loads(await request.read(), what="push")
-    except web_params.Invalid as bad:
+    except fields.Invalid as bad:
         return _reject(request, f"not JSON we take: {bad.message}")
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         return _reject(request, "expected a JSON array of objects")
