@@ -27,11 +27,11 @@ from bot.channels.twilio import TwilioSender
 from bot.keys import SENDERS
 from bot.models import Officer
 from bot.phones import mask_phones_in
+from tests.channels.test_aliyun import aliyun_config
 from tests.conftest import make_config
 from tests.fakes.aliyun import CALLBACK_SECRET, FakeAliyun
 from tests.fakes.twilio import FROM_NUMBER, FakeTwilio
 from tests.helpers import OFFICER_NAMES, Console
-from tests.test_aliyun import aliyun_config
 
 PHONE = "+8613800138001"
 DIGITS = "13800138001"

@@ -115,7 +115,7 @@ def retry_after(seconds: float) -> dict[str, str]:
 
 
 def _full_number(query: str) -> str | None:
-    """The phone number `q` names in full, as the subscriber search reads it (bot/web/subscribers.py)."""
+    """The phone number `q` names in full, as the subscriber search reads it (bot/villagers/service.py)."""
     q = query.strip()[:50]
     digits = re.sub(r"\D", "", q)
     if digits and re.fullmatch(r"[\d\s+\-()]+", q):

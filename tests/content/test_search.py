@@ -12,7 +12,7 @@ from content.search import Entry, Searcher
 from content.tokenizer import Tokenizer
 
 QUERIES = [json.loads(line)
-           for line in (Path(__file__).parent / "data" / "queries.jsonl").read_text("utf-8").splitlines()]
+           for line in (Path(__file__).parents[1] / "data" / "queries.jsonl").read_text("utf-8").splitlines()]
 ARTICLES = read_path(BUNDLED).articles
 
 

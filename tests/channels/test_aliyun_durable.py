@@ -19,8 +19,8 @@ from bot.app import create_app
 from bot.channels import aliyun
 from bot.messages import InboundMessage
 from bot.models import Message, PushItem
+from tests.channels.test_aliyun import aliyun_config, fake, fake_server, push  # noqa: F401 (fixtures)
 from tests.fakes.aliyun import FakeAliyun
-from tests.test_aliyun import aliyun_config, fake, fake_server, push  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.db
 BATCHES, PER_BATCH = 10, 200

@@ -15,8 +15,8 @@ from aiohttp.test_utils import TestServer
 from bot import inbox
 from bot.channels import wechat
 from bot.models import Message, SeenNonce, Subscriber
+from tests.channels.test_wechat import OPENID, URL, client, fake, fake_server, start, wechat_config  # noqa: F401 (fixtures)
 from tests.fakes.wechat import FakeWeChat
-from tests.test_wechat import OPENID, URL, client, fake, fake_server, start, wechat_config  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.db
 

@@ -50,7 +50,7 @@ from tests.fakes.wechat import FakeWeChat
 from tests.helpers import Console
 
 pytestmark = pytest.mark.db
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [*ROOT.glob("bot/**/*.py"), *ROOT.glob("broadcasts/*.py")]
 PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")

@@ -15,9 +15,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot import outbox
 from bot.models import Subscriber
 from broadcasts.models import Broadcast, Delivery
+from tests.broadcasts.test_broadcasts import _approved, _twilio_app, tokens, villagers, wait_for
+from tests.channels.test_twilio import PHONE, client, fake, fake_server  # noqa: F401 (fixtures)
 from tests.fakes.twilio import FakeTwilio
-from tests.test_broadcasts import _approved, _twilio_app, tokens, villagers, wait_for
-from tests.test_twilio import PHONE, client, fake, fake_server  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.db
 TEXT = "明天有霜冻，茶园请盖膜。"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from content.search import Searcher
 from content.tokenizer import Tokenizer
-from tests import test_search
+from tests.content import test_search
 
 # The search tests' module-scoped fixtures, shared rather than written twice.
 tokenizer = test_search.tokenizer

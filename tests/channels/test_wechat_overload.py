@@ -25,8 +25,8 @@ from bot.keys import ROUTER
 from bot.messages import InboundMessage, Reply
 from bot.models import Message, PushItem
 from bot.routing import Context, Router
+from tests.channels.test_wechat import URL, eventually, fake, fake_server, post, start, wechat_config  # noqa: F401
 from tests.fakes.wechat import FakeWeChat
-from tests.test_wechat import URL, eventually, fake, fake_server, post, start, wechat_config  # noqa: F401
 
 pytestmark = pytest.mark.db
 ANSWER = "想好了：多施有机肥。"
