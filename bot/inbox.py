@@ -20,6 +20,7 @@ from bot.models import Message, Subscriber
 from bot.phones import mask_phone, normalise_phone
 from bot.routing import Context
 from bot.textnorm import clean_text
+from bot.waits import until
 
 log = logging.getLogger("nongbot.inbox")
 T = TypeVar("T")
@@ -138,18 +139,19 @@ async def _record_reply(inbound: Message, reply: Reply | None, handler: str, sta
 
 async def _earlier_outcome(msg: InboundMessage, wait: float) -> Outcome:
     """A provider retry: give back the reply we already made, waiting a little if still busy."""
-    deadline = time.monotonic() + wait
-    while True:
+
+    async def answered() -> Message | None:
         first = await Message.get(channel=msg.channel, provider_id=msg.provider_id)
-        if first.status != "processing":
-            answer = await Message.filter(reply_to_id=first.id, direction="out").order_by("id").first()
-            log.info("duplicate inbound", extra={"message_id": first.id})
-            return Outcome(Reply(answer.body) if answer else None, duplicate=True,
-                           message_id=first.id, handler=first.handler)
-        if time.monotonic() >= deadline:
-            log.info("duplicate inbound still being answered", extra={"message_id": first.id})
-            return Outcome(None, duplicate=True, message_id=first.id)
-        await asyncio.sleep(0.05)
+        return None if first.status == "processing" else first
+
+    first = await until(wait, answered, step=0.05)
+    if first is None:
+        first = await Message.get(channel=msg.channel, provider_id=msg.provider_id)
+        log.info("duplicate inbound still being answered", extra={"message_id": first.id})
+        return Outcome(None, duplicate=True, message_id=first.id)
+    answer = await Message.filter(reply_to_id=first.id, direction="out").order_by("id").first()
+    log.info("duplicate inbound", extra={"message_id": first.id})
+    return Outcome(Reply(answer.body) if answer else None, duplicate=True, message_id=first.id, handler=first.handler)
 
 
 async def _retry(call: Callable[[], Awaitable[T]], attempts: int = 3) -> T:

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from bot.channels.webhooks import until
 from bot.extend import Event, emit
 from bot.keys import METRICS
 from bot.models import Message, MessageEvent
+from bot.waits import until
 
 # A report about an id that matches no logged message, with (channel, provider id, status, error
 # code): listeners return True when it matched something of theirs (broadcast deliveries listen).

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import TypeVar
 
 from aiohttp import web
@@ -42,17 +41,6 @@ def reject(request: web.Request, medium: str, status: int, why: str, log: loggin
     if json:
         return web.json_response({"code": 1, "msg": why}, status=status)
     return web.Response(status=status, text=why)
-
-
-async def until(wait: float, attempt: Callable[[], Awaitable[T | None]], step: float = 0.1) -> T | None:
-    """Call `attempt` until it returns something or `wait` seconds have passed (then its last None):
-    a provider's report can beat the save of the row it is about."""
-    deadline = time.monotonic() + wait
-    while True:
-        found = await attempt()
-        if found is not None or time.monotonic() >= deadline:
-            return found
-        await asyncio.sleep(step)
 
 
 async def drain(tasks: Iterable[asyncio.Task[None]], wait: float) -> int:

@@ -13,6 +13,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from bot.models import AccessToken
+from bot.waits import until
 
 from .client import TokenError, WechatApi, WechatError
 from .settings import WechatConfig
@@ -98,12 +99,11 @@ class TokenStore:
                 await self._store(token, expires_in, tx)
                 return token
         # Another process is fetching: a token still valid will do meanwhile, else wait for its new one.
-        deadline = time.monotonic() + self._config.timeout + 1.0
-        while time.monotonic() < deadline:
-            usable = self._usable(await AccessToken.get_or_none(app_id=self._config.app_id), stale, ahead=0)
-            if usable:
-                return usable
-            await asyncio.sleep(0.1)
+        async def fetched() -> str | None:
+            return self._usable(await AccessToken.get_or_none(app_id=self._config.app_id), stale, ahead=0) or None
+
+        if usable := await until(self._config.timeout + 1.0, fetched):
+            return usable
         raise TokenError(None, "another process is fetching the access token and has not finished", retryable=True)
 
     async def _fetch_and_store(self, stale: str | None) -> str:
