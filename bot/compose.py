@@ -37,6 +37,11 @@ def sms_budget(config: Config) -> int:
     return ucs2_capacity(config.sms.max_segments) - len(config.sms.signature)
 
 
+def article_budget(config: Config) -> int:
+    """Characters an article's SMS page may use: the first answer and each "更多" page."""
+    return ucs2_capacity(config.sms.article_segments) - len(config.sms.signature)
+
+
 def render_article(searcher: Searcher, article_id: int, channel: str, config: Config, page: int,
                    choices: list[int]) -> Composed:
     """The article's page for the channel. Numbered choices are kept only when they were shown."""
@@ -44,7 +49,7 @@ def render_article(searcher: Searcher, article_id: int, channel: str, config: Co
     shown_choices: list[int] = []
     if channel == "sms":
         tail = RATE_HINT if page == 0 else ""
-        shown = sms_page(entry.summary, entry.body, page, sms_budget(config) - len(tail))
+        shown = sms_page(entry.summary, entry.body, page, article_budget(config) - len(tail))
         text = shown.text + tail if shown.text else ""
     else:
         shown = wechat_text(entry.title, entry.summary, entry.body, page)

@@ -56,6 +56,8 @@ class SmsConfig:
     signature: str = "【农技通】"
     quiet_hours: str = "21:00-07:30"
     max_segments: int = 3
+    # An article's answer (the first SMS and each "更多" page) is kept shorter than other replies.
+    article_segments: int = 2
     cost_per_segment: float = 0.045
 
 
@@ -254,6 +256,9 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"sms.quiet_hours: expected HH:MM-HH:MM or \"\", got {cfg.sms.quiet_hours!r}")
     if not 1 <= cfg.sms.max_segments <= 10:
         raise ConfigError(f"sms.max_segments: expected 1-10, got {cfg.sms.max_segments}")
+    if not 1 <= cfg.sms.article_segments <= cfg.sms.max_segments:
+        raise ConfigError(f"sms.article_segments: expected 1-{cfg.sms.max_segments} (sms.max_segments), "
+                          f"got {cfg.sms.article_segments}")
     c = cfg.console
     if c.secure_cookies not in ("auto", "always", "never"):
         raise ConfigError(f"console.secure_cookies: expected auto, always or never, got {c.secure_cookies!r}")

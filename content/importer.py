@@ -29,7 +29,7 @@ def _values(a: ArticleData) -> dict[str, object]:
     return {
         "title": a.title, "body": a.body, "summary": a.summary, "crops": _pack(a.crops),
         "topics": _pack(a.topics), "months": _pack([f"{m:02d}" for m in a.months]),
-        "keywords": list(a.keywords), "sources": list(a.sources), "origin": a.origin[:200],
+        "keywords": list(a.keywords), "sources": list(a.sources), "questions": list(a.questions), "origin": a.origin[:200],
     }
 
 

@@ -37,6 +37,7 @@ class ArticleData:
     months: tuple[int, ...] = ()
     keywords: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    questions: tuple[str, ...] = ()  # how villagers would ask it; searched like keywords
     origin: str = ""
     title_derived: bool = False  # the source had no title: it was made from the text
 
@@ -122,6 +123,7 @@ def article_from_mapping(data: dict[str, Any], origin: str, default_ref: str = "
         ref=ref, title=title, body=body, summary=summary,
         crops=_strings(data.get("crops"), "crops"), topics=_strings(data.get("topics"), "topics"),
         months=tuple(months), keywords=_strings(data.get("keywords"), "keywords"),
+        questions=_strings(data.get("questions"), "questions"),
         sources=_strings(sources, "sources"), origin=origin, title_derived=derived,
     )
 

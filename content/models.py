@@ -18,6 +18,8 @@ class Article(Model):
     keywords: list[str] = fields.JSONField(default=list)
     # Villagers' own wordings an officer attached from the inbox; searched like keywords (max 50).
     phrasings: list[str] = fields.JSONField(default=list, db_default=[])
+    # How villagers would ask it, written with the article (front matter `questions`); searched like keywords.
+    questions: list[str] = fields.JSONField(default=list, db_default=[])
     summary = fields.TextField(default="")
     body = fields.TextField(default="")
     sources: list[str] = fields.JSONField(default=list)

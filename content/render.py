@@ -9,7 +9,7 @@ from dataclasses import dataclass
 SENTENCE_END = re.compile(r"(?<=[。！？；!?;\n])")
 CLAUSE_END = re.compile(r"(?<=[，、,：:])")
 MORE_HINT = "回复“更多”看详细做法"
-WECHAT_LIMIT = 600
+WECHAT_LIMIT = 300  # one screen on a phone; the rest on 更多
 
 
 def cut_at_clause(text: str, limit: int) -> tuple[str, str]:

@@ -318,7 +318,7 @@ class Searcher:
             if version == self.version:
                 return False
             rows = await Article.all().order_by("ref").values(
-                "id", "ref", "title", "crops", "keywords", "phrasings", "summary", "body", "updated_at"
+                "id", "ref", "title", "crops", "keywords", "phrasings", "questions", "summary", "body", "updated_at"
             )
             entries = [entry_from_row(r) for r in rows]
             await asyncio.to_thread(self.build, entries)
@@ -338,5 +338,7 @@ def entry_from_row(row: dict) -> Entry:  # type: ignore[type-arg]
     return Entry(
         id=row["id"], ref=row["ref"], title=row["title"],
         crops=tuple(c for c in row["crops"].split(",") if c), keywords=tuple(row["keywords"] or ()),
-        summary=row["summary"], body=row["body"], stamp=stamp, phrasings=tuple(row.get("phrasings") or ()),
+        summary=row["summary"], body=row["body"], stamp=stamp,
+        # The author's questions and the wordings officers attached are searched alike.
+        phrasings=(*(row.get("questions") or ()), *(row.get("phrasings") or ())),
     )
