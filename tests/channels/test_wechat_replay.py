@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot import inbox
@@ -68,9 +69,8 @@ async def test_encrypted_requests_need_no_nonce_record(client: Any, fake: FakeWe
     assert await SeenNonce.all().count() == 0
 
 
-async def test_seen_pairs_are_pruned_once_too_old_to_pass(aiohttp_client: Any, db_url: str, fake: FakeWeChat,
-                                                          fake_server: TestServer) -> None:
-    await start(aiohttp_client, wechat_config(db_url, fake, fake_server, mode="plain"))
+async def test_seen_pairs_are_pruned_once_too_old_to_pass(quick_app: web.Application) -> None:
+    # The database alone: a running app prunes on its own at start, which would race this count.
     now = int(time.time())
     await SeenNonce.create(channel="wechat", timestamp=now - 400, nonce="1")
     await SeenNonce.create(channel="wechat", timestamp=now - 10, nonce="2")
