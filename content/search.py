@@ -188,7 +188,9 @@ class Searcher:
             return Result(hits, False, "crop_mismatch", confidence)
         if not self._subject_said(text, top):
             return Result(hits, False, "subject_mismatch", confidence)  # a sow article for any pig
-        if any(not self._found(w, self._head[top.id]) for w in tk.entities(words)):
+        head = self._head[top.id]
+        named = tk.entities(list(head))
+        if any(not self._found(w, head) or self._names_another(w, named) for w in tk.entities(words)):
             return Result(hits, False, "topic_mismatch", confidence)  # 晚疫病 asked, the article is about 早疫病
         if classify(text).name != TECHNIQUE:
             return Result(hits, False, "out_of_scope", confidence)  # a price, weather, 供求 or job text
@@ -302,6 +304,15 @@ class Searcher:
             return True
         pairs = [word[i : i + 2] for i in range(len(word) - 1)]
         return bool(pairs) and sum(p in have for p in pairs) * 2 >= len(pairs) + (len(pairs) > 2)
+
+    @staticmethod
+    def _names_another(word: str, named: set[str]) -> bool:
+        """The article names a different pest or disease that differs from `word` in one character
+        (早疫病 for 晚疫病): the near match _found allows for typos would then be the wrong disease."""
+        if word in named:
+            return False
+        return any(len(other) == len(word) and sum(a != b for a, b in zip(other, word, strict=True)) == 1
+                   for other in named)
 
     def _position(self, key: int) -> int:
         return self._positions[key]

@@ -20,18 +20,19 @@ from tests.helpers import OFFICER_NAMES, Console
 
 pytestmark = pytest.mark.db
 
-MILDEW = {
-    "title": "黄瓜白粉病的防治",
-    "summary": "黄瓜白粉病是叶片正反面长出一层白色粉状霉层，先是小白点，后连成片，叶子发黄干枯。"
-               "发病初期喷乙嘧酚或醚菌酯，7到10天一次，连喷2到3次。",
-    "body": "## 症状\n叶片正面和背面先出现白色小粉点，后扩大连成一片，像撒了一层面粉。"
-            "病重时叶片发黄、变脆、干枯，瓜小、产量低。\n\n## 原因\n"
-            "天气干湿交替、棚内闷热、种得太密、氮肥太多时容易发生。\n\n## 怎么办\n"
-            "- 选抗病品种，合理密植，及时摘除下部老叶病叶。\n"
-            "- 发病初期喷25%乙嘧酚悬浮剂或50%醚菌酯水分散粒剂，按标签用量，7到10天一次，连喷2到3次，几种药轮换。\n"
+# Officers write about what the bundled knowledge base leaves out: cucumber gummy stem blight.
+STEM_BLIGHT = {
+    "title": "黄瓜蔓枯病的防治",
+    "summary": "黄瓜蔓枯病是瓜蔓节上出现油浸状斑，后开裂流出琥珀色胶，病斑上长小黑点，蔓子枯死。"
+               "发病初期喷苯醚甲环唑或嘧菌酯，7到10天一次，连喷2到3次。",
+    "body": "## 症状\n瓜蔓节部先出现油渍状斑，病部开裂，流出黄褐色胶状物，干后变红褐色。"
+            "病斑上长出许多小黑点，病重时整条瓜蔓枯死，瓜也长不大。\n\n## 原因\n"
+            "多雨潮湿、棚内湿度大、连作、整枝伤口多时容易发生。\n\n## 怎么办\n"
+            "- 与非瓜类作物轮作，及时清除病蔓病叶，带出田外烧毁。\n"
+            "- 发病初期喷10%苯醚甲环唑水分散粒剂或25%嘧菌酯悬浮剂，按标签用量，7到10天一次，连喷2到3次，几种药轮换。\n"
             "- 最后一次打药离采收要过安全间隔期。",
     "crops": ["黄瓜"], "topics": ["病害"], "months": ["5", "6", "7"],
-    "keywords": "白粉病、黄瓜叶子白粉、叶子一层白面",
+    "keywords": "蔓枯病、黄瓜蔓流胶、瓜蔓开裂",
     "sources": "《中国农作物病虫害》（中国农业出版社）\nGB/T 8321《农药合理使用准则》",
 }
 RUST = {
@@ -76,12 +77,12 @@ async def test_list_page_lists_filters_and_searches_as_villagers_do(kb: Console)
     text = await page.text()
     assert page.status == 200
     assert "知识库" in text and "按农户提问方式搜索" in text and "写新文章" in text
-    assert "马铃薯晚疫病的识别与防治" in text and "第 1 / 3 页" in text
+    assert "第 1 / 9 页" in text and len(re.findall(r'<td><a href="/admin/articles/\d+">', text)) == 50
 
     potato = await (await kb.client.get("/admin/articles", params={"crop": "马铃薯"})).text()
-    assert "马铃薯晚疫病的识别与防治" in potato and "柑橘" not in potato.split("<tbody>")[1]
-    by_keyword = await (await kb.client.get("/admin/articles", params={"q": "洋芋瘟"})).text()
-    assert "共 1 篇" in by_keyword and "马铃薯晚疫病的识别与防治" in by_keyword
+    assert "马铃薯晚疫病（洋芋瘟）" in potato and "柑橘" not in potato.split("<tbody>")[1]
+    by_keyword = await (await kb.client.get("/admin/articles", params={"q": "洋芋叶子发黑"})).text()
+    assert "共 1 篇" in by_keyword and "马铃薯晚疫病（洋芋瘟）" in by_keyword
     nothing = await (await kb.client.get("/admin/articles", params={"q": "鳄鱼"})).text()
     assert "没有符合条件的文章" in nothing
 
@@ -94,38 +95,38 @@ async def test_list_page_lists_filters_and_searches_as_villagers_do(kb: Console)
 
 
 async def test_created_article_is_in_the_database_and_answers_villagers_at_once(kb: Console) -> None:
-    before = await ask(kb, "黄瓜白粉病咋治")
+    before = await ask(kb, "黄瓜蔓枯病咋治")
     assert not before["answered"]
 
-    response = await post(kb, "/admin/articles", MILDEW)
+    response = await post(kb, "/admin/articles", STEM_BLIGHT)
     assert response.status == 303, await response.text()
-    article = await Article.get(title="黄瓜白粉病的防治")
+    article = await Article.get(title="黄瓜蔓枯病的防治")
     assert response.headers["Location"].startswith(f"/admin/articles/{article.id}?ok=")
     assert re.fullmatch(r"officer-\d{8}-1", article.ref)
     assert article.origin == f"console:{OFFICER_NAMES['officer']}"
     assert article.crops == ",黄瓜," and article.months == ",05,06,07,"
-    assert article.keywords == ["白粉病", "黄瓜叶子白粉", "叶子一层白面"]
+    assert article.keywords == ["蔓枯病", "黄瓜蔓流胶", "瓜蔓开裂"]
     assert article.sources == ["《中国农作物病虫害》（中国农业出版社）", "GB/T 8321《农药合理使用准则》"]
     assert await AuditEvent.filter(action="POST /admin/articles", detail__contains=article.ref).exists()
 
-    after = await ask(kb, "我家黄瓜叶子上长了一层白粉咋办")
+    after = await ask(kb, "我家黄瓜瓜蔓开裂流胶咋办")
     assert after["answered"] and after["hits"][0]["id"] == article.id
-    assert after["answer"].startswith("黄瓜白粉病是叶片正反面")
+    assert after["answer"].startswith("黄瓜蔓枯病是瓜蔓节上")
 
-    second = await post(kb, "/admin/articles", {**MILDEW, "title": "黄瓜白粉病（棚室）"})
+    second = await post(kb, "/admin/articles", {**STEM_BLIGHT, "title": "黄瓜蔓枯病（棚室）"})
     assert second.status == 303
-    assert (await Article.get(title="黄瓜白粉病（棚室）")).ref.endswith("-2")
+    assert (await Article.get(title="黄瓜蔓枯病（棚室）")).ref.endswith("-2")
 
     page = await kb.client.get(f"/admin/articles/{article.id}")
     text = await page.text()
-    assert page.status == 200 and "黄瓜白粉病的防治" in text and "白粉病、黄瓜叶子白粉、叶子一层白面" in text
-    assert "【农技通】黄瓜白粉病是" in text  # the SMS preview, rendered from the start
+    assert page.status == 200 and "黄瓜蔓枯病的防治" in text and "蔓枯病、黄瓜蔓流胶、瓜蔓开裂" in text
+    assert "【农技通】黄瓜蔓枯病是" in text  # the SMS preview, rendered from the start
     assert (await kb.client.get("/admin/articles/999999")).status == 404
 
 
 async def test_edit_changes_what_villagers_get_at_once(kb: Console) -> None:
-    await post(kb, "/admin/articles", MILDEW)
-    article = await Article.get(title="黄瓜白粉病的防治")
+    await post(kb, "/admin/articles", STEM_BLIGHT)
+    article = await Article.get(title="黄瓜蔓枯病的防治")
     assert not (await ask(kb, "豇豆锈病咋治"))["answered"]
 
     edit = await kb.client.get(f"/admin/articles/{article.id}")
@@ -138,7 +139,7 @@ async def test_edit_changes_what_villagers_get_at_once(kb: Console) -> None:
 
     rust = await ask(kb, "豇豆锈病咋治")
     assert rust["answered"] and rust["hits"][0]["id"] == article.id
-    mildew = await ask(kb, "黄瓜白粉病咋治")
+    mildew = await ask(kb, "黄瓜蔓枯病咋治")
     assert article.id not in [h["id"] for h in mildew["hits"][:1]] and not mildew["answered"]
 
     # Someone saved in between: the second editor is told, and keeps what they typed.
@@ -151,8 +152,8 @@ async def test_edit_changes_what_villagers_get_at_once(kb: Console) -> None:
 
 @pytest.mark.parametrize(("word", "named"), [("甲胺磷", "甲胺磷"), ("多灭灵", "即甲胺磷")])
 async def test_banned_pesticide_is_refused_and_the_input_kept(kb: Console, word: str, named: str) -> None:
-    body = MILDEW["body"] + f"\n- 虫多时每亩用{word}乳油50毫升兑水喷雾。"
-    response = await post(kb, "/admin/articles", {**MILDEW, "title": "黄瓜病虫一起治", "body": body})
+    body = STEM_BLIGHT["body"] + f"\n- 虫多时每亩用{word}乳油50毫升兑水喷雾。"
+    response = await post(kb, "/admin/articles", {**STEM_BLIGHT, "title": "黄瓜病虫一起治", "body": body})
     text = await response.text()
     assert response.status == 400
     assert named in text and "国家已禁用" in text and "还没有保存" in text
@@ -167,20 +168,20 @@ async def test_form_refuses_missing_fields_and_restricted_products(kb: Console) 
     assert empty.status == 400 and "请填写标题" in text and "请填写正文" in text and "至少填写一条来源" in text
     assert "只有摘要" in text
 
-    too_long = await post(kb, "/admin/articles", {**MILDEW, "title": "长" * 61})
+    too_long = await post(kb, "/admin/articles", {**STEM_BLIGHT, "title": "长" * 61})
     assert too_long.status == 400 and "标题最多 60 个字" in await too_long.text()
 
     # 三唑磷 is restricted: forbidden on vegetables such as peppers, so the check needs the crop.
-    pepper = {**MILDEW, "title": "辣椒蓟马", "crops": ["辣椒"], "body": "蓟马多时喷三唑磷。"}
+    pepper = {**STEM_BLIGHT, "title": "辣椒蓟马", "crops": ["辣椒"], "body": "蓟马多时喷三唑磷。"}
     refused = await post(kb, "/admin/articles", pepper)
     text = await refused.text()
     assert refused.status == 400 and "「三唑磷」是限用农药，不得用于" in text and "辣椒" in text
     assert await Article.filter(title="辣椒蓟马").count() == 0
 
     article = await Article.get(ref="potato-late-blight")
-    edit = await post(kb, f"/admin/articles/{article.id}", {**MILDEW, "body": "用呋喃丹拌种。", "stamp": ""})
+    edit = await post(kb, f"/admin/articles/{article.id}", {**STEM_BLIGHT, "body": "用呋喃丹拌种。", "stamp": ""})
     assert edit.status == 400 and "呋喃丹（即克百威）" in await edit.text()
-    assert (await Article.get(id=article.id)).title == "马铃薯晚疫病的识别与防治"
+    assert (await Article.get(id=article.id)).title == "马铃薯晚疫病（洋芋瘟）"
 
 
 async def test_script_in_a_title_is_shown_escaped(kb: Console) -> None:
@@ -201,14 +202,14 @@ async def test_script_in_a_title_is_shown_escaped(kb: Console) -> None:
 
 async def test_preview_uses_the_bots_renderers(kb: Console) -> None:
     config = kb.app[CONFIG]
-    body = MILDEW["body"] * 3
+    body = STEM_BLIGHT["body"] * 3
     response = await kb.api("POST", "/api/v1/articles/preview", json={
-        "title": MILDEW["title"], "summary": MILDEW["summary"], "body": body, "crops": ["黄瓜"]})
+        "title": STEM_BLIGHT["title"], "summary": STEM_BLIGHT["summary"], "body": body, "crops": ["黄瓜"]})
     assert response.status == 200, await response.text()
     shown = await response.json()
 
     expected, page = [], 0
-    while (rendered := sms_page(MILDEW["summary"], body, page, sms_budget(config))).text:
+    while (rendered := sms_page(STEM_BLIGHT["summary"], body, page, sms_budget(config))).text:
         expected.append(config.sms.signature + rendered.text)
         page += 1
     assert len(expected) > 2
@@ -217,7 +218,7 @@ async def test_preview_uses_the_bots_renderers(kb: Console) -> None:
     assert all(s <= config.sms.max_segments for s in (p["segments"] for p in shown["sms"]["pages"]))
     assert shown["sms"]["segments"] == sum(segments(t) for t in expected)
     assert shown["sms"]["cost_yuan"] == round(shown["sms"]["segments"] * config.sms.cost_per_segment, 3)
-    assert shown["wechat"] == wechat_text(MILDEW["title"], MILDEW["summary"], body).text
+    assert shown["wechat"] == wechat_text(STEM_BLIGHT["title"], STEM_BLIGHT["summary"], body).text
     assert shown["forbidden"] == []
 
     warned = await (await kb.api("POST", "/api/v1/articles/preview", json={
@@ -240,7 +241,7 @@ async def test_search_api_shape_and_errors(kb: Console) -> None:
     assert len((await ask(kb, "洋芋叶子发黑长白毛咋办", limit="1"))["hits"]) == 1
     assert len((await ask(kb, "洋芋", limit="50"))["hits"]) > 5
     wechat = await ask(kb, "洋芋叶子发黑长白毛咋办", channel="wechat")
-    assert wechat["answer"].startswith("马铃薯晚疫病的识别与防治")
+    assert wechat["answer"].startswith("马铃薯晚疫病（洋芋瘟）")
 
     for params in ({}, {"q": ""}, {"q": "   "}, {"q": "洋芋", "limit": "0"}, {"q": "洋芋", "limit": "51"},
                    {"q": "洋芋", "limit": "five"}, {"q": "洋芋", "channel": "fax"}):
@@ -256,24 +257,24 @@ async def test_search_api_shape_and_errors(kb: Console) -> None:
 
 async def test_articles_api_create_read_update_list(kb: Console) -> None:
     headers = await kb.token("officer")
-    data = {**MILDEW, "crops": ["黄瓜"], "months": [5, 6], "sources": ["《中国农作物病虫害》"],
-            "keywords": ["白粉病"]}
+    data = {**STEM_BLIGHT, "crops": ["黄瓜"], "months": [5, 6], "sources": ["《中国农作物病虫害》"],
+            "keywords": ["蔓枯病"]}
     created = await kb.client.post("/api/v1/articles", json=data, headers=headers)
     assert created.status == 201, await created.text()
     article = await created.json()
     assert article["ref"].startswith("officer-") and article["months"] == [5, 6]
-    assert (await ask(kb, "黄瓜叶子上一层白粉咋治"))["hits"][0]["id"] == article["id"]
+    assert (await ask(kb, "黄瓜瓜蔓上流胶咋治"))["hits"][0]["id"] == article["id"]
 
     got = await (await kb.client.get(f"/api/v1/articles/{article['id']}", headers=headers)).json()
-    assert got["body"] == MILDEW["body"] and got["sources"] == ["《中国农作物病虫害》"]
+    assert got["body"] == STEM_BLIGHT["body"] and got["sources"] == ["《中国农作物病虫害》"]
     assert (await kb.client.get("/api/v1/articles/999999", headers=headers)).status == 404
 
-    updated = await kb.client.put(f"/api/v1/articles/{article['id']}", json={"title": "黄瓜白粉病怎么治"},
+    updated = await kb.client.put(f"/api/v1/articles/{article['id']}", json={"title": "黄瓜蔓枯病怎么治"},
                                   headers=headers)
     assert updated.status == 200
-    assert (await updated.json())["title"] == "黄瓜白粉病怎么治"
-    assert (await Article.get(id=article["id"])).body == MILDEW["body"]  # left out: kept
-    assert (await ask(kb, "黄瓜白粉病怎么治"))["hits"][0]["title"] == "黄瓜白粉病怎么治"
+    assert (await updated.json())["title"] == "黄瓜蔓枯病怎么治"
+    assert (await Article.get(id=article["id"])).body == STEM_BLIGHT["body"]  # left out: kept
+    assert (await ask(kb, "黄瓜蔓枯病怎么治"))["hits"][0]["title"] == "黄瓜蔓枯病怎么治"
 
     refused = await kb.client.put(f"/api/v1/articles/{article['id']}", json={"body": "喷1605"}, headers=headers)
     assert refused.status == 400 and "对硫磷" in (await refused.json())["error"]

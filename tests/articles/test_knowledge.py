@@ -99,7 +99,8 @@ async def test_edited_article_is_searchable_within_seconds(kb: web.Application) 
 
 async def test_same_ranking_on_this_database_as_in_memory(kb: web.Application) -> None:
     memory = Searcher(shared())
-    memory.build([Entry(i + 1, a.ref, a.title, a.crops, a.keywords, a.summary, a.body) for i, a in enumerate(BUNDLE)])
+    memory.build([Entry(i + 1, a.ref, a.title, a.crops, a.keywords, a.summary, a.body, phrasings=a.questions)
+                  for i, a in enumerate(BUNDLE)])
     database = kb[SEARCH]
     for q in QUERIES:
         ours, theirs = database.search(q["q"], limit=5), memory.search(q["q"], limit=5)
