@@ -10,6 +10,8 @@ from bot.articles.service import (
     KEYWORD_LEN,
     KEYWORDS_MAX,
     LIST_SPLIT,
+    QUESTION_LEN,
+    QUESTIONS_MAX,
     SOURCE_LEN,
     SOURCES_MAX,
     TOPICS,
@@ -41,7 +43,8 @@ ARTICLE_FIELDS = {
     "topics": List(Text(10), max_items=len(TOPICS), text_items=True, label="类别"),
     "months": List(Scalar(2), max_items=12, text_items=True, label="月份（1-12）"),
     "keywords": List(Text(KEYWORD_LEN), max_items=KEYWORDS_MAX, text_items=True, label="关键词"),
-    "sources": List(Text(SOURCE_LEN), max_items=SOURCES_MAX, text_items=True, label="来源")}
+    "sources": List(Text(SOURCE_LEN), max_items=SOURCES_MAX, text_items=True, label="来源"),
+    "questions": List(Text(QUESTION_LEN), max_items=QUESTIONS_MAX, text_items=True, label="农户问法")}
 ARTICLE = Obj(ARTICLE_FIELDS, example={
     "title": "柑橘红蜘蛛怎么防治", "summary": "…", "body": "…", "crops": ["柑橘"], "topics": ["虫害"],
     "months": [4, 5], "keywords": ["红蜘蛛"], "sources": ["县农技推广中心"]})

@@ -60,7 +60,8 @@ def _form_draft(form: Mapping[str, Any], getall: Any) -> dict[str, Any]:
     return {"title": str(form.get("title", "")), "summary": str(form.get("summary", "")),
             "body": str(form.get("body", "")), "crops": [str(c) for c in getall("crops", [])],
             "topics": [str(t) for t in getall("topics", [])], "months": [int(m) for m in months],
-            "keywords": str(form.get("keywords", "")), "sources": str(form.get("sources", ""))}
+            "keywords": str(form.get("keywords", "")), "sources": str(form.get("sources", "")),
+            "questions": str(form.get("questions", ""))}
 
 
 def _edit(request: web.Request, draft: dict[str, Any], article: Article | None, *,

@@ -26,6 +26,7 @@ from content.vocab import vocabulary
 TOPICS = ("病害", "虫害", "栽培", "施肥", "养殖", "防疫", "储藏", "安全用药", "灾害", "采收", "务工")
 # TITLE_MAX, SUMMARY_MAX, BODY_MAX: content/loader.py, the same for files, the console and the API.
 KEYWORDS_MAX, KEYWORD_LEN, SOURCES_MAX, SOURCE_LEN = 30, 20, 10, 300
+QUESTIONS_MAX, QUESTION_LEN = 6, 30  # docs/articles-guide.md: 3–6 ways villagers ask it
 MAX_SMS_PAGES = 50  # a preview stops here: a body this long is refused on save anyway
 LIST_SPLIT = re.compile(r"[,，;；、\n]")
 
@@ -40,6 +41,7 @@ class Fields:
     months: tuple[int, ...]
     keywords: tuple[str, ...]
     sources: tuple[str, ...]
+    questions: tuple[str, ...] = ()  # how villagers would ask it, one per line; searched like keywords
 
 
 def items(value: Any, split: re.Pattern[str]) -> list[str] | None:
@@ -75,11 +77,11 @@ def validate(raw: Mapping[str, Any]) -> tuple[Fields | None, list[str]]:
     elif len(body) > BODY_MAX:
         errors.append(f"正文最多 {BODY_MAX} 个字（现在 {len(body)} 个字），请拆成几篇")
 
-    lists = {name: items(raw.get(name), re.compile(r"\n") if name == "sources" else LIST_SPLIT)
-             for name in ("crops", "topics", "months", "keywords", "sources")}
+    lists = {name: items(raw.get(name), re.compile(r"\n") if name in ("sources", "questions") else LIST_SPLIT)
+             for name in ("crops", "topics", "months", "keywords", "sources", "questions")}
     if any(v is None for v in lists.values()):
-        errors.append("作物、类别、月份、关键词和来源要写成文字列表")
-    crops, topics, month_words, keywords, sources = (lists[n] or [] for n in lists)
+        errors.append("作物、类别、月份、关键词、来源和农户问法要写成文字列表")
+    crops, topics, month_words, keywords, sources, questions = (lists[n] or [] for n in lists)
     vocab = vocabulary()
     if unknown := [c for c in crops if vocab.crop(c) is None]:
         errors.append(f"不认识的作物：{'、'.join(unknown)}（请从列表里选）")
@@ -90,6 +92,8 @@ def validate(raw: Mapping[str, Any]) -> tuple[Fields | None, list[str]]:
         errors.append(f"月份只能是 1 到 12，不能是 {'、'.join(odd)}")
     if len(keywords) > KEYWORDS_MAX or any(len(k) > KEYWORD_LEN for k in keywords):
         errors.append(f"关键词最多 {KEYWORDS_MAX} 个，每个不超过 {KEYWORD_LEN} 个字")
+    if len(questions) > QUESTIONS_MAX or any(len(q) > QUESTION_LEN for q in questions):
+        errors.append(f"农户问法最多 {QUESTIONS_MAX} 句，每句不超过 {QUESTION_LEN} 个字")
     if not sources:
         errors.append("请至少填写一条来源（书名、标准号或推广部门的资料），每行一条：事实要有出处")
     elif len(sources) > SOURCES_MAX or any(len(s) > SOURCE_LEN for s in sources):
@@ -97,7 +101,7 @@ def validate(raw: Mapping[str, Any]) -> tuple[Fields | None, list[str]]:
     fields = Fields(
         title, summary, body, tuple(dict.fromkeys(vocab.crop(c) or c for c in crops)),
         tuple(dict.fromkeys(topics)), tuple(sorted(months)),
-        tuple(dict.fromkeys(keywords)), tuple(dict.fromkeys(sources)))
+        tuple(dict.fromkeys(keywords)), tuple(dict.fromkeys(sources)), tuple(dict.fromkeys(questions)))
     errors += [forbidden_message(f) for f in forbidden_in(fields)]
     return (None if errors else fields), errors
 
@@ -118,7 +122,7 @@ def _unpack(packed: str) -> list[str]:
 def _data(fields: Fields, ref: str, origin: str) -> ArticleData:
     return ArticleData(ref=ref, title=fields.title, body=fields.body, summary=fields.summary, crops=fields.crops,
                        topics=fields.topics, months=fields.months, keywords=fields.keywords,
-                       sources=fields.sources, origin=origin)
+                       sources=fields.sources, questions=fields.questions, origin=origin)
 
 
 async def create_article(fields: Fields, officer: Officer, config: Config) -> Article:
@@ -145,7 +149,7 @@ async def update_article(article: Article, fields: Fields) -> Article:
 def fields_of(article: Article) -> Fields:
     return Fields(article.title, article.summary, article.body, tuple(_unpack(article.crops)),
                   tuple(_unpack(article.topics)), tuple(int(m) for m in _unpack(article.months)),
-                  tuple(article.keywords or ()), tuple(article.sources or ()))
+                  tuple(article.keywords or ()), tuple(article.sources or ()), tuple(article.questions or ()))
 
 
 def preview(config: Config, title: str, summary: str, body: str) -> dict[str, Any]:
@@ -206,7 +210,8 @@ def article_json(a: Article) -> dict[str, Any]:
     f = fields_of(a)
     return {"id": a.id, "ref": a.ref, "title": a.title, "summary": a.summary, "body": a.body,
             "crops": list(f.crops), "topics": list(f.topics), "months": list(f.months),
-            "keywords": list(f.keywords), "sources": list(f.sources), "origin": a.origin,
+            "keywords": list(f.keywords), "sources": list(f.sources), "questions": list(f.questions),
+            "origin": a.origin,
             "created_at": a.created_at.isoformat(), "updated_at": a.updated_at.isoformat()}
 
 
@@ -220,4 +225,5 @@ def draft_of(fields: Fields) -> dict[str, Any]:
     """Form values: lists for the check boxes, text for the rest."""
     return {"title": fields.title, "summary": fields.summary, "body": fields.body,
             "crops": list(fields.crops), "topics": list(fields.topics), "months": list(fields.months),
-            "keywords": "、".join(fields.keywords), "sources": "\n".join(fields.sources)}
+            "keywords": "、".join(fields.keywords), "sources": "\n".join(fields.sources),
+            "questions": "\n".join(fields.questions)}

@@ -311,3 +311,29 @@ async def test_only_a_supervisor_may_delete(kb: Console) -> None:
     assert article.id not in [h["id"] for h in (await ask(kb, "洋芋晚疫病咋治"))["hits"]]
     assert await AuditEvent.filter(action__startswith="POST /admin/articles/{id}/delete").exists()
     assert (await kb.post_form(f"/admin/articles/{article.id}/delete")).status == 404
+
+
+async def test_questions_are_edited_in_the_console_and_kept_by_other_edits(kb: Console) -> None:
+    """Villagers' ways of asking (front matter `questions`) show in the form, survive an edit of other
+    fields from the console or the API, and find the article like keywords do."""
+    article = await Article.get(ref="potato-late-blight")
+    assert len(article.questions) >= 3
+    page = await (await kb.client.get(f"/admin/articles/{article.id}")).text()
+    assert "农户会怎么问" in page and article.questions[0] in page
+
+    headers = await kb.token("officer")
+    changed = await kb.client.put(f"/api/v1/articles/{article.id}", json={"title": "马铃薯晚疫病（洋芋瘟）防治"},
+                                  headers=headers)
+    assert changed.status == 200, await changed.text()
+    assert (await changed.json())["questions"] == article.questions
+
+    created = await kb.client.post("/api/v1/articles", headers=headers, json={
+        **{k: v for k, v in STEM_BLIGHT.items() if k in ("title", "summary", "body")},
+        "crops": ["黄瓜"], "topics": ["病害"], "sources": ["县农技推广中心"], "keywords": ["蔓枯病"],
+        "questions": ["黄瓜秆子裂口子冒黄水"]})
+    assert created.status == 201, await created.text()
+    assert (await created.json())["questions"] == ["黄瓜秆子裂口子冒黄水"]
+    too_many = await kb.client.post("/api/v1/articles", headers=headers, json={
+        **{k: v for k, v in STEM_BLIGHT.items() if k in ("title", "summary", "body")},
+        "sources": ["县农技推广中心"], "questions": [f"问法{i}" for i in range(7)]})
+    assert too_many.status == 413  # more items than declared: too much, as for every API list
