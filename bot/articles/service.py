@@ -23,7 +23,7 @@ from content.safety import Finding, explain, find_forbidden
 from content.search import Searcher
 from content.vocab import vocabulary
 
-TOPICS = ("病害", "虫害", "栽培", "施肥", "养殖", "防疫", "储藏", "安全用药", "灾害", "采收", "务工")
+TOPICS = ("病害", "虫害", "栽培", "施肥", "养殖", "防疫", "储藏", "安全用药", "灾害", "采收", "务工", "加工", "经营", "农机")
 # TITLE_MAX, SUMMARY_MAX, BODY_MAX: content/loader.py, the same for files, the console and the API.
 KEYWORDS_MAX, KEYWORD_LEN, SOURCES_MAX, SOURCE_LEN = 30, 20, 10, 300
 QUESTIONS_MAX, QUESTION_LEN = 6, 30  # docs/articles-guide.md: 3–6 ways villagers ask it
