@@ -1,0 +1,1 @@
+"""The supply-and-demand feature's tables."""

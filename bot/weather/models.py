@@ -1,0 +1,1 @@
+"""The weather feature's tables."""
