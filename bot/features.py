@@ -14,7 +14,8 @@ FEATURES = (
     "bot.labour",
     "bot.weather",
     "bot.trade",
+    "bot.messagelog",
 )
 # Feature packages with tables; bot/db.py hands these to Tortoise next to the core ones.
-WITHOUT_TABLES = ("bot.articles", "bot.villagers", "bot.weather", "bot.trade")
+WITHOUT_TABLES = ("bot.articles", "bot.villagers", "bot.weather", "bot.trade", "bot.messagelog")
 MODEL_MODULES = tuple(f"{name}.models" for name in FEATURES if name not in WITHOUT_TABLES)
