@@ -1,9 +1,27 @@
 from tortoise import migrations
-
+from tortoise.migrations import operations as ops
+from tortoise.fields.base import OnDelete
+from tortoise import fields
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0014_trade')]
 
     initial = False
 
-    operations: list = []
+    operations = [
+        ops.CreateModel(
+            name='Resend',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('kind', fields.CharField(max_length=16)),
+                ('source_id', fields.BigIntField()),
+                ('subscriber_id', fields.IntField(null=True)),
+                ('broadcast_id', fields.IntField(null=True)),
+                ('officer', fields.ForeignKeyField('models.Officer', source_field='officer_id', null=True, db_constraint=True, to_field='id', related_name='resends', on_delete=OnDelete.SET_NULL)),
+                ('officer_name', fields.CharField(default='', db_default='', max_length=50)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'message_resend', 'app': 'models', 'unique_together': (('kind', 'source_id'),), 'pk_attr': 'id', 'table_description': 'A failed outbound message (kind "message": a Message row; "delivery": a broadcast\'s Delivery row)'},
+            bases=['Model'],
+        ),
+    ]
