@@ -85,6 +85,22 @@ class ConsoleConfig:
 
 
 @dataclass(frozen=True)
+class TradeConfig:
+    """供求 (bot/trade): listings by text, matching, consent to share phones, outcomes."""
+
+    expiry_days: int = 7
+    max_active_listings: int = 5
+    max_posts_per_day: int = 3
+    max_proposals_per_day: int = 3
+    proposal_days: int = 3
+    outcome_days: int = 3
+    min_score: int = 50
+    max_price_gap: float = 0.2
+    moderation: bool = False
+    match_seconds: float = 600.0
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = ServerConfig()
     bot: BotConfig = BotConfig()
@@ -92,6 +108,7 @@ class Config:
     sms: SmsConfig = SmsConfig()
     broadcasts: BroadcastsConfig = BroadcastsConfig()
     console: ConsoleConfig = ConsoleConfig()
+    trade: TradeConfig = TradeConfig()
     # The channels' own sections ([twilio], [wechat], …) by name, each parsed into the dataclass the
     # channel declares (bot/channels/registry.py): read them with section(TheirDataclass).
     channels: tuple[tuple[str, Any], ...] = ()
@@ -273,6 +290,13 @@ def _validate(cfg: Config) -> None:
     for key in ("sms_rate", "wechat_rate", "retry_base_seconds", "poll_seconds"):
         if getattr(b, key) < 0:
             raise ConfigError(f"broadcasts.{key}: expected a number >= 0, got {getattr(b, key)}")
+    t = cfg.trade
+    for key in ("expiry_days", "max_active_listings", "max_posts_per_day", "max_proposals_per_day",
+                "proposal_days", "outcome_days"):
+        if getattr(t, key) < 1:
+            raise ConfigError(f"trade.{key}: expected a positive integer, got {getattr(t, key)}")
+    if not 0 <= t.min_score <= 100 or not 0 < t.max_price_gap <= 1 or t.match_seconds <= 0:
+        raise ConfigError("trade: min_score is 0-100, max_price_gap above 0 and at most 1, match_seconds positive")
     if cfg.bot.max_inbound_chars < 1:
         raise ConfigError(f"bot.max_inbound_chars: expected a positive integer, got {cfg.bot.max_inbound_chars}")
     for channel in registry.channels():  # each checks its own section

@@ -7,8 +7,9 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
-from typing import Any, Generic, ParamSpec
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from aiohttp import web
 
@@ -16,6 +17,7 @@ from bot import background
 
 log = logging.getLogger("nongbot.extend")
 P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,14 @@ class Event(Generic[P]):
 Listener = Callable[..., Awaitable[Any]]
 
 
+@dataclass(frozen=True, eq=False)
+class Slot(Generic[P, R]):
+    """A question one feature answers for others (the latest market price of a commodity): declared in
+    the core, filled by at most one feature with `provide`, asked with `ask` (None when nobody fills it)."""
+
+    name: str
+
+
 @dataclass
 class Extensions:
     menu: list[MenuEntry] = field(default_factory=list)
@@ -70,6 +80,7 @@ class Extensions:
     templates: list[Path] = field(default_factory=list)
     periodic: list[Periodic] = field(default_factory=list)
     listeners: dict[Event[Any], list[Listener]] = field(default_factory=dict)
+    providers: dict[Slot[Any, Any], Listener] = field(default_factory=dict)
 
 
 EXTENSIONS = web.AppKey("extensions", Extensions)
@@ -102,6 +113,16 @@ def listen(app: web.Application, event: Event[P], listener: Callable[P, Awaitabl
     extensions(app).listeners.setdefault(event, []).append(listener)
 
 
+def provide(app: web.Application, slot: Slot[P, R], provider: Callable[P, Awaitable[R]]) -> None:
+    extensions(app).providers[slot] = provider
+
+
+async def ask(app: web.Application, slot: Slot[P, R], *args: P.args, **kwargs: P.kwargs) -> R | None:
+    """What the slot's provider answers, or None when no feature provides it."""
+    provider = extensions(app).providers.get(slot)
+    return None if provider is None else await provider(*args, **kwargs)
+
+
 async def emit(app: web.Application, event: Event[P], *args: P.args, **kwargs: P.kwargs) -> list[Any]:
     """Call every listener of `event` in registration order and return what they returned."""
     return [await listener(*args, **kwargs) for listener in extensions(app).listeners.get(event, [])]
@@ -129,3 +150,21 @@ async def periodic_ctx(app: web.Application) -> AsyncIterator[None]:
 # A villager's questions still waiting for an officer (listeners return rows with .created_at and .text,
 # newest first): the questions feature answers, the villager's profile page asks.
 OPEN_QUESTIONS: Event[[int]] = Event("open_questions")
+
+
+@dataclass(frozen=True)
+class MarketPrice:
+    """The newest published price of a commodity at one market (for context in other features' texts)."""
+
+    market: str
+    price: float
+    unit: str  # 元/斤
+    day: date
+
+
+# The newest market price for a commodity's standard name, as of a county date: the prices feature
+# provides it; others (the 供求 reply, matching against the market) ask.
+MARKET_PRICE: Slot[[str, date], MarketPrice | None] = Slot("market_price")
+# The recent 成交价 (agreed prices villagers reported) for a commodity's standard name, as one short
+# phrase ("城关镇成交2.30元/斤，3笔"), or "": the 供求 feature provides it; the price reply may ask.
+DEAL_PRICES: Slot[[str, date], str] = Slot("deal_prices")

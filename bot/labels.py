@@ -12,7 +12,8 @@ ROLE_NAMES = {"officer": "农技员", "supervisor": "审核员", "admin": "管�
 # template (aliyun.template_<kind>, wechat.template_<kind>), and its label is the WeChat template's
 # first field, which is why the channels, below broadcasts/, read it here. 市场价格 is the word the prices
 # page and WeChat villagers already see (the console once said 价格行情 for the same kind).
-BROADCAST_KINDS = {"tip": "农技提示", "price": "市场价格", "labour": "务工信息", "notice": "通知"}
+BROADCAST_KINDS = {"tip": "农技提示", "price": "市场价格", "labour": "务工信息", "notice": "通知",
+                   "trade": "收购信息"}
 BROADCAST_STATES = {"draft": "草稿", "pending_approval": "待审批", "scheduled": "已排期", "sending": "发送中",
                     "paused": "已暂停", "done": "已完成", "cancelled": "已取消", "rejected": "已驳回"}
 RUN_STATES = {"enqueuing": "准备名单", "sending": "发送中", "paused": "已暂停", "done": "已完成",
@@ -28,6 +29,6 @@ DELIVERY_STATES = {"queued": "排队中", "sending": "发送中", "sent": "已�
 # What villagers texted, by the handler module that answered (Message.handler is "module.function").
 HANDLER_GROUPS = {
     "search.answer_question": "技术提问", "search.more": "看下一页", "search.open_choice": "看下一页",
-    "prices": "价格行情", "labour": "务工", "help": "帮助菜单", "subscribe": "订阅设置", "optout": "退订/恢复",
+    "prices": "价格行情", "labour": "务工", "trade": "供求", "help": "帮助菜单", "subscribe": "订阅设置", "optout": "退订/恢复",
     "register": "登记信息", "profile": "查看登记", "error": "系统出错", "": "未回复",
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from bot.extend import MarketPrice
 from bot.prices.models import Commodity, Market, PriceRecord
 
 RECENT_DAYS = 14
@@ -48,6 +49,19 @@ async def week_line(commodity: Commodity, market: str, today: date) -> str:
     rows = await PriceRecord.filter(commodity_id=commodity.id, market__name=market, status="published",
                                     date__gte=today - timedelta(days=6)).order_by("date")
     return "→".join(f"{r.price:g}" for r in rows)
+
+
+async def market_price(name: str, today: date) -> MarketPrice | None:
+    """The newest price of the commodity of this standard name within RECENT_DAYS (wholesale first)."""
+    commodity = await Commodity.get_or_none(name=name)
+    if commodity is None:
+        return None
+    found = await latest(commodity, today, markets=3)
+    if not found:
+        return None
+    kinds = {m.name: m.kind for m in await Market.filter(name__in=[q.market for q in found])}
+    best = min(found, key=lambda q: (kinds.get(q.market) != "批发", -q.day.toordinal()))
+    return MarketPrice(best.market, best.price, commodity.unit, best.day)
 
 
 def arrow(change: float | None) -> str:
