@@ -168,3 +168,6 @@ MARKET_PRICE: Slot[[str, date], MarketPrice | None] = Slot("market_price")
 # The recent 成交价 (agreed prices villagers reported) for a commodity's standard name, as one short
 # phrase ("城关镇成交2.30元/斤，3笔"), or "": the 供求 feature provides it; the price reply may ask.
 DEAL_PRICES: Slot[[str, date], str] = Slot("deal_prices")
+# Names for the audit log (bot/web/audit.py): given a kind of object ("broadcasts", "questions" … the
+# first path segment of the route acted on) and ids, a listener returns {id: name} for the kinds it knows.
+AUDIT_NAMES: Event[[str, list[int]]] = Event("audit_names")
