@@ -7,6 +7,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 MAX_ID = 2**31 - 1  # the largest id a table holds (PostgreSQL integer); bigger ones are not found
@@ -296,3 +297,22 @@ class OneOf(Field):
 
     def schema(self) -> dict[str, Any]:
         return {"oneOf": [s.described() for s in self.shapes]}
+
+
+@dataclass(frozen=True)
+class Day(Field):
+    """A calendar day written 2026-12-06 (what a date input sends): a datetime.date."""
+
+    def check(self, value: Any, path: str) -> date:
+        if not isinstance(value, str) or not _DAY.fullmatch(value.strip()):
+            raise self.refuse(path, "应是日期，如 2026-12-06")
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            raise self.refuse(path, "没有这一天") from None
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "format": "date"}
+
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
