@@ -13,7 +13,7 @@ ROLE_NAMES = {"officer": "农技员", "supervisor": "审核员", "admin": "管�
 # first field, which is why the channels, below broadcasts/, read it here. 市场价格 is the word the prices
 # page and WeChat villagers already see (the console once said 价格行情 for the same kind).
 BROADCAST_KINDS = {"tip": "农技提示", "price": "市场价格", "labour": "务工信息", "notice": "通知",
-                   "trade": "收购信息"}
+                   "trade": "收购信息", "warning": "天气预警", "weather": "天气预报"}
 BROADCAST_STATES = {"draft": "草稿", "pending_approval": "待审批", "scheduled": "已排期", "sending": "发送中",
                     "paused": "已暂停", "done": "已完成", "cancelled": "已取消", "rejected": "已驳回"}
 RUN_STATES = {"enqueuing": "准备名单", "sending": "发送中", "paused": "已暂停", "done": "已完成",
