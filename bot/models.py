@@ -163,6 +163,10 @@ class Officer(Model):
     active = fields.BooleanField(default=True, db_default=True)
     failed_logins = fields.IntField(default=0, db_default=0)
     locked_until = fields.DatetimeField(null=True)
+    # Set when an admin opens the account or resets its password: the officer picks their own at next login.
+    must_change_password = fields.BooleanField(default=False, db_default=False)
+    # An account the system acts as (pushes), not a person: no password, hidden from the 账号 page.
+    internal = fields.BooleanField(default=False, db_default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -5,6 +5,11 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
+# Article.status: only published articles are searched and sent to villagers.
+PUBLISHED = "published"
+DRAFT = "draft"  # written in the console, waiting for a supervisor (never published yet)
+WITHDRAWN = "withdrawn"  # never published, and its draft was taken back or sent back
+
 
 class Article(Model):
     """One article: front-matter fields plus the Markdown body (crops/topics/months packed ',a,b,')."""
@@ -24,6 +29,9 @@ class Article(Model):
     body = fields.TextField(default="")
     sources: list[str] = fields.JSONField(default=list)
     origin = fields.CharField(max_length=200, default="", db_default="")  # file or import it came from
+    # PUBLISHED, DRAFT or WITHDRAWN. A published article's pending edits are versions (bot/articles/models.py)
+    # until a supervisor publishes them; the row is always what villagers get.
+    status = fields.CharField(max_length=16, default=PUBLISHED, db_default=PUBLISHED, db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True, db_index=True)
 
