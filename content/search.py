@@ -17,7 +17,7 @@ from tortoise import connections
 from content.fold import fold
 from content.index import Doc, Index
 from content.intents import TECHNIQUE, classify
-from content.models import Article
+from content.models import PUBLISHED, Article
 from content.tokenizer import Tokenizer
 
 log = logging.getLogger("nongbot.search")
@@ -324,11 +324,12 @@ class Searcher:
             conn = connections.get("default")
             stats = await conn.execute_query_dict(
                 "SELECT COUNT(*) AS n, MAX(updated_at) AS changed, SUM(id) AS ids FROM article"
+                f" WHERE status = '{PUBLISHED}'"  # drafts are never searched
             )
             version = "{n}:{changed}:{ids}".format(**stats[0])
             if version == self.version:
                 return False
-            rows = await Article.all().order_by("ref").values(
+            rows = await Article.filter(status=PUBLISHED).order_by("ref").values(
                 "id", "ref", "title", "crops", "keywords", "phrasings", "questions", "summary", "body", "updated_at"
             )
             entries = [entry_from_row(r) for r in rows]
