@@ -82,6 +82,7 @@ class ConsoleConfig:
     max_failed_logins: int = 5
     lockout_minutes: int = 15
     secure_cookies: str = "auto"
+    self_publish: bool = False
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ SYSTEM_OFFICER = "系统"
 
 async def system_officer() -> Officer:
     officer, _ = await Officer.get_or_create(
-        name=SYSTEM_OFFICER, defaults={"role": "officer", "password_hash": "!", "active": False})
+        name=SYSTEM_OFFICER, defaults={"role": "officer", "password_hash": "!", "active": False, "internal": True})
     return officer
 
 
