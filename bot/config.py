@@ -101,6 +101,29 @@ class TradeConfig:
     match_seconds: float = 600.0
 
 
+WARNING_LEVELS = ("blue", "yellow", "orange", "red")  # the CMA warning colours, lowest first
+
+
+@dataclass(frozen=True)
+class WeatherConfig:
+    """天气 (bot/weather): forecasts and official warnings from a provider (QWeather); secrets from
+    NONGBOT_WEATHER_API_KEY or NONGBOT_WEATHER_PRIVATE_KEY."""
+
+    provider: str = ""  # "" (off: the honest "cannot forecast" reply) | "qweather"
+    api_base: str = ""  # the account's own API Host, e.g. https://abcxyz.qweatherapi.com
+    api_key: str = dataclasses.field(default="", repr=False)
+    project_id: str = ""  # JWT authentication instead of the key: the project id, the credential's
+    key_id: str = ""  # key id, and the Ed25519 private key (PEM) from NONGBOT_WEATHER_PRIVATE_KEY
+    private_key: str = dataclasses.field(default="", repr=False)
+    timeout: float = 8.0
+    forecast_minutes: int = 30
+    poll_seconds: float = 900.0
+    auto_send_from: str = ""
+    quiet_hours_pass_from: str = "red"
+    send_cancellations: bool = False
+    townships: str = ""
+
+
 @dataclass(frozen=True)
 class Config:
     server: ServerConfig = ServerConfig()
@@ -110,6 +133,7 @@ class Config:
     broadcasts: BroadcastsConfig = BroadcastsConfig()
     console: ConsoleConfig = ConsoleConfig()
     trade: TradeConfig = TradeConfig()
+    weather: WeatherConfig = WeatherConfig()
     # The channels' own sections ([twilio], [wechat], …) by name, each parsed into the dataclass the
     # channel declares (bot/channels/registry.py): read them with section(TheirDataclass).
     channels: tuple[tuple[str, Any], ...] = ()
@@ -300,8 +324,26 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("trade: min_score is 0-100, max_price_gap above 0 and at most 1, match_seconds positive")
     if cfg.bot.max_inbound_chars < 1:
         raise ConfigError(f"bot.max_inbound_chars: expected a positive integer, got {cfg.bot.max_inbound_chars}")
+    _validate_weather(cfg.weather)
     for channel in registry.channels():  # each checks its own section
         channel.check(cfg)
+
+
+def _validate_weather(w: WeatherConfig) -> None:
+    if w.provider not in ("", "qweather"):
+        raise ConfigError(f"weather.provider: expected \"\" (off) or \"qweather\", got {w.provider!r}")
+    for key in ("auto_send_from", "quiet_hours_pass_from"):
+        if getattr(w, key) not in ("", *WARNING_LEVELS):
+            raise ConfigError(f"weather.{key}: expected \"\" or one of {', '.join(WARNING_LEVELS)}, "
+                              f"got {getattr(w, key)!r}")
+    if w.timeout <= 0 or w.forecast_minutes < 1 or w.poll_seconds < 60:
+        raise ConfigError("weather: timeout must be positive, forecast_minutes at least 1, poll_seconds at least 60")
+    if not w.provider:
+        return
+    require_url("weather.api_base", w.api_base)
+    if not w.api_key and not (w.project_id and w.key_id and w.private_key):
+        raise ConfigError("weather.api_key: missing; set NONGBOT_WEATHER_API_KEY (or weather.project_id, "
+                          "weather.key_id and NONGBOT_WEATHER_PRIVATE_KEY for JWT)")
 
 
 def require(key: str, value: str, env_name: str) -> None:
