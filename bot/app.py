@@ -16,7 +16,7 @@ from bot.keys import CONFIG, METRICS, ROLE, ROUTER, SEARCH, SEED
 from bot.metrics import Metrics
 from bot.models import Officer
 from bot.seed import seed_if_empty
-from bot.web import accounts, console, dashboard, simulator
+from bot.web import accounts, audit, console, dashboard, simulator
 from content.search import Searcher
 from content.tokenizer import shared as tokenizer_shared
 from handlers import build_router
@@ -26,7 +26,7 @@ ROLES = ("all", "web", "worker", "cli")
 WEBHOOK_MAX_BYTES = 64 * 1024
 SEARCH_REFRESH_SECONDS = 2.0  # an article edited anywhere is searchable within this
 # The officer console (/admin) and the JSON API (/api/v1), one module per area; console first.
-WEB_AREAS = (console, accounts, dashboard, simulator)
+WEB_AREAS = (console, accounts, audit, dashboard, simulator)
 
 
 def create_app(config: Config, *, role: str = "all", seed: bool = False) -> web.Application:

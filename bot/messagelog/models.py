@@ -12,9 +12,10 @@ if TYPE_CHECKING:
 
 
 class Resend(Model):
-    """A failed outbound message (kind "message": a Message row; "delivery": a broadcast's Delivery row)
-    sent again by an officer as a one-off push. (kind, source_id) is unique: the row is written before
-    the push, so a second click, a second officer or a second process finds it and sends nothing."""
+    """A failed outbound message sent again by an officer, as a one-off push.
+
+    kind: message (a Message row) or delivery (a broadcast's Delivery row). (kind, source_id) is unique:
+    the row is written before the push, so a second click, officer or process finds it and sends nothing."""
 
     id = fields.IntField(primary_key=True)
     kind = fields.CharField(max_length=16)  # message | delivery

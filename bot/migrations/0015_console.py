@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
                 ('officer_name', fields.CharField(default='', db_default='', max_length=50)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'message_resend', 'app': 'models', 'unique_together': (('kind', 'source_id'),), 'pk_attr': 'id', 'table_description': 'A failed outbound message (kind "message": a Message row; "delivery": a broadcast\'s Delivery row)'},
+            options={'table': 'message_resend', 'app': 'models', 'unique_together': (('kind', 'source_id'),), 'pk_attr': 'id', 'table_description': 'A failed outbound message sent again by an officer, as a one-off push.'},
             bases=['Model'],
         ),
     ]

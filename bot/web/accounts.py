@@ -1,4 +1,4 @@
-"""Console accounts and the audit trail: officers list (admin), create, unlock, (de)activate; who did what."""
+"""Console accounts: officers list (admin), create, unlock, (de)activate. The audit trail is bot/web/audit.py."""
 
 from __future__ import annotations
 
@@ -6,61 +6,19 @@ from aiohttp import web
 
 from bot.extend import MenuEntry, add_menu
 from bot.keys import OFFICER
-from bot.models import AuditEvent, ConsoleSession, Officer
+from bot.models import ConsoleSession, Officer
 from bot.web import auth, limits
 from bot.web.auth import ROLES, requires
-from bot.web.fields import MAX_ID, Int, Text
-from bot.web.params import QUERY, Query, accepts
 from bot.web.view import render, see_other
-
-AUDIT_PAGE = 100
-AUDIT_QUERY = Query(officer=Text(50, label="账号名"), action=Text(40, label="操作（其中一段）"),
-                    before=Int(1, MAX_ID, label="从这条记录往前（上一页最后一条的 id）"))
 
 
 def setup(app: web.Application) -> None:
-    add_menu(app, MenuEntry("/admin/audit", "操作记录", role="supervisor", order=80))
     add_menu(app, MenuEntry("/admin/officers", "账号", role="admin", order=90))
-    app.router.add_get("/admin/audit", audit_page)
-    app.router.add_get("/api/v1/audit", audit_api)
     app.router.add_get("/admin/officers", officers_page)
     app.router.add_post("/admin/officers", officer_create)
     for action in ("unlock", "disable", "enable"):
         app.router.add_post(f"/admin/officers/{{id:\\d+}}/{action}", officer_action)
     app.router.add_get("/api/v1/officers", officers_api)
-
-
-async def _events(request: web.Request) -> list[AuditEvent]:
-    query, asked = AuditEvent.all(), request[QUERY]
-    if name := (asked["officer"] or "").strip():
-        query = query.filter(officer_name=name)
-    if action := (asked["action"] or "").strip():
-        query = query.filter(action__icontains=action)
-    if before := asked["before"]:
-        query = query.filter(id__lt=before)
-    return await query.order_by("-id").limit(AUDIT_PAGE)
-
-
-@auth.page("supervisor")
-@accepts(query=AUDIT_QUERY)
-async def audit_page(request: web.Request) -> web.Response:
-    events = await _events(request)
-    return render(request, "audit.html", {
-        "events": events, "query": request.query,
-        "older": events[-1].id if len(events) == AUDIT_PAGE else 0,
-    })
-
-
-@requires("supervisor")
-@accepts(query=AUDIT_QUERY)
-async def audit_api(request: web.Request) -> web.Response:
-    """Audit trail, newest first (100 per page).
-
-    Query: officer=NAME, action=TEXT (part of it), before=ID (the next page)."""
-    events = await _events(request)
-    return web.json_response({"events": [
-        {"id": e.id, "at": e.created_at.isoformat(), "officer": e.officer_name, "action": e.action,
-         "target": e.target, "detail": e.detail, "ip": e.ip} for e in events]})
 
 
 @auth.page("admin")
