@@ -1,4 +1,7 @@
-"""Small server-side SVG charts (horizontal bars, stacked columns): escaped labels, no script, no files."""
+"""Small server-side SVG charts (horizontal bars, stacked columns): escaped labels, no script, no files.
+
+Drawn at their size in pixels (never scaled down), labels FONT px: readable on a phone. A chart wider
+than its box scrolls inside its .chart-box (bot/web/static/console.css)."""
 
 from __future__ import annotations
 
@@ -9,20 +12,23 @@ from markupsafe import Markup, escape
 
 _ids = itertools.count(1)
 BAR_COLOUR = "#2e7d32"
+FONT = 13  # px, the labels' size: at least 12 on every screen
 
 
 def _frame(title: str, desc: str, width: int, height: int, body: list[str]) -> Markup:
     n = next(_ids)
-    head = (f'<svg class="chart" role="img" aria-labelledby="chart{n}-t chart{n}-d" '
-            f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+    head = (f'<div class="chart-box"><svg class="chart" role="img" aria-labelledby="chart{n}-t chart{n}-d" '
+            f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" font-size="{FONT}" '
             f'xmlns="http://www.w3.org/2000/svg">'
             f'<title id="chart{n}-t">{escape(title)}</title><desc id="chart{n}-d">{escape(desc)}</desc>')
-    return Markup(head + "".join(body) + "</svg>")
+    return Markup(head + "".join(body) + "</svg></div>")
 
 
-def bar_chart(items: Sequence[tuple[str, int]], *, title: str, unit: str = "", width: int = 420) -> Markup:
-    """One horizontal bar per (label, value), longest first as given; labels on the left."""
-    row, left, right = 24, 100, 40
+def bar_chart(items: Sequence[tuple[str, int]], *, title: str, unit: str = "", width: int = 340) -> Markup:
+    """One horizontal bar per (label, value), longest first as given; labels on the left.
+    340 px wide by default: fits a phone's card without scrolling."""
+    row, right = 26, 8 + FONT * 3
+    left = 8 + FONT * max((min(len(label), 8) for label, _ in items), default=4)
     height = max(1, len(items)) * row + 10
     top = max((v for _, v in items), default=0) or 1
     body: list[str] = []
@@ -31,10 +37,10 @@ def bar_chart(items: Sequence[tuple[str, int]], *, title: str, unit: str = "", w
         length = round((width - left - right) * value / top)
         name = label if len(label) <= 8 else label[:7] + "…"
         body.append(
-            f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{escape(name)}</text>'
-            f'<rect class="bar" x="{left}" y="{y + 3}" width="{max(length, 1 if value else 0)}" height="{row - 8}" '
+            f'<text x="{left - 6}" y="{y + 17}" text-anchor="end">{escape(name)}</text>'
+            f'<rect class="bar" x="{left}" y="{y + 4}" width="{max(length, 1 if value else 0)}" height="{row - 8}" '
             f'fill="{BAR_COLOUR}"><title>{escape(label)}：{value}{escape(unit)}</title></rect>'
-            f'<text x="{left + length + 4}" y="{y + 15}">{value}</text>'
+            f'<text x="{left + length + 4}" y="{y + 17}">{value}</text>'
         )
     if not items:
         body.append(f'<text x="{left}" y="20">暂无数据</text>')
@@ -43,9 +49,11 @@ def bar_chart(items: Sequence[tuple[str, int]], *, title: str, unit: str = "", w
 
 
 def stacked_columns(labels: Sequence[str], series: Sequence[tuple[str, str, Sequence[int]]], *,
-                    title: str, width: int = 900, height: int = 240) -> Markup:
-    """One column per label, stacked from the bottom in series order: (name, colour, values)."""
-    left, bottom, top_pad, legend = 40, 36, 10, 22
+                    title: str, width: int = 0, height: int = 240) -> Markup:
+    """One column per label, stacked from the bottom in series order: (name, colour, values).
+    Width 0: wide enough for every label to be read (FONT px, ~3.2 em a column)."""
+    left, bottom, top_pad, legend = 40, 36, 10, 24
+    width = width or max(320, left + 10 + round(FONT * 3.4) * len(labels))
     plot_h = height - bottom - top_pad - legend
     totals = [sum(values[i] for _, _, values in series) for i in range(len(labels))]
     top = max(totals, default=0)
@@ -60,9 +68,9 @@ def stacked_columns(labels: Sequence[str], series: Sequence[tuple[str, str, Sequ
     top = top or 1
     x = left
     for name, colour, _ in series:  # the legend, across the top
-        body.append(f'<rect x="{x}" y="4" width="12" height="12" fill="{escape(colour)}"/>'
-                    f'<text x="{x + 16}" y="14">{escape(name)}</text>')
-        x += 30 + 14 * len(name)
+        body.append(f'<rect x="{x}" y="5" width="13" height="13" fill="{escape(colour)}"/>'
+                    f'<text x="{x + 17}" y="16">{escape(name)}</text>')
+        x += 30 + (FONT + 1) * len(name)
     for i, label in enumerate(labels):
         x0 = left + i * step + step * 0.15
         y: float = top_pad + legend + plot_h

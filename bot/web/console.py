@@ -96,15 +96,46 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = render(request, "forbidden.html", {"reason": str(refused)}, status=403)
     except web.HTTPException as exc:
         if exc.status >= 400 and is_console:
-            response = render(request, "forbidden.html", {"reason": exc.reason}, status=exc.status)
+            response = _error_page(request, exc.status, exc.reason)
         else:
             raise
+    except Exception:  # a bug: logged with a reference; the officer sees Chinese, never a traceback
+        ref = secrets.token_hex(4)
+        log.exception("console request failed", extra={"ref": ref, "path": path})
+        if not is_console:
+            return auth.error(500, f"服务器出了问题，这次操作没有完成。请稍后再试；仍不行请告诉管理员编号 {ref}。")
+        response = _error_page(request, 500, "", ref=ref)
     if is_console:
         response.headers.update(SECURITY_HEADERS)
     officer = request.get(OFFICER)
     if request.method in UNSAFE and officer is not None and response.status < 400:
         await _audit(request, officer)
     return response
+
+
+# What an officer reads for an HTTP error that carries no Chinese reason of its own.
+ERROR_PAGES = {
+    400: ("请求有误", "这个请求里有看不懂的地方。请回到上一页重新操作。"),
+    403: ("无法完成这个操作", "您没有权限做这件事。"),
+    404: ("没有找到这个页面", "地址可能写错了，或者这条内容已被删除。"),
+    405: ("无法完成这个操作", "这个地址不能这样打开。请从菜单进入。"),
+    413: ("内容太大", "上传或提交的内容太大，请分成几次。"),
+    429: ("操作太频繁", "操作太频繁，请稍等一会儿再试。"),
+    500: ("出了点问题", "服务器出了问题，这次操作没有完成，已填写的内容没有保存。请稍后再试；仍不行请告诉管理员。"),
+}
+
+
+def _error_page(request: web.Request, status: int, reason: str, *, ref: str = "") -> web.Response:
+    """The console's page for an error: the handler's Chinese reason, else a plain Chinese one."""
+    heading, default = ERROR_PAGES.get(status, ERROR_PAGES[500 if status >= 500 else 400])
+    chinese = reason and not reason.isascii()
+    try:
+        return render(request, "error.html", {
+            "heading": heading, "reason": reason if chinese else default, "status": status, "ref": ref,
+        }, status=status)
+    except Exception:  # the page itself failed (e.g. the database is down): plain text, still Chinese
+        log.exception("error page failed", extra={"ref": ref})
+        return web.Response(status=status, text=f"{heading}：{default}", content_type="text/plain", charset="utf-8")
 
 
 def _refused_input(request: web.Request, bad: fields.Invalid, is_console: bool) -> web.Response:

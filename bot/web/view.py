@@ -29,6 +29,8 @@ def render(request: web.Request, template: str, context: dict[str, Any] | None =
     base = {
         "officer": officer, "csrf": session.csrf_token if session is not None else "",
         "nav": nav, "current": current, "bot": request.app[CONFIG].bot, "role_names": ROLE_NAMES,
+        # SMS printed by the log provider, not sent: every page says so (bot/channels/log.py).
+        "demo_mode": request.app[CONFIG].sms.provider == "log",
         "is_admin": officer is not None and officer.role == "admin",
         "can_approve": officer is not None and rank >= RANK["supervisor"],
         # After a form, handlers redirect with ?ok=… (what was done) or ?err=… (what went wrong).

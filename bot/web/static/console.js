@@ -26,3 +26,48 @@ document.addEventListener("submit", (event) => {
   const message = event.target.dataset && event.target.dataset.confirm;
   if (message && !window.confirm(message)) event.preventDefault();
 });
+// Phone first (docs/console-style.md): the menu folds behind 「菜单」 on narrow screens; every table
+// scrolls inside its own box; table.cards rows become cards, each cell labelled by its column.
+(() => {
+  const toggle = document.querySelector(".menu-toggle");
+  const menu = document.getElementById("side-menu");
+  if (toggle && menu) {
+    toggle.addEventListener("click", () => {
+      const open = menu.classList.toggle("open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+  const prepare = (root) => {
+    for (const table of root.querySelectorAll("table")) {
+      const parent = table.parentElement;
+      if (parent && !parent.classList.contains("table-wrap") && !parent.classList.contains("scroll-x")) {
+        const wrap = document.createElement("div");
+        wrap.className = "table-wrap";
+        parent.insertBefore(wrap, table);
+        wrap.appendChild(table);
+      }
+      if (!table.classList.contains("cards")) continue;
+      const heads = Array.from(table.querySelectorAll("thead th")).map((th) => th.textContent.trim());
+      for (const row of table.querySelectorAll("tbody tr")) {
+        Array.from(row.children).forEach((cell, i) => {
+          if (!cell.hasAttribute("data-label") && heads[i] && !cell.hasAttribute("colspan")) {
+            cell.setAttribute("data-label", heads[i]);
+          }
+        });
+      }
+    }
+  };
+  nb.prepare = prepare;  // pages that draw rows later call nb.prepare(container)
+  prepare(document);
+  // Rows added by a page's script (lists that refresh) get their labels too.
+  new MutationObserver((changes) => {
+    for (const change of changes) {
+      for (const node of change.addedNodes) {
+        if (node.nodeType !== 1) continue;
+        const table = node.closest("table.cards");
+        if (table) prepare(table.parentElement.parentElement || document);
+        else if (node.querySelector && node.querySelector("table")) prepare(node);
+      }
+    }
+  }).observe(document.body, {childList: true, subtree: true});
+})();
