@@ -17,11 +17,13 @@ from tortoise.transactions import in_transaction
 from bot.models import CHANNELS, TOPICS, ConsentEvent, Subscriber, pack_set, unpack_set
 from bot.phones import normalise_phone
 from content import tabular
+from content.vocab import vocabulary
 
 COLUMNS = ("phone", "name", "township", "village", "crops", "topics", "channel")
 # Officers' own sheets often have Chinese headers.
 HEADER_ALIASES = {"手机号": "phone", "手机": "phone", "电话": "phone", "姓名": "name", "乡镇": "township",
-                  "村": "village", "村组": "village", "作物": "crops", "主题": "topics", "渠道": "channel"}
+                  "村": "village", "村组": "village", "作物": "crops", "种植作物": "crops", "主题": "topics",
+                  "订阅主题": "topics", "渠道": "channel", "接收渠道": "channel"}
 CHANNEL_ALIASES = {"短信": "sms", "微信": "wechat"}
 FORMULA_STARTS = ("=", "+", "-", "@")
 BATCH = 200  # rows per transaction, and how often progress is reported
@@ -68,6 +70,13 @@ def _words(row: Mapping[str, Any], key: str) -> list[str]:
     return [_text(v) for v in tabular.text_list(row[key], key, label=LABELS[key], split=WORD_SPLIT)]
 
 
+def crop_names(words: Iterable[str]) -> list[str]:
+    """Crops under their standard names (洋芋 -> 马铃薯, content/dict/vocab.toml), so that targeting
+    马铃薯 reaches everyone who grows it, whatever they called it; a word naming no known crop is kept."""
+    vocab = vocabulary()
+    return list(dict.fromkeys(vocab.crop(w) or w for w in words))
+
+
 def parse_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """One villager's columns (a CSV row or a JSON object) -> Subscriber fields; RowError says what is
     wrong (a list where text belongs, text too long). A column the file does not have is left out (a
@@ -78,7 +87,12 @@ def parse_row(row: Mapping[str, Any]) -> dict[str, Any]:
         if not raw:
             raise RowError("phone: empty", "手机号为空")
         raise RowError(f"phone: not a mobile number: {raw!r}", f"手机号“{raw[:24]}”不是有效的手机号")
-    values: dict[str, Any] = {"phone": phone}
+    return {"phone": phone, **parse_details(row)}
+
+
+def parse_details(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Every column but the phone (parse_row's rules): what the console's edit form changes too."""
+    values: dict[str, Any] = {}
     for key in ("name", "township", "village"):
         if key in row:
             values[key] = _text(tabular.text_value(row[key], key, TEXT_MAX, label=LABELS[key]))
@@ -97,7 +111,7 @@ def parse_row(row: Mapping[str, Any]) -> dict[str, Any]:
                            f"渠道只能是 sms（短信）或 wechat（微信），这一行写了“{channel[:20]}”")
         values["preferred_channel"] = channel
     if "crops" in row:
-        values["crops"] = pack_set(_words(row, "crops"))
+        values["crops"] = pack_set(crop_names(_words(row, "crops")))
         if len(values["crops"]) > 400:
             raise RowError("crops: too long (at most 400 characters)", "作物写得太多了（最多 400 个字）")
     return values

@@ -12,7 +12,7 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from bot import consent, sandbox
-from bot.models import Subscriber
+from bot.models import CHANNELS, Subscriber
 from bot.phones import normalise_phone
 from bot.villagers import roster
 
@@ -69,6 +69,8 @@ def consent_label(source: str) -> str:
     word, _, _channel = rest.partition(":")
     if kind == "import":
         return f"表格导入（{rest}）" if rest else "表格导入"
+    if kind == "officer":
+        return f"农技员代为办理（{rest}）" if rest else "农技员代为办理"
     if kind == "keyword":
         return f"发送“{word}”" if _channel else "发送关键词"
     if kind == "wechat":
@@ -95,3 +97,38 @@ def summary(kind: str, report: roster.RosterReport) -> str:
     """An import's outcome for the audit trail."""
     return (f"{kind} import: {report.created} new, {report.updated} updated, {report.unchanged} unchanged, "
             f"{report.opted_out} opted out kept, {len(report.problems)} errors")
+
+
+EDITABLE = ("name", "township", "village", "crops", "topics", "channel")
+FIELD_NAMES = {"name": "姓名", "township": "乡镇", "village": "村", "crops": "作物", "topics": "订阅主题",
+               "preferred_channel": "接收渠道"}
+
+
+async def edit_person(person: Subscriber, row: dict[str, Any]) -> list[str]:
+    """Change a villager's details from the console's form (the import's rules: crops under their
+    standard names, known topics only). Returns the changed field names; RowError for a bad field.
+    Their consent is not touched: an edit never opts anyone in or out."""
+    values = roster.parse_details({key: row[key] for key in EDITABLE if key in row})
+    channel = values.get("preferred_channel")
+    if channel == "sms" and not person.phone:
+        raise roster.RowError("channel: no phone", "这位农户没有手机号，不能改成短信接收")
+    if channel == "wechat" and not person.wechat_openid:
+        raise roster.RowError("channel: no wechat", "这位农户没有绑定微信，不能改成微信接收")
+    changed = [key for key, value in values.items() if getattr(person, key) != value]
+    for key in changed:
+        setattr(person, key, values[key])
+    if changed:
+        await person.save(update_fields=[*changed, "updated_at"])
+    return changed
+
+
+def officer_source(officer_name: str) -> str:
+    """The consent log's source for what an officer did on a villager's behalf."""
+    return f"officer:{officer_name}"[:64]
+
+
+async def opt_out_for(person: Subscriber, officer_name: str, reason: str) -> bool:
+    """Opt a villager out on their behalf (they asked by phone, in person …): recorded in the consent
+    log as the officer's act with the reason. False when they were already opted out."""
+    channel = person.preferred_channel if person.preferred_channel in CHANNELS else "sms"
+    return await consent.opt_out(person, channel, officer_source(officer_name), reason)
