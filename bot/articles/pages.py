@@ -1,5 +1,5 @@
 """The knowledge base in the console: list, search as villagers do (问问看), write and edit articles with
-live preview."""
+live preview; review drafts (publish, send back, withdraw) and bring back older versions."""
 
 from __future__ import annotations
 
@@ -8,17 +8,19 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.articles import versions
+from bot.articles.models import DRAFT, ArticleVersion
 from bot.articles.service import (
     TOPICS,
     Fields,
     checked_preview,
-    create_article,
     draft_of,
     fields_of,
     find,
     listed,
     made_searchable,
-    update_article,
+    origin_label,
+    relevance,
     validate,
 )
 from bot.compose import ask
@@ -28,6 +30,7 @@ from bot.web.console import AUDIT_DETAIL
 from bot.web.fields import Int, Text
 from bot.web.params import QUERY, Query, accepts
 from bot.web.view import render, see_other
+from content import models as content
 from content.loader import BODY_MAX, SUMMARY_MAX, TITLE_MAX
 from content.models import Article
 from content.vocab import vocabulary
@@ -42,8 +45,12 @@ REASONS = {
     "topic_mismatch": "问的病虫害和最接近的文章说的不是一回事，转给农技员",
     "out_of_scope": "属于价格、天气、补贴、务工等问题，知识库不回答",
 }
+STATES = {"pending": "待审核", "published": "已发布", "unpublished": "未发布"}
 LIST_QUERY = Query(q=Text(200, label="标题、编号或关键词"), mode=Text(8, choices=("title", "ask"), label="查找方式"),
-                   crop=Text(20, label="作物"), topic=Text(10, label="类别"), page=Int(1, 10_000, label="第几页"))
+                   crop=Text(20, label="作物"), topic=Text(10, label="类别"), page=Int(1, 10_000, label="第几页"),
+                   state=Text(12, choices=tuple(STATES), label="状态"))
+NEW_QUERY = Query(title=Text(200, label="标题"))
+VERSION_ACTIONS = ("publish", "withdraw", "restore")
 
 
 def add_routes(app: web.Application) -> None:
@@ -53,6 +60,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/admin/articles/{id:\\d+}", edit_page)
     app.router.add_post("/admin/articles/{id:\\d+}", save_form)
     app.router.add_post("/admin/articles/{id:\\d+}/delete", delete_form)
+    for action in VERSION_ACTIONS:
+        app.router.add_post(f"/admin/articles/{{id:\\d+}}/versions/{{number:\\d{{1,6}}}}/{action}", version_form)
 
 
 def _form_draft(form: Mapping[str, Any], getall: Any) -> dict[str, Any]:
@@ -64,15 +73,27 @@ def _form_draft(form: Mapping[str, Any], getall: Any) -> dict[str, Any]:
             "questions": str(form.get("questions", ""))}
 
 
-def _edit(request: web.Request, draft: dict[str, Any], article: Article | None, *,
-          errors: list[str] | None = None, stamp: str = "", status: int = 200) -> web.Response:
+async def _edit(request: web.Request, draft: dict[str, Any], article: Article | None, *,
+                errors: list[str] | None = None, stamp: str = "", status: int = 200) -> web.Response:
     config = request.app[CONFIG]
+    shown: list[ArticleVersion] = await versions.history(article) if article is not None else []
+    waiting = next((v for v in shown if v.state == DRAFT), None)
     return render(request, "articles/edit.html", {
         "article": article, "draft": draft, "errors": errors or [], "stamp": stamp,
         "crop_names": vocabulary().crops, "topic_names": TOPICS, "limits": {
             "title": TITLE_MAX, "summary": SUMMARY_MAX, "body": BODY_MAX},
         "preview": checked_preview(config, draft["title"], draft["summary"], draft["body"], draft["crops"]),
+        "may_publish": versions.can_publish(request[OFFICER], config), "versions": shown, "waiting": waiting,
+        "state_names": versions.STATE_NAMES, "status_names": versions.STATUS_NAMES,
+        "origin": origin_label(article.origin) if article is not None else "",
+        "shown_fields": {v.id: draft_of(versions.fields_of_version(v)) for v in shown},
     }, status=status)
+
+
+async def _stamp(article: Article) -> str:
+    """What the editor started from: the article's last change and its newest version."""
+    last = await ArticleVersion.filter(article_id=article.id).order_by("-number").first()
+    return f"{article.updated_at.isoformat()}|{last.number if last else 0}"
 
 
 @auth.page("officer")
@@ -83,24 +104,37 @@ async def list_page(request: web.Request) -> web.Response:
     mode = "ask" if asked_for["mode"] == "ask" else "title"
     crop = asked_for["crop"] if asked_for["crop"] in vocabulary().crops else ""  # an unknown one: all crops
     topic = asked_for["topic"] if asked_for["topic"] in TOPICS else ""
+    state = asked_for["state"] or ""
     page = asked_for["page"] or 1
-    asked, reason, rows, total = None, "", [], 0
+    asked, reason, rows, total, hits = None, "", [], 0, []
+    waiting = set(await ArticleVersion.filter(state=DRAFT).values_list("article_id", flat=True))
     if mode == "ask" and q:
         asked, result = ask(request.app[SEARCH], request.app[CONFIG], q, "sms", limit=10)
         reason = REASONS.get(result.reason, result.reason)
+        top = max((h["score"] for h in asked["hits"]), default=0.0)
+        hits = [{**h, "relevance": relevance(h["score"], top, asked["answered"])} for h in asked["hits"]]
     else:
-        total, found = await find(q, crop, topic, (page - 1) * PAGE_SIZE, PAGE_SIZE)
-        rows = [{**listed(r), "changed": r["updated_at"]} for r in found]
+        status = {"published": content.PUBLISHED, "unpublished": content.WITHDRAWN}.get(state, "")
+        total, found = await find(q, crop, topic, 0 if state == "pending" else (page - 1) * PAGE_SIZE,
+                                  10**9 if state == "pending" else PAGE_SIZE, status)
+        if state == "pending":  # drafts of new articles and pending edits of published ones
+            found = [r for r in found if r["id"] in waiting]
+            total, found = len(found), found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        rows = [{**listed(r), "changed": r["updated_at"], "origin": origin_label(r["origin"]),
+                 "waiting": r["id"] in waiting} for r in found]
     return render(request, "articles/list.html", {
-        "q": q, "mode": mode, "crop": crop, "topic": topic, "page": page, "rows": rows, "total": total,
-        "pages": max(1, -(-total // PAGE_SIZE)), "asked": asked, "reason": reason,
-        "crop_names": vocabulary().crops, "topic_names": TOPICS,
+        "q": q, "mode": mode, "crop": crop, "topic": topic, "state": state, "states": STATES, "page": page,
+        "rows": rows, "total": total, "pages": max(1, -(-total // PAGE_SIZE)), "asked": asked, "hits": hits,
+        "reason": reason, "crop_names": vocabulary().crops, "topic_names": TOPICS, "waiting_count": len(waiting),
+        "status_names": versions.STATUS_NAMES,
     })
 
 
 @auth.page("officer")
+@accepts(query=NEW_QUERY)
 async def new_page(request: web.Request) -> web.Response:
-    return _edit(request, draft_of(Fields("", "", "", (), (), (), (), ())), None)
+    title = (request[QUERY]["title"] or "").strip()[:TITLE_MAX]  # from the inbox: 写一篇回答这类问题的文章
+    return await _edit(request, draft_of(Fields(title, "", "", (), (), (), (), ())), None)
 
 
 async def _article_page(request: web.Request) -> Article:
@@ -113,7 +147,21 @@ async def _article_page(request: web.Request) -> Article:
 @auth.page("officer")
 async def edit_page(request: web.Request) -> web.Response:
     article = await _article_page(request)
-    return _edit(request, draft_of(fields_of(article)), article, stamp=article.updated_at.isoformat())
+    waiting = await versions.pending(article)
+    fields = versions.fields_of_version(waiting) if waiting is not None else fields_of(article)
+    return await _edit(request, draft_of(fields), article, stamp=await _stamp(article))
+
+
+def _publishing(request: web.Request, form: Mapping[str, Any]) -> bool:
+    """The 发布 button, for those who may publish; everything else saves a draft."""
+    return form.get("action") == "publish" and versions.can_publish(request[OFFICER], request.app[CONFIG])
+
+
+def _saved(article: Article, published: bool) -> web.Response:
+    if published:
+        return see_other(f"/admin/articles/{article.id}", ok="已发布。农户现在发问题就按这篇文章回答。")
+    return see_other(f"/admin/articles/{article.id}",
+                     ok="已存为草稿，等审核员发布后农户才能查到；审核前您还可以接着改，或撤回。")
 
 
 @auth.page("officer")
@@ -122,10 +170,12 @@ async def create_form(request: web.Request) -> web.Response:
     draft = _form_draft(form, form.getall)
     fields, errors = validate(draft)
     if fields is None:
-        return _edit(request, draft, None, errors=errors, status=400)
-    article = await create_article(fields, request[OFFICER], request.app[CONFIG])
-    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], article, "created")
-    return see_other(f"/admin/articles/{article.id}", ok="已保存。农户现在发问题就能查到这篇文章。")
+        return await _edit(request, draft, None, errors=errors, status=400)
+    publish = _publishing(request, form)
+    article, version = await versions.save(None, fields, request[OFFICER], request.app[CONFIG], publish=publish)
+    what = "发布了新文章" if publish else "写了新文章草稿"
+    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], article, f"{what}（第 {version.number} 版）")
+    return _saved(article, publish)
 
 
 @auth.page("officer")
@@ -133,25 +183,58 @@ async def save_form(request: web.Request) -> web.Response:
     article = await _article_page(request)
     form = await request.post()
     draft = _form_draft(form, form.getall)
-    stamp = article.updated_at.isoformat()
+    stamp = await _stamp(article)
     fields, errors = validate(draft)
     if fields is None:
-        return _edit(request, draft, article, errors=errors, stamp=str(form.get("stamp", "")), status=400)
+        return await _edit(request, draft, article, errors=errors, stamp=str(form.get("stamp", "")), status=400)
     if str(form.get("stamp", "")) != stamp:
         when = article.updated_at.astimezone(request.app[CONFIG].tz).strftime("%H:%M:%S")
-        return _edit(request, draft, article, stamp=stamp, status=409, errors=[
-            f"您编辑期间，这篇文章已被别人改过（{when}）。下面仍是您填写的内容，还没有保存；"
+        return await _edit(request, draft, article, stamp=stamp, status=409, errors=[
+            f"您编辑期间，这篇文章已被别人改过（{when}，见下方“修改记录”）。下面仍是您填写的内容，还没有保存；"
             "请在新窗口打开这篇文章对照一下，确认无误后再点保存（会覆盖对方的修改）。"])
-    article = await update_article(article, fields)
-    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], article, "edited")
-    return see_other(f"/admin/articles/{article.id}", ok="已保存。农户现在发问题就按新内容回答。")
+    publish = _publishing(request, form)
+    article, version = await versions.save(article, fields, request[OFFICER], request.app[CONFIG], publish=publish)
+    what = "修改并发布了文章" if publish else "修改了文章（草稿待审核）"
+    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], article, f"{what}（第 {version.number} 版）")
+    return _saved(article, publish)
+
+
+@auth.page("officer")
+async def version_form(request: web.Request) -> web.Response:
+    """发布 / 退回 (supervisors) or 撤回 (the author) a pending draft; 恢复 an older version."""
+    article = await _article_page(request)
+    action = request.path.rsplit("/", 1)[1]
+    version = await ArticleVersion.get_or_none(article_id=article.id, number=int(request.match_info["number"]))
+    if version is None:
+        raise web.HTTPNotFound(reason="没有这一版，可能文章已被删除。")
+    officer, config, back = request[OFFICER], request.app[CONFIG], f"/admin/articles/{article.id}"
+    if action == "publish" and not versions.can_publish(officer, config):
+        raise auth.PageRefused("发布文章需要审核员权限，请找审核员。")
+    form = await request.post()
+    try:
+        if action == "publish":
+            article = await versions.publish(version, officer)
+            done, ok = f"发布了第 {version.number} 版", f"已发布第 {version.number} 版。农户现在发问题就按这一版回答。"
+        elif action == "withdraw":
+            article = await versions.withdraw(version, officer, note=str(form.get("note", "")))
+            sent_back = version.state != "withdrawn"
+            done = f"{'退回' if sent_back else '撤回'}了第 {version.number} 版草稿"
+            ok = f"已{'退回' if sent_back else '撤回'}第 {version.number} 版草稿，农户收到的内容不变。"
+        else:
+            article, made = await versions.restore(version, officer, config)
+            published = made.state == "published"
+            done = f"把第 {version.number} 版恢复为第 {made.number} 版（{'已发布' if published else '草稿待审核'}）"
+            ok = (f"已恢复第 {version.number} 版的内容（现为第 {made.number} 版）。"
+                  + ("农户现在收到的是这一版。" if published else "这是草稿，审核员发布后生效。"))
+    except versions.Refused as refused:
+        return see_other(back, err=str(refused))
+    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], article, done)
+    return see_other(back, ok=ok)
 
 
 @auth.page("supervisor")
 async def delete_form(request: web.Request) -> web.Response:
     article = await _article_page(request)
     await article.delete()
-    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], article, "deleted")
+    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], article, "删除了文章")
     return see_other("/admin/articles", ok=f"已删除《{article.title}》，机器人不会再用它回答。")
-
-

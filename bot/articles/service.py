@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -17,7 +17,7 @@ from bot.models import Officer
 from bot.sms import segments
 from content import importer
 from content.loader import BODY_MAX, SUMMARY_MAX, TITLE_MAX, ArticleData
-from content.models import Article
+from content.models import PUBLISHED, Article
 from content.render import sms_page, wechat_text
 from content.safety import Finding, explain, find_forbidden
 from content.search import Searcher
@@ -125,7 +125,7 @@ def _data(fields: Fields, ref: str, origin: str) -> ArticleData:
                        sources=fields.sources, questions=fields.questions, origin=origin)
 
 
-async def create_article(fields: Fields, officer: Officer, config: Config) -> Article:
+async def create_article(fields: Fields, officer: Officer, config: Config, *, status: str = PUBLISHED) -> Article:
     """A new article with a generated ref officer-<date>-<n>; never overwrites another one."""
     prefix = f"officer-{datetime.now(config.tz):%Y%m%d}-"
     taken = [str(r) for r in await Article.filter(ref__startswith=prefix).values_list("ref", flat=True)]
@@ -135,14 +135,18 @@ async def create_article(fields: Fields, officer: Officer, config: Config) -> Ar
         data = _data(fields, f"{prefix}{n}", f"console:{officer.name}")
         values: dict[str, Any] = importer._values(data)  # the columns exactly as an import stores them
         try:
-            return await Article.create(ref=data.ref, **values)
+            return await Article.create(ref=data.ref, status=status, **values)
         except IntegrityError:
             if not await Article.exists(ref=data.ref):
                 raise  # something else than the ref being taken
 
 
-async def update_article(article: Article, fields: Fields) -> Article:
+async def update_article(article: Article, fields: Fields, status: str | None = None) -> Article:
+    """Store `fields` as the article's text (and its status, when given); bumps updated_at on any change,
+    so every running search index rebuilds."""
     await importer.upsert([_data(fields, article.ref, article.origin)])
+    if status is not None and status != article.status:
+        await Article.filter(id=article.id).update(status=status, updated_at=datetime.now(UTC))
     return await Article.get(id=article.id)
 
 
@@ -184,15 +188,16 @@ def checked_preview(config: Config, title: str, summary: str, body: str, crops: 
     return shown
 
 
-async def find(q: str, crop: str, topic: str, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
-    """Articles whose title, ref or a keyword contains q, newest change first."""
-    query = Article.all()
+async def find(q: str, crop: str, topic: str, offset: int, limit: int,
+               status: str = "") -> tuple[int, list[dict[str, Any]]]:
+    """Articles whose title, ref or a keyword contains q, newest change first; of one status if given."""
+    query = Article.filter(status=status) if status else Article.all()
     if crop:
         query = query.filter(crops__contains=f",{crop},")
     if topic:
         query = query.filter(topics__contains=f",{topic},")
     rows = await query.order_by("-updated_at", "-id").values(
-        "id", "ref", "title", "summary", "crops", "topics", "months", "keywords", "origin", "updated_at")
+        "id", "ref", "title", "summary", "crops", "topics", "months", "keywords", "origin", "status", "updated_at")
     if needle := q.strip().lower():
         rows = [r for r in rows if needle in r["title"].lower() or needle in r["ref"].lower()
                 or any(needle in str(k).lower() for k in r["keywords"] or ())]
@@ -203,7 +208,7 @@ def listed(row: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "ref": row["ref"], "title": row["title"], "summary": row["summary"],
             "crops": _unpack(row["crops"]), "topics": _unpack(row["topics"]),
             "months": [int(m) for m in _unpack(row["months"])], "keywords": list(row["keywords"] or ()),
-            "origin": row["origin"], "updated_at": row["updated_at"].isoformat()}
+            "origin": row["origin"], "status": row["status"], "updated_at": row["updated_at"].isoformat()}
 
 
 def article_json(a: Article) -> dict[str, Any]:
@@ -211,14 +216,14 @@ def article_json(a: Article) -> dict[str, Any]:
     return {"id": a.id, "ref": a.ref, "title": a.title, "summary": a.summary, "body": a.body,
             "crops": list(f.crops), "topics": list(f.topics), "months": list(f.months),
             "keywords": list(f.keywords), "sources": list(f.sources), "questions": list(f.questions),
-            "origin": a.origin,
+            "origin": a.origin, "status": a.status,
             "created_at": a.created_at.isoformat(), "updated_at": a.updated_at.isoformat()}
 
 
 async def made_searchable(searcher: Searcher, article: Article, what: str) -> str:
     """Make a change searchable at once; returns what the audit trail says was done."""
     await searcher.refresh()
-    return f"{what} {article.ref}: {article.title}"
+    return f"{what}《{article.title}》（编号 {article.ref}）"
 
 
 def draft_of(fields: Fields) -> dict[str, Any]:
@@ -227,3 +232,16 @@ def draft_of(fields: Fields) -> dict[str, Any]:
             "crops": list(fields.crops), "topics": list(fields.topics), "months": list(fields.months),
             "keywords": "、".join(fields.keywords), "sources": "\n".join(fields.sources),
             "questions": "\n".join(fields.questions)}
+
+
+def origin_label(origin: str) -> str:
+    """Where an article came from, as officers read it: who wrote it, never a file name."""
+    if origin.startswith("console:"):
+        return f"{origin.split(':', 1)[1]} 在后台写的"
+    return "从文件导入" if origin else "来源不明"
+
+
+def relevance(score: float, top: float, answered: bool) -> str:
+    """A hit's match as officers read it, instead of the raw score: the bot's own answer and hits nearly
+    as strong are 很相关, the rest 较相关."""
+    return "很相关" if answered and top > 0 and score >= 0.8 * top else "较相关"

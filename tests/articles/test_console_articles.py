@@ -1,15 +1,18 @@
-"""The knowledge base in the console: list and search, write and edit (searchable at once), pesticide
-check, escaping, live preview, the search API, and supervisor-only delete."""
+"""The knowledge base in the console: list and search, write (a draft until a supervisor publishes it) and
+edit, pesticide check, escaping, live preview, the search API, and supervisor-only delete. Review,
+versions and rollback: test_article_review.py."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import unquote_plus as unquote
 
 import pytest
 
 from bot.compose import compose, sms_budget
 from bot.keys import CONFIG, SEARCH
+from bot.articles.models import ArticleVersion
 from bot.models import AuditEvent
 from bot.sms import segments
 from content import importer
@@ -94,11 +97,11 @@ async def test_list_page_lists_filters_and_searches_as_villagers_do(kb: Console)
     assert 'href="/admin/articles/' in text and "马铃薯晚疫病" in text
 
 
-async def test_created_article_is_in_the_database_and_answers_villagers_at_once(kb: Console) -> None:
+async def test_created_article_is_a_draft_until_a_supervisor_publishes_it(kb: Console) -> None:
     before = await ask(kb, "黄瓜蔓枯病咋治")
     assert not before["answered"]
 
-    response = await post(kb, "/admin/articles", STEM_BLIGHT)
+    response = await post(kb, "/admin/articles", {**STEM_BLIGHT, "action": "publish"})  # not theirs to publish
     assert response.status == 303, await response.text()
     article = await Article.get(title="黄瓜蔓枯病的防治")
     assert response.headers["Location"].startswith(f"/admin/articles/{article.id}?ok=")
@@ -107,11 +110,20 @@ async def test_created_article_is_in_the_database_and_answers_villagers_at_once(
     assert article.crops == ",黄瓜," and article.months == ",05,06,07,"
     assert article.keywords == ["蔓枯病", "黄瓜蔓流胶", "瓜蔓开裂"]
     assert article.sources == ["《中国农作物病虫害》（中国农业出版社）", "GB/T 8321《农药合理使用准则》"]
-    assert await AuditEvent.filter(action="POST /admin/articles", detail__contains=article.ref).exists()
+    assert article.status == "draft" and "草稿" in unquote(response.headers["Location"])
+    version = await ArticleVersion.get(article_id=article.id)
+    assert (version.number, version.state, version.author_name) == (1, "draft", OFFICER_NAMES["officer"])
+    assert await AuditEvent.filter(action="POST /admin/articles", detail__contains="写了新文章草稿").exists()
+    drafted = await ask(kb, "我家黄瓜瓜蔓开裂流胶咋办")
+    assert not drafted["answered"] and article.id not in [h["id"] for h in drafted["hits"]]
 
+    await kb.login("supervisor")
+    published = await kb.post_form(f"/admin/articles/{article.id}/versions/1/publish")
+    assert published.status == 303 and "已发布第 1 版" in unquote(published.headers["Location"])
     after = await ask(kb, "我家黄瓜瓜蔓开裂流胶咋办")
     assert after["answered"] and after["hits"][0]["id"] == article.id
     assert after["answer"].startswith("黄瓜蔓枯病是瓜蔓节上")
+    await kb.login("officer")
 
     second = await post(kb, "/admin/articles", {**STEM_BLIGHT, "title": "黄瓜蔓枯病（棚室）"})
     assert second.status == 303
@@ -124,15 +136,16 @@ async def test_created_article_is_in_the_database_and_answers_villagers_at_once(
     assert (await kb.client.get("/admin/articles/999999")).status == 404
 
 
-async def test_edit_changes_what_villagers_get_at_once(kb: Console) -> None:
-    await post(kb, "/admin/articles", STEM_BLIGHT)
+async def test_a_supervisors_edit_changes_what_villagers_get_at_once(kb: Console) -> None:
+    await kb.login("supervisor")
+    await post(kb, "/admin/articles", {**STEM_BLIGHT, "action": "publish"})
     article = await Article.get(title="黄瓜蔓枯病的防治")
     assert not (await ask(kb, "豇豆锈病咋治"))["answered"]
 
     edit = await kb.client.get(f"/admin/articles/{article.id}")
     stamp = re.search(r'name="stamp" value="([^"]+)"', await edit.text())
     assert stamp is not None
-    response = await post(kb, f"/admin/articles/{article.id}", {**RUST, "stamp": stamp.group(1)})
+    response = await post(kb, f"/admin/articles/{article.id}", {**RUST, "stamp": stamp.group(1), "action": "publish"})
     assert response.status == 303, await response.text()
     changed = await Article.get(id=article.id)
     assert changed.title == "豇豆锈病的防治" and changed.ref == article.ref and changed.origin == article.origin
@@ -144,7 +157,7 @@ async def test_edit_changes_what_villagers_get_at_once(kb: Console) -> None:
 
     # Someone saved in between: the second editor is told, and keeps what they typed.
     stale = await post(kb, f"/admin/articles/{article.id}",
-                       {**RUST, "title": "豇豆锈病（我的改法）", "stamp": stamp.group(1)})
+                       {**RUST, "title": "豇豆锈病（我的改法）", "stamp": stamp.group(1), "action": "publish"})
     text = await stale.text()
     assert stale.status == 409 and "已被别人改过" in text and "豇豆锈病（我的改法）" in text
     assert (await Article.get(id=article.id)).title == "豇豆锈病的防治"
@@ -235,7 +248,8 @@ async def test_search_api_shape_and_errors(kb: Console) -> None:
     assert set(answer) == {"answer", "answered", "hits"}
     assert answer["answered"] is True and isinstance(answer["answer"], str)
     assert 1 <= len(answer["hits"]) <= 5
-    assert set(answer["hits"][0]) == {"id", "ref", "title", "score"}
+    assert set(answer["hits"][0]) == {"id", "ref", "title", "score", "relevance"}
+    assert answer["hits"][0]["relevance"] == "很相关" and {h["relevance"] for h in answer["hits"]} <= {"很相关", "较相关"}
     assert answer["hits"][0]["ref"] == "potato-late-blight"
     assert answer["answer"] == compose(kb.app[SEARCH], "洋芋叶子发黑长白毛咋办", "sms", kb.app[CONFIG]).text
     assert len((await ask(kb, "洋芋叶子发黑长白毛咋办", limit="1"))["hits"]) == 1
@@ -256,13 +270,14 @@ async def test_search_api_shape_and_errors(kb: Console) -> None:
 
 
 async def test_articles_api_create_read_update_list(kb: Console) -> None:
-    headers = await kb.token("officer")
+    headers = await kb.token("supervisor")
     data = {**STEM_BLIGHT, "crops": ["黄瓜"], "months": [5, 6], "sources": ["《中国农作物病虫害》"],
             "keywords": ["蔓枯病"]}
     created = await kb.client.post("/api/v1/articles", json=data, headers=headers)
     assert created.status == 201, await created.text()
     article = await created.json()
     assert article["ref"].startswith("officer-") and article["months"] == [5, 6]
+    assert article["status"] == "published" and article["pending"] is None
     assert (await ask(kb, "黄瓜瓜蔓上流胶咋治"))["hits"][0]["id"] == article["id"]
 
     got = await (await kb.client.get(f"/api/v1/articles/{article['id']}", headers=headers)).json()

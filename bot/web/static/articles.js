@@ -71,7 +71,7 @@
           const item = el("li");
           const link = el("a", hit.title);
           link.href = "/admin/articles/" + hit.id;
-          item.append(link, el("span", ` 得分 ${hit.score}`, "muted"));
+          item.append(link, el("span", ` ${hit.relevance}`, "muted"));
           if (String(hit.id) === current) item.append(" ", el("span", "本篇", "badge ok"));
           list.append(item);
         });
