@@ -26,6 +26,12 @@ PARTS = frozenset(w for line in (Path(__file__).parent / "dict" / "parts.txt").r
 CJK = re.compile(r"[\u3400-\u9fff]")
 SUBJECTS: dict[str, list[str]] = tomllib.loads(
     (Path(__file__).parent / "dict" / "subjects.toml").read_text(encoding="utf-8"))["subjects"]
+# Signs a villager names (空心, 发苦, 流胶 …) → what an article must mention to answer them.
+_SIGNS_FILE = tomllib.loads((Path(__file__).parent / "dict" / "signs.toml").read_text(encoding="utf-8"))
+SIGNS: dict[str, dict[str, list[str]]] = _SIGNS_FILE["signs"]
+# Grave diseases (鸭瘟, 黄龙病 …) by the name an article's title uses → every name a villager may say.
+GRAVE: dict[str, list[str]] = _SIGNS_FILE["grave"]
+MIN_GRAVE_SIGNS = 2  # signs a text must share with a grave-disease article that it does not name
 
 # Answer only at or above this confidence (see Searcher.confidence); chosen from the precision–coverage
 # curve that benchmarks/answers.py prints for the tuning set. The weights were fitted there too
@@ -67,7 +73,7 @@ class Result:
     hits: tuple[Hit, ...]
     answered: bool
     reason: str  # "" when answered; else no_terms|no_match|weak|vague|crop_mismatch|topic_mismatch|
-    #              subject_mismatch|crop_unsaid|out_of_scope
+    #              subject_mismatch|sign_unshown|crop_unsaid|out_of_scope
     confidence: float = 0.0  # 0..1, see Searcher.confidence
 
     @property
@@ -105,6 +111,7 @@ class Searcher:
         self._about: dict[int, frozenset[str]] = {}
         self.sound_pass = True  # rank()'s second pass on pinyin when the first is weak (off: to measure it)
         self._head: dict[int, frozenset[str]] = {}
+        self._text: dict[int, str] = {}  # an article's whole text, folded: for the signs it mentions
         # Everyday word counts from the tokenizer's dictionary: how rare a word unknown to the articles is.
         self._general_freq: dict[str, int] = tokenizer._jieba.FREQ
         self._general_total: float = float(tokenizer._jieba.total) or 1.0
@@ -129,6 +136,8 @@ class Searcher:
         # A named disease or pest must be what the article is headed with, not a side remark.
         self._head = {e.id: frozenset(t for f in ("title", "lead", "keywords") for t in docs[i].fields[f])
                       for i, e in enumerate(ordered)}
+        self._text = {e.id: fold(" ".join((e.title, *e.keywords, *e.phrasings, e.summary, e.body)))
+                      for e in ordered}
 
     def _field_terms(self, e: Entry) -> dict[str, list[str]]:
         tk = self.tokenizer
@@ -192,6 +201,10 @@ class Searcher:
         named = tk.entities(list(head))
         if any(not self._found(w, head) or self._names_another(w, named) for w in tk.entities(words)):
             return Result(hits, False, "topic_mismatch", confidence)  # 晚疫病 asked, the article is about 早疫病
+        if self._unshown_sign(text, top):
+            return Result(hits, False, "sign_unshown", confidence)  # hollow potatoes, a potato-harvest article
+        if self._guessed_grave(text, top):
+            return Result(hits, False, "grave_unsure", confidence)  # 鹅拉绿稀屎 is not enough to say 鸭瘟
         if classify(text).name != TECHNIQUE:
             return Result(hits, False, "out_of_scope", confidence)  # a price, weather, 供求 or job text
         if asked_crops and self._about_share(words, top) is None:
@@ -278,7 +291,31 @@ class Searcher:
     def _subject_said(self, text: str, entry: Entry) -> bool:
         """The question names the life stage or sex the article's title is about, if it is about one."""
         folded = fold(text)
-        return all(any(w in folded for w in said) for subject, said in SUBJECTS.items() if subject in entry.title)
+        return all(any(w in folded and f"不是{w}" not in folded for w in said)  # "大牛拉稀 不是小牛"
+                   for subject, said in SUBJECTS.items() if subject in entry.title)
+
+    def _unshown_sign(self, text: str, entry: Entry) -> str:
+        """The first sign the question names (content/dict/signs.toml) that the article never mentions, or "":
+        an article that never says 空 does not answer "洋芋切开中间是空的"."""
+        folded, article = fold(text), self._text.get(entry.id, "")
+        for sign, forms in SIGNS.items():
+            if any(w in folded for w in forms["said"]) and not any(w in article for w in forms["shown"]):
+                return sign
+        return ""
+
+    def _said_signs(self, text: str) -> list[str]:
+        folded = fold(text)
+        return [sign for sign, forms in SIGNS.items() if any(w in folded for w in forms["said"])]
+
+    def _guessed_grave(self, text: str, entry: Entry) -> bool:
+        """The article diagnoses a grave disease the text does not name, from fewer than MIN_GRAVE_SIGNS of
+        the signs it describes. A text that says no sign at all (禽流感疫苗要打不) is not a diagnosis."""
+        names = [name for disease, names in GRAVE.items() if disease in entry.title for name in names]
+        if not names:
+            return False
+        folded = fold(text)
+        said = self._said_signs(text)
+        return bool(said) and not any(name in folded for name in names) and len(said) < MIN_GRAVE_SIGNS
 
     def plausible(self, text: str, result: Result, limit: int = 3) -> list[int]:
         """Ids of ranked articles worth offering as "相近的资料": about the crop asked (or general) and

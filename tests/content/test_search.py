@@ -106,3 +106,34 @@ def test_results_are_deterministic(tokenizer: Tokenizer) -> None:
     b.build(list(reversed(entries())))
     for q in QUERIES[:80]:
         assert a.search(q["q"]) == b.search(q["q"])
+
+
+@pytest.mark.parametrize(("text", "sign"), [
+    ("洋芋挖出来切开中间是空的 咋回事", "空心"),  # the potato-harvest article never says 空
+    ("黄瓜结的瓜是苦的", "发苦"),  # the fruit-set article never says 苦
+    ("茶叶新梢上有好多卷叶的虫 把叶子包起来", "有虫"),  # the summer-drought article has no pest
+])
+def test_a_sign_the_article_never_mentions_is_not_answered(searcher: Searcher, text: str, sign: str) -> None:
+    result = searcher.search(text)
+    assert not result.answered
+    assert result.best is not None
+    assert searcher._unshown_sign(text, searcher.entries[result.best.id]) == sign or result.reason != "sign_unshown"
+
+
+def test_signs_the_article_shows_are_still_answered(searcher: Searcher) -> None:
+    result = searcher.search("板栗空苞咋回事")
+    assert result.answered and result.best is not None and result.best.ref == "chestnut-empty-bur"
+
+
+def test_one_vague_sign_is_no_grave_diagnosis(searcher: Searcher) -> None:
+    goose = searcher.search("鹅拉绿稀屎")
+    assert not goose.answered  # green droppings alone do not make duck plague
+    named = searcher.search("鸭瘟疫苗好久打")
+    assert named.answered and named.best is not None and named.best.ref == "duck-plague"
+    several = searcher.search("鸡歪脖子 拉绿屎 死了好几只")
+    assert several.answered and several.best is not None and "新城疫" in several.best.title
+
+
+def test_a_negated_subject_is_not_said(searcher: Searcher) -> None:
+    result = searcher.search("大牛拉稀好几天了 不是小牛")
+    assert not result.answered or (result.best is not None and "犊牛" not in result.best.title)
