@@ -47,8 +47,19 @@ def _read(path: Path) -> dict[str, Any]:
     return tomllib.loads(path.read_text(encoding="utf-8"))
 
 
-@functools.cache
+_FILE = {"path": ""}  # weather.townships, set by setup(app): placeholders are filled without an app
+
+
+def configure(path: str) -> None:
+    _FILE["path"] = path
+
+
 def townships(path: str = "") -> tuple[Township, ...]:
+    return _townships(path or _FILE["path"])
+
+
+@functools.cache
+def _townships(path: str) -> tuple[Township, ...]:
     data = _read(Path(path) if path else DATA / "townships.toml")
     return tuple(Township(name=t["name"], lat=float(t["lat"]), lon=float(t["lon"]),
                           aliases=tuple(t.get("aliases", ()))) for t in data.get("township", []))
