@@ -1,5 +1,5 @@
 """The knowledge base's JSON API: what the bot answers (/api/v1/search), list, read, create, change and
-preview articles (/api/v1/articles); versions, review and restore (/api/v1/articles/{id}/versions)."""
+preview articles (/api/v1/articles); versions, review and rollback (/api/v1/articles/{id}/versions)."""
 
 from __future__ import annotations
 
@@ -204,7 +204,7 @@ async def versions_api(request: web.Request) -> web.Response:
 @accepts(body=NOTE, body_optional=True)
 async def version_api(request: web.Request) -> web.Response:
     """publish (supervisors, or officers with console.self_publish) a pending draft; withdraw your own
-    draft (or, as a supervisor, send one back with {"note": why}); restore an older version as a new one
+    draft (or, as a supervisor, send one back with {"note": why}); rollback: bring an older version back as a new one
     (published by those who may publish, else a draft). Answer: the article, as GET gives it."""
     article = await Article.get_or_none(id=int(request.match_info["id"]))
     version = await ArticleVersion.get_or_none(article_id=article.id, number=int(request.match_info["number"])) \

@@ -50,7 +50,7 @@ LIST_QUERY = Query(q=Text(200, label="标题、编号或关键词"), mode=Text(8
                    crop=Text(20, label="作物"), topic=Text(10, label="类别"), page=Int(1, 10_000, label="第几页"),
                    state=Text(12, choices=tuple(STATES), label="状态"))
 NEW_QUERY = Query(title=Text(200, label="标题"))
-VERSION_ACTIONS = ("publish", "withdraw", "restore")
+VERSION_ACTIONS = ("publish", "withdraw", "rollback")
 
 
 def add_routes(app: web.Application) -> None:

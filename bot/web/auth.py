@@ -36,12 +36,20 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-async def add_officer(name: str, role: str, password: str) -> Officer:
+PASSWORD_PAGE = "/admin/password"
+LOGOUT = "/admin/logout"
+MIN_PASSWORD = 8
+
+
+async def add_officer(name: str, role: str, password: str, *, must_change: bool = False) -> Officer:
+    """A console account. `must_change`: the password is one an admin chose; the officer sets their own at
+    first login (bot/web/accounts.py)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    if len(password) < 8:
-        raise ValueError("password must have at least 8 characters")
-    return await Officer.create(name=name, role=role, password_hash=hash_password(password))
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"password must have at least {MIN_PASSWORD} characters")
+    return await Officer.create(name=name, role=role, password_hash=hash_password(password),
+                                must_change_password=must_change)
 
 
 def verify_password(officer: Officer | None, password: str) -> bool:
@@ -238,6 +246,8 @@ def requires(role: str) -> Callable[[Handler], Handler]:
                     return error(403, "missing or wrong CSRF token")
                 officer = session.officer
                 request[SESSION] = session
+                if officer.must_change_password:
+                    return error(403, "请先在后台修改密码（管理员设的临时密码不能再用）")
             if RANK[officer.role] < RANK[role]:
                 return error(403, f"needs role {role}")
             request[OFFICER] = officer
@@ -248,9 +258,11 @@ def requires(role: str) -> Callable[[Handler], Handler]:
     return wrap
 
 
-def page(role: str) -> Callable[[Handler], Handler]:
+def page(role: str, *, before_password_change: bool = False) -> Callable[[Handler], Handler]:
     """Console page guard: no session → the login page; a form without the session's CSRF
-    token → 403; below `role` → 403 with a page that says so."""
+    token → 403; below `role` → 403 with a page that says so. An officer whose password an admin set
+    (a new account, a reset) sees only the password page until they chose their own
+    (`before_password_change` marks that page)."""
 
     def wrap(handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
@@ -262,6 +274,10 @@ def page(role: str) -> Callable[[Handler], Handler]:
             request[OFFICER] = session.officer
             if request.method not in SAFE_METHODS and not same(await _csrf_sent(request), session.csrf_token):
                 raise PageRefused("表单已过期或来源不明（缺少安全令牌），请刷新页面后重试。")
+            if session.officer.must_change_password and not before_password_change and request.path != LOGOUT:
+                if request.method in SAFE_METHODS:
+                    raise web.HTTPSeeOther(PASSWORD_PAGE)
+                raise PageRefused("请先修改密码：管理员设的临时密码只能用来登录一次。")
             if RANK[session.officer.role] < RANK[role]:
                 raise PageRefused(f"这一操作需要{ROLE_NAMES[role]}权限，请找有权限的同事。")
             return await handler(request)
