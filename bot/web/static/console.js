@@ -46,6 +46,14 @@ document.addEventListener("submit", (event) => {
         parent.insertBefore(wrap, table);
         wrap.appendChild(table);
       }
+      // A table wider than its box (a phone) turns into cards unless it asks to scroll (table.keep-table).
+      const box = table.parentElement;
+      // So does one whose text is squeezed to a few characters a line.
+      const squeezed = () => Array.from(table.querySelectorAll("td")).some(
+        (td) => td.clientWidth < 96 && td.textContent.trim().length > 6 && td.getClientRects().length
+          && td.scrollHeight > 3 * (parseFloat(getComputedStyle(td).lineHeight) || 24));
+      if (!table.classList.contains("keep-table") && !table.classList.contains("cards")
+          && (box.scrollWidth > box.clientWidth + 1 || squeezed())) table.classList.add("cards");
       if (!table.classList.contains("cards")) continue;
       const heads = Array.from(table.querySelectorAll("thead th")).map((th) => th.textContent.trim());
       for (const row of table.querySelectorAll("tbody tr")) {
@@ -59,6 +67,7 @@ document.addEventListener("submit", (event) => {
   };
   nb.prepare = prepare;  // pages that draw rows later call nb.prepare(container)
   prepare(document);
+  window.addEventListener("resize", nb.debounce(() => prepare(document), 200));
   // Rows added by a page's script (lists that refresh) get their labels too.
   new MutationObserver((changes) => {
     for (const change of changes) {
