@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from bot.web.params import QUERY, Query, accepts
 from broadcasts import audience as audiences
 from broadcasts import schedules, service
 from broadcasts.models import KINDS, Broadcast, BroadcastRun, Delivery
+from broadcasts.placeholders import render
 
 DELIVERY_STATES = ("queued", "sending", "sent", "delivered", "failed", "skipped")
 SCHEDULER_WAKE = web.AppKey("scheduler_wake", object)
@@ -112,7 +114,8 @@ async def create(request: web.Request) -> web.Response:
 @requires("officer")
 @accepts(body=PREVIEW)
 async def preview(request: web.Request) -> web.Response:
-    """Recipients per channel, SMS segments and estimated cost of a text for an audience, nothing saved.
+    """Recipients per channel, SMS segments and estimated cost of a text for an audience, nothing saved;
+    `text` is the text with its placeholders filled as they would be today (`filled`: whether any was).
 
     Body: {"text", "audience"} (an empty audience means every active subscriber)."""
     body = await json_body(request)
@@ -122,7 +125,12 @@ async def preview(request: web.Request) -> web.Response:
         audience = audiences.Audience.from_json(body.get("audience"))
     except ValueError as exc:
         return error(400, str(exc))
-    return web.json_response(await audiences.preview(audience, str(body.get("text") or ""), request.app[CONFIG]))
+    # Placeholders ({价格:水果}) filled as they would be today: the count of segments is the real one.
+    config = request.app[CONFIG]
+    text = str(body.get("text") or "")
+    filled = await render(text, datetime.now(config.tz).date())
+    return web.json_response({**await audiences.preview(audience, filled, config), "text": filled,
+                              "filled": filled != text})
 
 
 @requires("officer")

@@ -11,16 +11,20 @@ from tortoise.expressions import Q
 from bot.extend import Card, add_card, listen
 from bot.keys import CONFIG
 from bot.web.dashboard import OUTBOUND_DAYS, midnight, per_day
-from broadcasts.models import BroadcastRun, Delivery
+from broadcasts import costs
+from broadcasts.models import Broadcast, BroadcastRun, Delivery
 from broadcasts.service import run_stats
+from broadcasts.wording import first_line
 
 RUNS = 5
+PENDING = 5  # pending approvals listed on the 首页
 OUTCOMES = ("delivered", "sent", "failed")
 
 
 def setup(app: web.Application) -> None:
     add_card(app, Card("deliveries_today", "broadcasts/dashboard_today.html", today, order=40, place="tile"))
     add_card(app, Card("runs", "broadcasts/dashboard_runs.html", recent_runs, order=20))
+    add_card(app, Card("pending_approvals", "broadcasts/dashboard_pending.html", pending_approvals, order=10))
     listen(app, OUTBOUND_DAYS, per_outcome)
 
 
@@ -58,3 +62,18 @@ async def recent_runs(app: web.Application) -> list[dict[str, Any]]:
                       "fire_at_local": run.fire_at.astimezone(tz).strftime("%m-%d %H:%M"),
                       "text": text[:40] + ("…" if len(text) > 40 else "")})
     return found
+
+
+async def pending_approvals(app: web.Application) -> dict[str, Any]:
+    """Broadcasts waiting for a supervisor, oldest first: how many, and the first few with their
+    reach and cost (the numbers the approval queue shows)."""
+    config = app[CONFIG]
+    query = Broadcast.filter(state="pending_approval")
+    today = datetime.now(config.tz).date()
+    items = []
+    for broadcast in await query.order_by("id").limit(PENDING).prefetch_related("created_by"):
+        cost = await costs.estimate(broadcast.audience, broadcast.text, config, today)
+        items.append({"id": broadcast.id, "title": first_line(broadcast.text), "by": broadcast.created_by.name,
+                      "at": broadcast.created_at.astimezone(config.tz).strftime("%m-%d %H:%M"),
+                      "recipients": cost["recipients"], "cost": cost["estimated_cost_yuan"]})
+    return {"count": await query.count(), "rows": items}

@@ -65,6 +65,28 @@ async def create(data: dict[str, Any], officer: Officer, config: Config) -> tupl
     return broadcast, await audiences.preview(audience, text, config)
 
 
+def may_edit(broadcast: Broadcast, officer: Officer) -> bool:
+    """A broadcast waiting for approval can be fixed by whoever wrote it, or by a supervisor."""
+    return broadcast.state == "pending_approval" and (
+        broadcast.created_by_id == officer.id or officer.role in ("supervisor", "admin"))
+
+
+async def update(broadcast: Broadcast, data: dict[str, Any], officer: Officer,
+                 config: Config) -> tuple[Broadcast, dict[str, Any]]:
+    """Change a broadcast still waiting for approval (text, audience, schedule, spread); it stays
+    waiting, so the approver sees the new version before anything goes out."""
+    if not may_edit(broadcast, officer):
+        if broadcast.state != "pending_approval":
+            raise BroadcastError(f"cannot edit a broadcast that is {broadcast.state}", 409)
+        raise BroadcastError("only its writer or a supervisor edits a broadcast", 403)
+    kind, text, audience, schedule, spread = validate(data, config)
+    broadcast.kind, broadcast.text, broadcast.audience = kind, text, audience.to_json()
+    broadcast.schedule, broadcast.spread_minutes = schedule, spread
+    await broadcast.save(update_fields=["kind", "text", "audience", "schedule", "spread_minutes", "updated_at"])
+    log.info("broadcast edited", extra={"broadcast": broadcast.id, "officer": officer.name})
+    return broadcast, await audiences.preview(audience, text, config)
+
+
 async def approve(broadcast: Broadcast, officer: Officer, config: Config) -> Broadcast:
     if officer.role not in ("supervisor", "admin"):
         raise BroadcastError("only a supervisor approves broadcasts", 403)

@@ -12,13 +12,15 @@ from bot.web.view import translate
 from broadcasts import service
 
 WEEKDAYS = {"mon": "周一", "tue": "周二", "wed": "周三", "thu": "周四", "fri": "周五", "sat": "周六", "sun": "周日"}
-ACTION_NAMES = {"approve": "批准", "reject": "驳回", "pause": "暂停", "resume": "继续", "cancel": "取消"}
+ACTION_NAMES = {"approve": "批准", "reject": "驳回", "pause": "暂停", "resume": "继续", "cancel": "取消",
+                "edit": "修改"}
 
 
 # The service's refusals (English, for the API's callers) as officers read them; the first match wins.
 REFUSALS = (
     (r"own broadcast", "不能审批自己提交的群发，请另一位审核员审批。"),
     (r"^only a supervisor", "只有审核员可以审批或驳回群发。"),
+    (r"^only its writer", "只有提交人或审核员可以修改这条群发。"),
     (r"^schedule\.cron", "cron 定时规则写法不对：应为 5 段，依次是 分 时 日 月 星期，"
                          "例如 “0 8 * * 1” 表示每周一 8:00。"),
     (r"(?s)^(schedule.*)", "发送时间设置不对（{0}）。"),

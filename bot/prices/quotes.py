@@ -73,7 +73,8 @@ def arrow(change: float | None) -> str:
 
 
 async def digest(group: str, today: date) -> str:
-    """One line of the newest prices for a commodity group ("" = every group), for scheduled digests."""
+    """One line of the newest prices for a commodity group ("" = every group), for scheduled digests;
+    each price names its market, so a villager knows where it was paid: 柑橘2.40↑0.20（城关批发市场）."""
     query = Commodity.all().order_by("id")
     if group:
         query = query.filter(group=group)
@@ -82,8 +83,8 @@ async def digest(group: str, today: date) -> str:
         quotes = await latest(commodity, today, markets=1)
         if quotes:
             change = arrow(quotes[0].change)
-            parts.append(f"{commodity.name}{quotes[0].price:.2f}{change}")
-    return "；".join(parts) + "（元/斤，对比上周）" if parts else "近两周暂无价格"
+            parts.append(f"{commodity.name}{quotes[0].price:.2f}{change}（{quotes[0].market}）")
+    return "；".join(parts) + "。单位元/斤，涨跌对比上周" if parts else "近两周暂无价格"
 
 
 async def week_changes(records: list[PriceRecord]) -> dict[int, float | None]:

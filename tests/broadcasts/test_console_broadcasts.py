@@ -108,12 +108,14 @@ def _in_county(delta: timedelta) -> str:
 ])
 async def test_each_schedule_form_becomes_its_schedule(console: Console, fields: dict[str, Any],
                                                        expected: dict[str, Any] | None) -> None:
+    await villagers()  # someone to send to: an audience nobody matches is refused
     await console.login("officer")
     broadcast = await created(console, **fields)
     assert broadcast.schedule == expected
 
 
 async def test_a_chosen_time_is_in_the_county_time_zone(console: Console) -> None:
+    await villagers()  # someone to send to: an audience nobody matches is refused
     await console.login("officer")
     local = _in_county(timedelta(days=2))
     broadcast = await created(console, schedule="at", at=local)
@@ -179,6 +181,7 @@ async def test_preview_counts_match_the_subscribers(console: Console) -> None:
 
 
 async def test_only_a_supervisor_approves_and_the_queue_shows_them_the_pending_ones(console: Console) -> None:
+    await villagers()  # someone to send to: an audience nobody matches is refused
     await console.login("officer")
     broadcast = await created(console)
     officer_list = await (await console.client.get("/admin/broadcasts")).text()
@@ -203,6 +206,7 @@ async def test_only_a_supervisor_approves_and_the_queue_shows_them_the_pending_o
 
 
 async def test_nobody_approves_their_own_broadcast(console: Console) -> None:
+    await villagers()  # someone to send to: an audience nobody matches is refused
     await console.login("supervisor")
     broadcast = await created(console)
     page = await (await console.client.get(f"/admin/broadcasts/{broadcast.id}")).text()
@@ -213,6 +217,7 @@ async def test_nobody_approves_their_own_broadcast(console: Console) -> None:
 
 
 async def test_a_rejection_needs_a_reason_and_shows_who_and_why(console: Console) -> None:
+    await villagers()  # someone to send to: an audience nobody matches is refused
     await console.login("officer")
     broadcast = await created(console)
     await console.login("supervisor")
@@ -230,6 +235,7 @@ async def test_a_rejection_needs_a_reason_and_shows_who_and_why(console: Console
 
 
 async def test_pause_resume_and_cancel_by_form(console: Console) -> None:
+    await villagers()  # someone to send to: an audience nobody matches is refused
     await console.login("officer")
     broadcast = await created(console, schedule="daily", daily_time="08:00")
     await console.login("supervisor")
@@ -293,6 +299,7 @@ async def test_the_page_shows_each_run_with_progress_and_counts(console: Console
 
 
 async def test_a_firing_missed_while_down_is_explained(console: Console) -> None:
+    await villagers()  # someone to send to: an audience nobody matches is refused
     await console.login("officer")
     broadcast = await created(console, schedule="daily", daily_time="08:00")
     await console.login("supervisor")

@@ -192,7 +192,7 @@ async def test_price_digest_is_rendered_once_per_firing(market: web.Application)
     broadcast = await Broadcast.create(kind="price", text="本周行情：{价格:水果}", audience={}, state="scheduled",
                                        created_by=officer, approved_by=officer)
     run = await service.fire(broadcast.id, datetime.now(prices_tz()), market[CONFIG])
-    assert run is not None and run.text == "本周行情：柑橘2.40↑0.20（元/斤，对比上周）"
+    assert run is not None and run.text == "本周行情：柑橘2.40↑0.20（十堰农产品批发市场）。单位元/斤，涨跌对比上周"
     await store(market, row(0, 3.0))  # later prices do not change a firing already made
     again = await service.fire(broadcast.id, run.fire_at, market[CONFIG])
     assert again is not None and again.id == run.id and again.text == run.text

@@ -39,6 +39,9 @@
         ? `每条短信 ${p.sms_segments} 条计费（含签名），共 ${p.sms_segments_total} 条`
         : "不发短信";
       $("pv-cost").textContent = `短信费用约 ¥${p.estimated_cost_yuan.toFixed(2)}`;
+      // Placeholders ({价格:水果}) as they would be filled today, each price with its market.
+      if (typeof p.text === "string") $("pv-text").textContent = $("pv-text").dataset.signature + p.text;
+      if ($("pv-filled")) $("pv-filled").hidden = !p.filled;
     } catch (error) {
       if (mine !== asked) return;
       $("pv-error").textContent = "无法计算人数：" + error.message;
