@@ -145,11 +145,17 @@ async def store_jobs(rows: Iterable[tuple[str, Mapping[str, Any]]], today: date)
     return report
 
 
+def read_sheet(data: bytes) -> tabular.Sheet:
+    """A job file's bytes (COLUMNS or their Chinese names, header on line 1), read as every import
+    reads (content/tabular.py): the command line and the console's upload both read files here."""
+    return tabular.read_csv(data, columns=COLUMNS, required=REQUIRED, aliases=HEADER_ALIASES, extra="error")
+
+
 async def import_csv(path: Path, today: date) -> JobReport:
     """`nongbot import jobs FILE.csv`: columns as COLUMNS (or their Chinese names), header on line 1,
     read as every import reads (content/tabular.py)."""
     data = await asyncio.to_thread(path.read_bytes)
-    sheet = tabular.read_csv(data, columns=COLUMNS, required=REQUIRED, aliases=HEADER_ALIASES, extra="error")
+    sheet = read_sheet(data)
     bad = [(f"{path}:{e.line}", e.message) for e in sheet.errors]
     report = await store_jobs(((f"{path}:{line}", row) for line, row in sheet.rows), today)
     report.errors = sorted(bad + report.errors, key=lambda e: int(e[0].rsplit(":", 1)[1]))

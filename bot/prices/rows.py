@@ -75,8 +75,14 @@ def parse_row(row: dict[str, Any], today: date) -> tuple[date, str, str, float, 
     return day, market, commodity, price, unit
 
 
+def read_sheet(data: bytes) -> tabular.Sheet:
+    """A price file's bytes: rows of date,market,commodity,price,unit (plus optional source; Chinese
+    headers too), numbered by file line, read as every import reads (content/tabular.py). The command
+    line and the console's upload both read files here."""
+    return tabular.read_csv(data, columns=COLUMNS, required=REQUIRED, aliases=HEADER_ALIASES)
+
+
 def read_csv(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
-    """Rows of date,market,commodity,price,unit (plus optional source; Chinese headers too), numbered
-    by file line, read as every import reads (content/tabular.py); the bad lines as "path:line: error"."""
-    sheet = tabular.read_csv(path.read_bytes(), columns=COLUMNS, required=REQUIRED, aliases=HEADER_ALIASES)
+    """read_sheet for a file on disk; the bad lines as "path:line: error"."""
+    sheet = read_sheet(path.read_bytes())
     return [(line, dict(row)) for line, row in sheet.rows], [f"{path}:{e}" for e in sheet.errors]
