@@ -102,7 +102,8 @@ class QWeather:
         if not isinstance(data, dict):
             raise ProviderError(f"qweather {path}: HTTP {status}, unexpected body")
         if status != 200 or "error" in data:
-            err = data.get("error") if isinstance(data.get("error"), dict) else {}
+            found = data.get("error")
+            err: dict[str, Any] = found if isinstance(found, dict) else {}
             raise ProviderError(f"qweather {path}: HTTP {status} {err.get('title') or err.get('type') or ''}".strip())
         return data
 
@@ -111,13 +112,12 @@ class QWeather:
         code = str(data.get("code", ""))
         if code != "200":
             raise ProviderError(f"qweather forecast: code {code} ({CODES.get(code, 'unknown')})")
-        days = []
         try:
-            for d in data.get("daily") or []:
-                days.append(Day(day=date.fromisoformat(d["fxDate"]), text_day=str(d.get("textDay", "")),
-                                text_night=str(d.get("textNight", "")), temp_min=int(d["tempMin"]),
-                                temp_max=int(d["tempMax"]), precip=float(d.get("precip") or 0),
-                                wind_dir=str(d.get("windDirDay", "")), wind_scale=str(d.get("windScaleDay", ""))))
+            days = [Day(day=date.fromisoformat(d["fxDate"]), text_day=str(d.get("textDay", "")),
+                        text_night=str(d.get("textNight", "")), temp_min=int(d["tempMin"]),
+                        temp_max=int(d["tempMax"]), precip=float(d.get("precip") or 0),
+                        wind_dir=str(d.get("windDirDay", "")), wind_scale=str(d.get("windScaleDay", "")))
+                    for d in data.get("daily") or []]
         except (KeyError, TypeError, ValueError):
             raise ProviderError("qweather forecast: a day without date or temperatures") from None
         if not days:

@@ -173,9 +173,9 @@ async def test_frost_hint_and_jwt_authentication(aiohttp_server: Any, db_url: st
 
 def test_weather_config_is_checked_and_secrets_come_from_the_environment(tmp_path: Any) -> None:
     base = ROOT / "config.toml"
-    with pytest.raises(ConfigError, match="weather.api_key"):
+    with pytest.raises(ConfigError, match=r"weather\.api_key"):
         load_config(base, env={"NONGBOT_WEATHER_PROVIDER": "qweather", "NONGBOT_WEATHER_API_BASE": "https://x.qweatherapi.com"})
-    with pytest.raises(ConfigError, match="weather.auto_send_from"):
+    with pytest.raises(ConfigError, match=r"weather\.auto_send_from"):
         load_config(base, env={"NONGBOT_WEATHER_AUTO_SEND_FROM": "purple"})
     path = tmp_path / "c.toml"
     path.write_text('[weather]\napi_key = "abc"\n', encoding="utf-8")
