@@ -41,7 +41,7 @@ VERBS = {
     "delete": "删除了", "confirm": "确认发布了", "verify": "核实了", "withdraw": "撤回了", "edit": "修改了",
     "copy": "复制了", "reply": "回复了", "close": "关闭了", "opt-out": "代为退订了", "optout": "代为退订了",
     "message": "单独发消息给", "unlock": "解锁了", "disable": "停用了", "enable": "启用了",
-    "reset-password": "重置了密码：", "change-password": "修改了密码：", "password": "重置了密码：", "role": "更改了角色：", "resend": "重发了",
+    "reset-password": "重置了密码：", "new-password": "修改了自己的密码：", "password": "重置了密码：", "role": "更改了角色：", "resend": "重发了",
     "wrong": "标为答错了", "publish": "发布了", "rollback": "回滚了", "submit": "提交审批了", "send": "发送了",
     "map": "归并了", "drop": "忽略了", "reset": "重新开始了",
 }
