@@ -208,7 +208,7 @@ async def version_form(request: web.Request) -> web.Response:
     if version is None:
         raise web.HTTPNotFound(reason="没有这一版，可能文章已被删除。")
     officer, config, back = request[OFFICER], request.app[CONFIG], f"/admin/articles/{article.id}"
-    if action == "publish" and not versions.can_publish(officer, config):
+    if action == "publish" and not versions.can_publish(officer, config):  # 403: not audited
         raise auth.PageRefused("发布文章需要审核员权限，请找审核员。")
     form = await request.post()
     try:
@@ -226,8 +226,11 @@ async def version_form(request: web.Request) -> web.Response:
             done = f"把第 {version.number} 版恢复为第 {made.number} 版（{'已发布' if published else '草稿待审核'}）"
             ok = (f"已恢复第 {version.number} 版的内容（现为第 {made.number} 版）。"
                   + ("农户现在收到的是这一版。" if published else "这是草稿，审核员发布后生效。"))
-    except versions.Refused as refused:
-        return see_other(back, err=str(refused))
+    except versions.Refused as refused:  # a page, not a redirect: nothing was done, nothing is audited
+        waiting = await versions.pending(article)
+        shown = versions.fields_of_version(waiting) if waiting is not None else fields_of(article)
+        return await _edit(request, draft_of(shown), article, errors=[str(refused)], stamp=await _stamp(article),
+                           status=409)
     request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], article, done)
     return see_other(back, ok=ok)
 

@@ -28,14 +28,21 @@ def setup(app: web.Application) -> None:
     for action in ACTIONS:
         app.router.add_post(f"/admin/officers/{{id:\\d+}}/{action}", officer_action)
     app.router.add_get(PASSWORD_PAGE, password_page)
-    app.router.add_post("/admin/officers/{id:\\d+}/change-password", password_change)
+    app.router.add_post("/admin/officers/{id:\\d+}/new-password", password_change)
     app.router.add_get("/api/v1/officers", officers_api)
 
 
 @auth.page("admin")
 async def officers_page(request: web.Request) -> web.Response:
+    return await _officers(request)
+
+
+async def _officers(request: web.Request, refused: str = "") -> web.Response:
+    """The list; with `refused`, the reason an act was not done (400: nothing changed, nothing audited)."""
     officers = await Officer.filter(internal=False).order_by("name")
-    return render(request, "officers.html", {"officers": officers, "roles": ROLES, "min_password": MIN_PASSWORD})
+    return render(request, "officers.html", {"officers": officers, "roles": ROLES, "min_password": MIN_PASSWORD,
+                                             **({"flash_error": refused, "flash": ""} if refused else {})},
+                  status=400 if refused else 200)
 
 
 @auth.page("admin")
@@ -43,13 +50,13 @@ async def officer_create(request: web.Request) -> web.Response:
     form = await request.post()
     name, role = str(form.get("name", "")).strip(), str(form.get("role", ""))
     if not name or len(name) > 50:
-        return see_other(BACK, err="请填写用户名（最多 50 个字）")
+        return await _officers(request, "请填写用户名（最多 50 个字）")
     if await Officer.exists(name=name):
-        return see_other(BACK, err=f"用户名 {name} 已经存在")
+        return await _officers(request, f"用户名 {name} 已经存在")
     try:
         await auth.add_officer(name, role, str(form.get("password", "")), must_change=True)
     except ValueError:
-        return see_other(BACK, err=f"请选择角色，密码至少 {MIN_PASSWORD} 位")
+        return await _officers(request, f"请选择角色，密码至少 {MIN_PASSWORD} 位")
     request[AUDIT_DETAIL] = f"开设了{ROLE_NAMES[role]}账号 {name}（首次登录须改密码）"
     return see_other(BACK, ok=f"已开设账号 {name}。请把初始密码告诉本人：第一次登录时要改成自己的密码。")
 
@@ -68,7 +75,7 @@ async def officer_action(request: web.Request) -> web.Response:
         done = f"已解锁：{officer.name}"
     elif action == "disable":
         if me:
-            return see_other(BACK, err="不能停用自己的账号")
+            return await _officers(request, "不能停用自己的账号")
         officer.active = False
         await ConsoleSession.filter(officer_id=officer.id).delete()  # logged out everywhere at once
         done = f"已停用：{officer.name}。他已退出登录，接口令牌也立即失效。"
@@ -77,10 +84,10 @@ async def officer_action(request: web.Request) -> web.Response:
         done = f"已启用：{officer.name}"
     elif action == "reset-password":
         if me:
-            return see_other(BACK, err="自己的密码请在“修改密码”里改")
+            return await _officers(request, "自己的密码请在“修改密码”里改")
         password = str(form.get("password", ""))
         if len(password) < MIN_PASSWORD:
-            return see_other(BACK, err=f"临时密码至少 {MIN_PASSWORD} 位")
+            return await _officers(request, f"临时密码至少 {MIN_PASSWORD} 位")
         officer.password_hash, officer.must_change_password = auth.hash_password(password), True
         officer.locked_until, officer.failed_logins = None, 0
         request.app[limits.LIMITS].login_name.clear(officer.name[:50])
@@ -89,9 +96,9 @@ async def officer_action(request: web.Request) -> web.Response:
     else:
         role = str(form.get("role", ""))
         if me:
-            return see_other(BACK, err="不能更改自己的角色（请另一位管理员来改）")
+            return await _officers(request, "不能更改自己的角色（请另一位管理员来改）")
         if role not in ROLES:
-            return see_other(BACK, err="请选择角色")
+            return await _officers(request, "请选择角色")
         request[AUDIT_DETAIL] = f"{officer.name}：{ROLE_NAMES[officer.role]} → {ROLE_NAMES[role]}"
         officer.role = role
         done = f"{officer.name} 现在是{ROLE_NAMES[role]}"
@@ -123,8 +130,9 @@ async def password_change(request: web.Request) -> web.Response:
         problem = "两次输入的新密码不一样"
     elif new == current:
         problem = "新密码不能和现在的一样"
-    if problem:
-        return see_other(PASSWORD_PAGE, err=problem + "，密码没有改。")
+    if problem:  # a page, not a redirect: nothing was done, so nothing goes into the audit trail
+        return render(request, "password.html", {"forced": officer.must_change_password, "min_password": MIN_PASSWORD,
+                                                 "flash_error": problem + "，密码没有改。"}, status=400)
     await Officer.filter(id=officer.id).update(password_hash=auth.hash_password(new), must_change_password=False)
     await ConsoleSession.filter(officer_id=officer.id).exclude(id=request[SESSION].id).delete()
     request[AUDIT_DETAIL] = "修改了自己的密码"
