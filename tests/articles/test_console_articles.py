@@ -10,9 +10,9 @@ from urllib.parse import unquote_plus as unquote
 
 import pytest
 
+from bot.articles.models import ArticleVersion
 from bot.compose import compose, sms_budget
 from bot.keys import CONFIG, SEARCH
-from bot.articles.models import ArticleVersion
 from bot.models import AuditEvent
 from bot.sms import segments
 from content import importer
