@@ -17,5 +17,5 @@ FEATURES = (
     "bot.messagelog",
 )
 # Feature packages with tables; bot/db.py hands these to Tortoise next to the core ones.
-WITHOUT_TABLES = ("bot.villagers",)
+WITHOUT_TABLES = ("bot.articles", "bot.villagers", "bot.weather")
 MODEL_MODULES = tuple(f"{name}.models" for name in FEATURES if name not in WITHOUT_TABLES)
