@@ -24,4 +24,14 @@ class Migration(migrations.Migration):
             options={'table': 'message_resend', 'app': 'models', 'unique_together': (('kind', 'source_id'),), 'pk_attr': 'id', 'table_description': 'A failed outbound message sent again by an officer, as a one-off push.'},
             bases=['Model'],
         ),
+        ops.AddField(
+            model_name='Answer',
+            name='flagged_at',
+            field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
+        ),
+        ops.AddField(
+            model_name='Answer',
+            name='flagged_by',
+            field=fields.CharField(default='', db_default='', max_length=50),
+        ),
     ]

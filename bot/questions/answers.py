@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from tortoise.queryset import QuerySet
+
 from bot.models import Message, Subscriber
-from bot.questions.models import RATINGS, Answer
+from bot.questions.models import RATINGS, Answer, Question
 
 # Handlers whose messages do not end the conversation about an answer (prefixes of Message.handler).
 STILL_ON_IT = ("rating.", "search.more")
@@ -67,3 +69,57 @@ async def sent_text(answer: Answer) -> str:
     reply = await (Message.filter(reply_to_id=answer.message_id, direction="out")
                    .order_by("id").first())
     return reply.body if reply is not None else ""
+
+
+# --- review: officers read the answers given and mark the wrong ones ---------------------------------
+
+REVIEW_FILTERS = {"bad": ("wrong", "useless"), "useful": ("useful",), "unrated": ("",)}
+RATING_NAMES = {"useful": "有用", "wrong": "不对", "useless": "没用", "": "没有评价"}
+WRONG_REASONS = ("wrong_answer", "marked_wrong")  # the inbox questions an answer became
+
+
+class Flagged(Exception):
+    """Why an answer cannot be marked wrong (in Chinese), and the inbox question it already is, if any."""
+
+    def __init__(self, message: str, question_id: int | None = None, status: int = 409) -> None:
+        super().__init__(message)
+        self.question_id = question_id
+        self.status = status
+
+
+def reviewed(rating: str = "") -> QuerySet[Answer]:
+    """Answers the bot gave, newest first by id, those rated so when `rating` is a key of REVIEW_FILTERS."""
+    query = Answer.all()
+    if rating:
+        query = query.filter(rating__in=list(REVIEW_FILTERS[rating]))
+    return query
+
+
+async def inbox_questions(answers: list[Answer]) -> dict[int, Question]:
+    """The inbox question each answer became (a villager's 不对, or an officer's review), by answer id."""
+    by_message = {a.message_id: a.id for a in answers if a.message_id is not None}
+    if not by_message:
+        return {}
+    rows = await Question.filter(message_id__in=list(by_message), reason__in=list(WRONG_REASONS)).order_by("id")
+    return {by_message[q.message_id]: q for q in rows if q.message_id is not None}
+
+
+async def mark_wrong(answer_id: int, officer_name: str) -> Question:
+    """An officer says the bot answered this wrong: the question goes to the inbox (reason marked_wrong)
+    with the answer it got, to be answered there. Once per answer, whoever clicks first."""
+    answer = await Answer.get_or_none(id=answer_id)
+    if answer is None:
+        raise Flagged("没有这条回答记录（可能已被删除）。", status=404)
+    existing = (await inbox_questions([answer])).get(answer.id)
+    if existing is not None:
+        who = "农户已经说过不对" if existing.reason == "wrong_answer" else f"{answer.flagged_by or '同事'}已经标为答错"
+        raise Flagged(f"{who}，这个问题已在问答收件箱。", existing.id)
+    if not await Answer.filter(id=answer.id, flagged_by="").update(flagged_by=officer_name[:50],
+                                                                    flagged_at=datetime.now(UTC)):
+        raise Flagged("这条回答刚被同事标为答错了，请刷新页面查看。")
+    sent = await sent_text(answer)
+    return await Question.create(
+        subscriber_id=answer.subscriber_id, message_id=answer.message_id, channel=answer.channel,
+        text=answer.question, reason="marked_wrong", best_ref=answer.article_ref, best_score=answer.score,
+        given_answer=f"《{answer.title}》" + (f"\n{sent}" if sent else ""),
+    )

@@ -9,10 +9,10 @@ from aiohttp import web
 from bot import sandbox
 from bot.keys import OFFICER, SEARCH
 from bot.models import Subscriber
-from bot.questions import service
+from bot.questions import answers, service
 from bot.questions.gaps import GAP_METHOD, gaps
 from bot.questions.models import Question
-from bot.questions.pages import GAPS_QUERY, PAGE, is_admin
+from bot.questions.pages import GAPS_QUERY, PAGE, REVIEW_QUERY, is_admin
 from bot.questions.service import MAX_REPLY, STATUSES, Refused, shown_text
 from bot.web.auth import error, json_body, requires
 from bot.web.console import AUDIT_DETAIL
@@ -33,6 +33,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/questions/{id:\\d+}", question_api)
     app.router.add_post("/api/v1/questions/{id:\\d+}/reply", reply_api)
     app.router.add_post("/api/v1/questions/{id:\\d+}/close", close_api)
+    app.router.add_get("/api/v1/answers", answers_api)
+    app.router.add_post("/api/v1/answers/{id:\\d+}/wrong", wrong_api)
 
 
 def question_json(request: web.Request, q: Question) -> dict[str, Any]:
@@ -133,3 +135,37 @@ async def gaps_api(request: web.Request) -> web.Response:
     days = request[QUERY]["days"]
     return web.json_response({"days": days, "method": GAP_METHOD,
                               "groups": await gaps(request.app[SEARCH], days, admin=is_admin(request))})
+
+
+@requires("officer")
+@accepts(query=REVIEW_QUERY)
+async def answers_api(request: web.Request) -> web.Response:
+    """Answers the bot gave from an article, newest first (50 a page), with the villager's rating and the
+    inbox question each became (if any).
+
+    Query: rating=bad|useful|unrated, before=ID (the next page)."""
+    rating, before = request[QUERY]["rating"] or "", request[QUERY]["before"]
+    query = answers.reviewed(rating)
+    rows = await (query.filter(id__lt=before) if before else query).order_by("-id").limit(PAGE).prefetch_related(
+        "subscriber")
+    inbox = await answers.inbox_questions(rows)
+    admin = is_admin(request)
+    return web.json_response({"answers": [
+        {"id": a.id, "created_at": a.created_at.isoformat(), "channel": a.channel,
+         "subscriber_id": a.subscriber_id, "phone": phone_for(request, a.subscriber.phone if a.subscriber else None),
+         "question": shown_text(a.question, admin), "article_ref": a.article_ref, "title": a.title,
+         "relevance": service.confidence_label(a.score), "rating": a.rating, "flagged_by": a.flagged_by or None,
+         "question_id": inbox[a.id].id if a.id in inbox else None} for a in rows]})
+
+
+@requires("officer")
+async def wrong_api(request: web.Request) -> web.Response:
+    """Mark an answer wrong: its question goes to the inbox with the answer given (reason marked_wrong).
+    409 (with question_id) when it is there already. Answers the new question."""
+    try:
+        q = await answers.mark_wrong(int(request.match_info["id"]), request[OFFICER].name)
+    except answers.Flagged as flagged:
+        return web.json_response({"error": str(flagged), "question_id": flagged.question_id}, status=flagged.status)
+    request[AUDIT_DETAIL] = f"回答 {request.match_info['id']} 标为答错，转为问题 {q.id}"
+    q = await service.get_question(q.id)
+    return web.json_response(question_json(request, q), status=201)

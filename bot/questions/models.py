@@ -71,6 +71,9 @@ class Answer(Model):
     score = fields.FloatField(default=0.0)
     rating = fields.CharField(max_length=8, default="", db_default="")  # "" | one of RATINGS
     rated_at = fields.DatetimeField(null=True)
+    # An officer reviewing answers marked this one wrong (then it is a question in the inbox).
+    flagged_by = fields.CharField(max_length=50, default="", db_default="")
+    flagged_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

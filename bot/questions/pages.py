@@ -1,7 +1,9 @@
-"""问答收件箱 in the console: the inbox tabs, one question with its reply form, and the content gaps."""
+"""问答收件箱 in the console: the inbox tabs, one question with its reply form, the content gaps, the review
+of the bot's answers (回答复核: mark one wrong and it is a question in the inbox) and the CSV export."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,14 +13,14 @@ from bot import sandbox
 from bot.keys import CONFIG, OFFICER, SEARCH
 from bot.labels import CHANNEL_NAMES
 from bot.models import Subscriber
-from bot.questions import service
+from bot.questions import answers, service
 from bot.questions.gaps import GAP_DAYS, GAP_METHOD, gaps
 from bot.questions.knowledge import MAX_PHRASINGS
-from bot.questions.models import Question
+from bot.questions.models import Answer, Question
 from bot.questions.service import MAX_REPLY, STATUS_NAMES, Refused, shown_text
-from bot.web import auth
+from bot.web import auth, console, export
 from bot.web.console import AUDIT_DETAIL
-from bot.web.fields import Int, Text
+from bot.web.fields import MAX_ID, Int, Text
 from bot.web.params import QUERY, Query, accepts
 from bot.web.view import phone_for, render, see_other
 from content.models import Article
@@ -33,6 +35,11 @@ TABS: dict[str, tuple[str, dict[str, str]]] = {
 }
 INBOX_QUERY = Query(tab=Text(16, choices=tuple(TABS), label="哪一栏"), offset=Int(0, 10**6, label="跳过几条"))
 GAPS_QUERY = Query(days=Int(1, 365, default=30, label="最近几天"))
+EXPORT_QUERY = Query(tab=Text(16, choices=tuple(TABS), label="哪一栏"))
+REVIEW_QUERY = Query(rating=Text(16, choices=tuple(answers.REVIEW_FILTERS), label="农户的评价"),
+                     before=Int(1, MAX_ID, label="从这条回答往前"))
+REVIEW_FILTERS = {"": "全部回答", "bad": "农户说不对或没用", "useful": "农户说有用", "unrated": "没有评价"}
+EXPORT_HEADER = ["时间", "农户", "手机号", "乡镇", "渠道", "内容", "原因", "最接近的文章", "状态", "处理人", "回复内容"]
 
 
 def add_routes(app: web.Application) -> None:
@@ -41,28 +48,38 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/admin/questions/{id:\\d+}", question_page)
     app.router.add_post("/admin/questions/{id:\\d+}/reply", reply_form)
     app.router.add_post("/admin/questions/{id:\\d+}/close", close_form)
+    app.router.add_get("/admin/questions/export.csv", export_csv)
+    app.router.add_get("/admin/answers", review_page)
+    app.router.add_post("/admin/answers/{id:\\d+}/wrong", mark_wrong_form)
 
 
 def is_admin(request: web.Request) -> bool:
     return bool(request[OFFICER].role == "admin")
 
 
+def tab_query(tab: str) -> Any:
+    flt = TABS[tab][1]
+    query = service.filtered(flt.get("status", ""), flt.get("reason", ""))
+    return query.exclude(reason="feedback") if tab == "open" else query
+
+
+async def titles(refs: set[str]) -> dict[str, dict[str, Any]]:
+    """Articles by ref (id and title): officers read titles, never refs."""
+    found = await Article.filter(ref__in=sorted(refs)).values("id", "ref", "title") if refs else []
+    return {a["ref"]: a for a in found}
+
+
 @auth.page("officer")
 @accepts(query=INBOX_QUERY)
 async def inbox_page(request: web.Request) -> web.Response:
     tab, offset = request[QUERY]["tab"] or "open", request[QUERY]["offset"] or 0
-    flt = TABS[tab][1]
-    query = service.filtered(flt.get("status", ""), flt.get("reason", ""))
-    if tab == "open":
-        query = query.exclude(reason="feedback")
-    rows = await query.order_by("-id").offset(offset).limit(PAGE).prefetch_related("subscriber", "reply_message")
+    rows = await tab_query(tab).order_by("-id").offset(offset).limit(PAGE).prefetch_related(
+        "subscriber", "reply_message")
     counts = {
         "open": await Question.filter(status="open").exclude(reason="feedback").count(),
         "feedback": await Question.filter(status="open", reason="feedback").count(),
     }
-    refs = {q.best_ref for q in rows if q.best_ref} | {q.article_ref for q in rows if q.article_ref}
-    found = await Article.filter(ref__in=list(refs)).values("id", "ref", "title") if refs else []
-    articles = {a["ref"]: a for a in found}
+    articles = await titles({q.best_ref for q in rows if q.best_ref} | {q.article_ref for q in rows if q.article_ref})
     admin = is_admin(request)
     items = [{"q": q, "phone": phone_for(request, q.subscriber.phone if q.subscriber else None),
               "township": q.subscriber.township if q.subscriber else "", "text": shown_text(q.text, admin),
@@ -82,7 +99,7 @@ async def attach_choices(q: Question, found: list[dict[str, Any]]) -> list[dict[
     refs = list(dict.fromkeys([*([q.best_ref] if q.best_ref else []), *(c["ref"] for c in found)]))
     rows = await Article.filter(ref__in=refs).values("ref", "title") if refs else []
     titles = {r["ref"]: r["title"] for r in rows}
-    return [{"ref": ref, "title": titles[ref], "given": q.reason == "wrong_answer" and ref == q.best_ref}
+    return [{"ref": ref, "title": titles[ref], "given": q.reason in answers.WRONG_REASONS and ref == q.best_ref}
             for ref in refs if ref in titles]
 
 
@@ -109,7 +126,8 @@ async def _detail(request: web.Request, question_id: int, *, text: str = "", err
     sub: Subscriber | None = q.subscriber
     admin = is_admin(request)
     found = service.candidates(request.app[SEARCH], q)
-    default = q.best_ref if q.reason != "wrong_answer" else ""  # never offer the wrong article by default
+    wrong = q.reason in answers.WRONG_REASONS
+    default = q.best_ref if not wrong else ""  # never offer the wrong article by default
     return render(request, "questions/detail.html", {
         "q": q, "sub": sub, "phone": phone_for(request, sub.phone if sub else None),
         "sandbox": sandbox.is_sandbox(sub),
@@ -124,6 +142,7 @@ async def _detail(request: web.Request, question_id: int, *, text: str = "", err
         "draft": text or (q.answer or "" if q.status == "open" else ""),
         "signature": config.sms.signature, "max_segments": config.sms.max_segments, "max_reply": MAX_REPLY,
         "article": await Article.get_or_none(ref=q.article_ref) if q.article_ref else None,
+        "best": (await titles({q.best_ref})).get(q.best_ref) if q.best_ref else None, "wrong": wrong,
         **({"flash_error": err} if err else {}),
     }, status=status)
 
@@ -187,3 +206,72 @@ async def gaps_page(request: web.Request) -> web.Response:
         "days": days, "choices": GAP_DAYS, "groups": groups, "method": GAP_METHOD,
         "total": sum(g["count"] for g in groups),
     })
+
+
+@auth.page("officer")
+@accepts(query=EXPORT_QUERY)
+async def export_csv(request: web.Request) -> web.StreamResponse:
+    """The inbox tab as a CSV table (phones and phones inside texts masked but for admins)."""
+    tab = request[QUERY]["tab"] or "open"
+    admin = is_admin(request)
+    await console.record(request, "questions_export", officer=request[OFFICER],
+                         detail=f"tab {tab}, phones {'full' if admin else 'masked'}")
+    tz = request.app[CONFIG].tz
+
+    async def batches() -> AsyncIterator[list[list[object]]]:
+        last = MAX_ID + 1
+        while True:
+            rows = await tab_query(tab).filter(id__lt=last).order_by("-id").limit(500).prefetch_related("subscriber")
+            articles = await titles({q.best_ref for q in rows if q.best_ref})
+            yield [[q.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                    q.subscriber.name if q.subscriber else "", phone_for(request, q.subscriber.phone if q.subscriber else None),
+                    q.subscriber.township if q.subscriber else "", CHANNEL_NAMES.get(q.channel, q.channel),
+                    shown_text(q.text, admin), service.reason_label(q.reason),
+                    articles[q.best_ref]["title"] if q.best_ref in articles else "",
+                    STATUS_NAMES.get(q.status, q.status), q.answered_by or "", shown_text(q.answer or "", admin)]
+                   for q in rows]
+            if len(rows) < 500:
+                return
+            last = rows[-1].id
+
+    return await export.stream(request, f"questions-{tab}", EXPORT_HEADER, batches())
+
+
+# --- 回答复核: the answers the bot gave, for an officer to check -------------------------------------
+
+
+@auth.page("officer")
+@accepts(query=REVIEW_QUERY)
+async def review_page(request: web.Request) -> web.Response:
+    rating, before = request[QUERY]["rating"] or "", request[QUERY]["before"]
+    query = answers.reviewed(rating)
+    if before:
+        query = query.filter(id__lt=before)
+    rows: list[Answer] = await query.order_by("-id").limit(PAGE).prefetch_related("subscriber")
+    admin = is_admin(request)
+    articles = await titles({a.article_ref for a in rows})
+    inbox = await answers.inbox_questions(rows)
+    items = [{"a": a, "phone": phone_for(request, a.subscriber.phone if a.subscriber else None),
+              "name": a.subscriber.name if a.subscriber else "", "question": shown_text(a.question, admin),
+              "article": articles.get(a.article_ref), "relevance": service.confidence_label(a.score),
+              "rating": answers.RATING_NAMES.get(a.rating, a.rating), "inbox": inbox.get(a.id),
+              "sandbox": sandbox.is_sandbox(a.subscriber)} for a in rows]
+    return render(request, "questions/review.html", {
+        "items": items, "rating": rating, "filters": REVIEW_FILTERS,
+        "older": rows[-1].id if len(rows) == PAGE else 0, "statuses": STATUS_NAMES,
+    })
+
+
+@auth.page("officer")
+async def mark_wrong_form(request: web.Request) -> web.Response:
+    answer_id = int(request.match_info["id"])
+    try:
+        q = await answers.mark_wrong(answer_id, request[OFFICER].name)
+    except answers.Flagged as flagged:
+        if flagged.status == 404:
+            raise web.HTTPNotFound(reason=str(flagged)) from None
+        # A page, not a redirect: a refusal is no act for the audit log.
+        return render(request, "questions/flagged.html", {"reason": str(flagged), "question_id": flagged.question_id},
+                      status=409)
+    request[AUDIT_DETAIL] = f"回答 {answer_id} 标为答错，转为问题 {q.id}"
+    return see_other(f"/admin/questions/{q.id}", ok="已标为答错，问题已转到问答收件箱：请在下面回复农户正确的做法。")

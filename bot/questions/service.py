@@ -16,7 +16,7 @@ from bot.labels import CHANNEL_NAMES, DELIVERY_STATES
 from bot.models import Message, Subscriber
 from bot.phones import mask_phones_in
 from bot.questions.knowledge import attach_phrasing, crops_in, save_as_article
-from bot.questions.models import Question
+from bot.questions.models import Answer, Question
 from bot.sms import MAX_CHARS
 from bot.textnorm import clean_text
 from content.models import Article
@@ -37,6 +37,7 @@ REASONS = {
     "out_of_scope": "不是农技问题（价格、天气、贷款等）",
     "feedback": "农户的意见反馈",
     "wrong_answer": "机器人答了，农户说不对或没用",
+    "marked_wrong": "机器人答了，农技员复核时认为答错了",
     "vague": "只说了作物，没说什么问题",
     "subject_mismatch": "资料讲的是母猪、仔猪等特定对象，问题没说",
     "crop_unsaid": "没说是哪种作物，资料是专讲某种作物的",
@@ -68,6 +69,22 @@ class Replied:
         return (f"回复问题 {q.id}（{CHANNEL_NAMES.get(q.channel, q.channel)}，{delivery_label(self.message)}）"
                 + (f"，存为文章 {self.article.ref}" if self.article else "")
                 + (f"，问法加到文章 {self.attached.ref}" if self.attached else ""))
+
+
+# How sure the bot was of an answer (its confidence, 0–1), in words: no raw scores in officer views.
+VERY_RELEVANT = 0.85
+
+
+def confidence_label(confidence: float) -> str:
+    if confidence <= 0:
+        return "农户从选项里选的"
+    return "很相关" if confidence >= VERY_RELEVANT else "较相关"
+
+
+def relevance_labels(scores: list[float]) -> list[str]:
+    """Search candidates, best first: 很相关 when close to the best one's ranking score, else 较相关."""
+    top = scores[0] if scores else 0.0
+    return ["很相关" if top > 0 and score >= 0.8 * top else "较相关" for score in scores]
 
 
 def shown_text(text: str, admin: bool) -> str:
@@ -125,11 +142,13 @@ def _reply_text(raw: object) -> str:
 
 
 async def _attach_target(raw: object) -> Article:
+    """The article chosen in the list (by its ref) or typed in (its title, or its ref on the API)."""
     if not isinstance(raw, str) or not raw.strip():
         raise Refused(400, "请选择要加上这个问法的文章。")
-    article = await Article.get_or_none(ref=raw.strip()[:100])
+    wanted = raw.strip()[:100]
+    article = await Article.get_or_none(ref=wanted) or await Article.filter(title=wanted).first()
     if article is None:
-        raise Refused(400, f"没有编号为“{raw.strip()[:100]}”的文章，请从列表里选。")
+        raise Refused(400, f"没有标题为“{wanted}”的文章，请从列表里选，或照文章标题填写。")
     return article
 
 
@@ -206,11 +225,25 @@ async def recent_messages(q: Question, admin: bool) -> list[dict[str, Any]]:
 
 
 def candidates(searcher: Searcher, q: Question) -> list[dict[str, Any]]:
-    """The articles the search ranks best for the question."""
+    """The articles the search ranks best for the question, with how relevant each is in words."""
     result = searcher.search(q.text, limit=CANDIDATES)
-    return [{"id": h.id, "ref": h.ref, "title": h.title, "score": h.score} for h in result.hits]
+    labels = relevance_labels([h.score for h in result.hits])
+    return [{"id": h.id, "ref": h.ref, "title": h.title, "score": h.score, "relevance": label}
+            for h, label in zip(result.hits, labels, strict=True)]
 
 
 async def open_questions(subscriber_id: int) -> list[Question]:
     """A villager's questions still waiting for an officer, newest first."""
     return await Question.filter(subscriber_id=subscriber_id, status="open").order_by("-id")
+
+
+async def audit_names(kind: str, ids: list[int]) -> dict[int, str]:
+    """What the audit log calls the questions and answers acted on: the villager's words (AUDIT_NAMES)."""
+    def short(text: str) -> str:
+        return f"「{text[:20]}{'…' if len(text) > 20 else ''}」"
+
+    if kind == "questions":
+        return {q.id: short(q.text) for q in await Question.filter(id__in=ids)}
+    if kind == "answers":
+        return {a.id: short(a.question) for a in await Answer.filter(id__in=ids)}
+    return {}

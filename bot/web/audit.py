@@ -33,16 +33,17 @@ PAGE = 100
 OBJECTS = {
     "broadcasts": "群发", "questions": "问题", "answers": "机器人的回答", "subscribers": "农户", "articles": "文章",
     "prices": "价格", "markets": "市场", "jobs": "务工信息", "arrears": "欠薪提醒", "officers": "账号",
-    "messages": "消息", "simulate": "模拟手机", "weather": "天气", "trade": "供求",
+    "messages": "消息", "deliveries": "群发消息", "simulate": "模拟手机", "weather": "天气", "trade": "供求",
 }
-# The last segment of a route acting on one object: the verb.
+# The last segment of a route acting on one object: the verb (put around the object where it has {}).
 VERBS = {
     "approve": "批准了", "reject": "驳回了", "pause": "暂停了", "resume": "恢复了", "cancel": "取消了",
     "delete": "删除了", "confirm": "确认发布了", "verify": "核实了", "withdraw": "撤回了", "edit": "修改了",
     "copy": "复制了", "reply": "回复了", "close": "关闭了", "opt-out": "代为退订了", "optout": "代为退订了",
     "message": "单独发消息给", "unlock": "解锁了", "disable": "停用了", "enable": "启用了",
-    "reset-password": "重置了密码：", "new-password": "修改了自己的密码：", "password": "重置了密码：", "role": "更改了角色：", "resend": "重发了",
-    "wrong": "标为答错了", "publish": "发布了", "rollback": "回滚了", "submit": "提交审批了", "send": "发送了",
+    "reset-password": "重置了密码：", "new-password": "修改了自己的密码：", "password": "重置了密码：",
+    "role": "更改了角色：", "resend": "重发了",
+    "wrong": "把{}标为答错", "publish": "发布了", "rollback": "回滚了", "submit": "提交审批了", "send": "发送了",
     "map": "归并了", "drop": "忽略了", "reset": "重新开始了",
 }
 # A POST to a whole list (no id): what it made.
@@ -83,7 +84,8 @@ class Act:
 
     kind: str
     object_id: int | None
-    verb: str
+    verb: str  # the sentence after the officer's name; {} is where the object goes
+    noun: str = ""
 
 
 def read(event: AuditEvent) -> Act:
@@ -104,13 +106,13 @@ def read(event: AuditEvent) -> Act:
     if kind == "jobs" and parts[:1] == ["arrears"]:
         kind, noun, parts = "arrears", OBJECTS["arrears"], parts[1:]
         if not parts and object_id is not None:
-            return Act(kind, object_id, "更新了欠薪提醒")
+            return Act(kind, object_id, "更新了", noun)
     if object_id is None and not parts:
         return Act(kind, None, CREATED.get(kind, f"新建了{noun or kind}"))
     verb = VERBS.get(parts[-1], "") if parts else ""
     if not verb:
         verb = {"DELETE": "删除了", "PUT": "修改了", "PATCH": "修改了"}.get(method, "修改了" if object_id else "操作了")
-    return Act(kind, object_id, verb + (noun or kind))
+    return Act(kind, object_id, verb, noun or kind)
 
 
 async def names(app: web.Application, acts: Iterable[Act], admin: bool) -> dict[tuple[str, int], str]:
@@ -142,8 +144,9 @@ async def names(app: web.Application, acts: Iterable[Act], admin: bool) -> dict[
 def sentence(event: AuditEvent, act: Act, named: dict[tuple[str, int], str]) -> str:
     who = event.officer_name or "（未知账号）"
     if act.object_id is None:
-        return f"{who} {act.verb}"
-    return f"{who} {act.verb}{named.get((act.kind, act.object_id), f' {act.object_id} 号')}"
+        return f"{who} {act.verb.replace('{}', act.noun)}"
+    what = act.noun + named.get((act.kind, act.object_id), f" {act.object_id} 号")
+    return f"{who} {act.verb.replace('{}', what) if '{}' in act.verb else act.verb + what}"
 
 
 def _day_start(app: web.Application, day: date) -> datetime:
