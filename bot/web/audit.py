@@ -98,7 +98,7 @@ def read(event: AuditEvent) -> Act:
     ids = re.findall(r"(?:^|,)id=(\d+)", event.target)
     object_id = int(ids[0]) if ids else None
     parts = [p for p in rest.split("/") if p and not p.startswith("{")]
-    noun = OBJECTS.get(kind, "")
+    noun = OBJECTS.get(kind, "记录")  # a route added later still reads as Chinese
     if kind == "simulate" and parts == ["reset"]:
         return Act(kind, None, "重新开始了模拟手机")
     if kind == "prices" and parts[:1] == ["unmapped"]:
@@ -108,11 +108,11 @@ def read(event: AuditEvent) -> Act:
         if not parts and object_id is not None:
             return Act(kind, object_id, "更新了", noun)
     if object_id is None and not parts:
-        return Act(kind, None, CREATED.get(kind, f"新建了{noun or kind}"))
+        return Act(kind, None, CREATED.get(kind, f"新建了{noun}"))
     verb = VERBS.get(parts[-1], "") if parts else ""
     if not verb:
         verb = {"DELETE": "删除了", "PUT": "修改了", "PATCH": "修改了"}.get(method, "修改了" if object_id else "操作了")
-    return Act(kind, object_id, verb, noun or kind)
+    return Act(kind, object_id, verb, noun)
 
 
 async def names(app: web.Application, acts: Iterable[Act], admin: bool) -> dict[tuple[str, int], str]:
