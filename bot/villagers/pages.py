@@ -3,9 +3,8 @@ their details, opt them out on their behalf, send one of them a message, and the
 
 from __future__ import annotations
 
-import csv
-import io
 import re
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +27,7 @@ from bot.villagers.service import (
     opt_out_for,
     search,
 )
-from bot.web import auth, console, limits
+from bot.web import auth, console, export, limits
 from bot.web.fields import Field, Int, Text
 from bot.web.params import QUERY, Query, accepts
 from bot.web.view import phone_for, render, see_other
@@ -266,27 +265,20 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
     described = ", ".join(f"{k}={v}" for k, v in f.items() if v) or "none"
     await console.record(request, "subscribers_export", officer=request[OFFICER], detail=(
         f"{await query.count()} rows, filters: {described}, phones {'full' if admin else 'masked'}"))
-    stamp = datetime.now(UTC).strftime("%Y%m%d")
-    response = web.StreamResponse(headers={
-        **console.SECURITY_HEADERS, "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="subscribers-{stamp}.csv"'})
-    await response.prepare(request)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    out.write("\ufeff")  # so that Excel reads the Chinese as UTF-8
-    writer.writerow(roster.COLUMNS)
-    last = 0
-    while True:
-        batch = await query.filter(id__gt=last).order_by("id").limit(1000)
-        for person in batch:
-            phone = phone_for(request, person.phone)
-            # 13800138000 rather than +8613800138000: a spreadsheet keeps it as written.
-            writer.writerow(roster.to_row(person, phone[3:] if phone.startswith("+86") else phone))
-        await response.write(out.getvalue().encode())
-        out.seek(0)
-        out.truncate()
-        if len(batch) < 1000:
-            break
-        last = batch[-1].id
-    await response.write_eof()
-    return response
+
+    async def batches() -> AsyncIterator[list[list[str]]]:
+        last = 0
+        while True:
+            batch = await query.filter(id__gt=last).order_by("id").limit(1000)
+            rows = []
+            for person in batch:
+                phone = phone_for(request, person.phone)
+                # 13800138000 rather than +8613800138000: a spreadsheet keeps it as written.
+                rows.append(roster.to_row(person, phone[3:] if phone.startswith("+86") else phone))
+            yield rows
+            if len(batch) < 1000:
+                return
+            last = batch[-1].id
+
+    # bot/web/export.py: UTF-8 with BOM, and a name or village typed as =… never runs as a formula.
+    return await export.stream(request, "subscribers", roster.COLUMNS, batches())
