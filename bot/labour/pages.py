@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import PurePath
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -45,6 +48,7 @@ DETAILS = (
 def setup(app: web.Application) -> None:
     app.router.add_get("/admin/jobs", jobs_page)
     app.router.add_post("/admin/jobs", publish_job)
+    app.router.add_post("/admin/jobs/upload", upload_jobs)
     app.router.add_post("/admin/jobs/{id:\\d+}/verify", verify_job)
     app.router.add_post("/admin/jobs/{id:\\d+}/withdraw", withdraw_job)
     app.router.add_post("/admin/jobs/arrears", publish_arrears)
@@ -72,7 +76,7 @@ async def jobs_page(request: web.Request) -> web.Response:
 
 async def _show(request: web.Request, *, job_form: dict[str, str] | None = None,
                 arrears_form: dict[str, str] | None = None, flash_error: str = "",
-                status: int = 200) -> web.Response:
+                status: int = 200, upload: dict[str, Any] | None = None) -> web.Response:
     today = view.today(request)
     state = request.query.get("state", "")
     state = state if state in STATES else ""
@@ -94,7 +98,8 @@ async def _show(request: web.Request, *, job_form: dict[str, str] | None = None,
         "arrears": await WageArrearsNotice.all().order_by("-active", "-published_on", "-id").limit(LIST_LIMIT),
         "job_form": {**dict.fromkeys(notices.COLUMNS, ""), "verified": "", **(job_form or {})},
         "arrears_form": {**dict.fromkeys(ARREARS_FORM, ""), **(arrears_form or {})},
-        "today": today.isoformat(), "limit": LIST_LIMIT, "back": request.path_qs,
+        "today": today.isoformat(), "limit": LIST_LIMIT, "back": request.path_qs, "upload": upload,
+        "upload_columns": "、".join(LABELS[c] for c in notices.COLUMNS),
     }
     if flash_error:
         context["flash_error"] = flash_error
@@ -177,3 +182,27 @@ async def update_arrears(request: web.Request) -> web.Response:
         return see_other("/admin/jobs", err=f"没有保存：{job_message(str(exc))}")
     shown = "继续展示" if notice.active else "已停止展示"
     return see_other("/admin/jobs", ok=f"已更新欠薪预警：{notice.employer}，{shown}。")
+
+
+@auth.page("officer")
+async def upload_jobs(request: web.Request) -> web.Response:
+    """A CSV file of job notices, read as `nongbot import jobs` reads it (notices.read_sheet, store_jobs):
+    each bad line reported with its number, good rows kept, verified ones announced to matching workers."""
+    form = await request.post()
+    upload = form.get("file")
+    if not isinstance(upload, web.FileField) or not upload.filename:
+        return await _show(request, flash_error="请选择要上传的招工表（CSV 文件）。", status=400)
+    data = await asyncio.to_thread(upload.file.read)
+    name = PurePath(unquote(upload.filename).replace("\\", "/")).name[:60] or "招工表"
+    sheet = await asyncio.to_thread(notices.read_sheet, data)
+    report = await notices.store_jobs(((str(line), row) for line, row in sheet.rows), view.today(request))
+    await _notify(request, report.verified_ids)
+    lines = sorted([(e.line, e.chinese) for e in sheet.errors]
+                   + [(int(where), job_message(message)) for where, message in report.errors])
+    request[console.AUDIT_DETAIL] = (f"uploaded {name}: {report.created} new, {report.updated} updated, "
+                                     f"{len(report.verified_ids)} published, {len(lines)} refused")
+    summary = (f"“{name}”：新增 {report.created} 条，更新 {report.updated} 条，其中 {len(report.verified_ids)} 条已核实并发布"
+               f"（匹配的务工人员会收到推送）；{len(lines)} 行有错没有保存。")
+    saved = report.created + report.updated
+    return await _show(request, upload={"name": name, "summary": summary, "lines": lines},
+                       status=200 if saved or not lines else 400)

@@ -1,17 +1,22 @@
-"""Console prices page: recent records, entering prices, suspect ones to confirm, unknown names to map."""
+"""Console prices page: recent records, entering prices by hand or by CSV file, suspect ones to check
+and confirm on a page of their own, unknown names to map, and price charts per commodity and market."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from pathlib import PurePath
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import web
+from tortoise.expressions import Subquery
 
 from bot.extend import emit
 from bot.keys import CONFIG, OFFICER
-from bot.prices import commodities, held, quotes, records
+from bot.prices import chart, commodities, held, quotes, records, rows
 from bot.prices.events import PRICES_STORED
-from bot.prices.models import Commodity, Market, PriceRecord
+from bot.prices.models import Commodity, Market, PriceAlert, PriceRecord
 from bot.prices.rows import UNITS, PriceError
 from bot.web import auth, console, view
 from bot.web.fields import MAX_ID, Int, Text
@@ -40,12 +45,19 @@ ROW_MESSAGES = (
     (r"price: (\S+) (\S+) is (\d+) (\S+), not believable", "价格 {0}{1} 折合 {2}{3}，不可信，请核对单位"),
     (r"unit: unknown unit", "不认识的单位"),
     (r"unit: '(.*)' cannot be compared with (\S+)", "单位 {0} 无法换算成 {1}"),
+    (r"^(\w+): longer than (\d+) characters", "“{0}”一栏太长（最多 {1} 个字）"),
 )
+CHART_QUERY = Query(commodity=Text(30, label="品名"), market=Int(1, MAX_ID, label="市场"),
+                    days=Int(7, 366, default=30, label="最近几天"))
+UPLOAD_COLUMNS = "日期,市场,品名,价格,单位（或 date,market,commodity,price,unit），可加一列 来源"
 
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/admin/prices", prices_page)
     app.router.add_post("/admin/prices", enter_prices)
+    app.router.add_post("/admin/prices/upload", upload_prices)
+    app.router.add_get("/admin/prices/chart", chart_page)
+    app.router.add_get("/admin/prices/{id:\\d+}/confirm", confirm_page)
     app.router.add_post("/admin/prices/{id:\\d+}/confirm", confirm_price)
     app.router.add_post("/admin/prices/{id:\\d+}/delete", delete_price)
     app.router.add_post("/admin/prices/unmapped/map", map_name)
@@ -95,7 +107,7 @@ async def prices_page(request: web.Request) -> web.Response:
 
 
 async def _show(request: web.Request, *, form_rows: list[dict[str, str]] | None = None,
-                flash_error: str = "", status: int = 200) -> web.Response:
+                flash_error: str = "", status: int = 200, upload: dict[str, Any] | None = None) -> web.Response:
     await commodities.ensure_commodities()
     shown, filters = await _records(request)
     suspects = await PriceRecord.filter(status="suspect").order_by("-date", "id").limit(100).prefetch_related(
@@ -109,7 +121,7 @@ async def _show(request: web.Request, *, form_rows: list[dict[str, str]] | None 
         "commodities": await Commodity.all().order_by("group", "id"),
         "units": UNITS, "market_kinds": commodities.MARKET_KINDS, "arrow": quotes.arrow, "today": today,
         "rows": form_rows or [_blank(today) for _ in range(FORM_ROWS)],
-        "limit": LIST_LIMIT, "back": request.path_qs,
+        "limit": LIST_LIMIT, "back": request.path_qs, "upload": upload, "upload_columns": UPLOAD_COLUMNS,
     }
     if flash_error:
         context["flash_error"] = flash_error
@@ -161,16 +173,58 @@ async def enter_prices(request: web.Request) -> web.Response:
         status=200 if stored or kept else 400)
 
 
+async def _suspect(request: web.Request) -> PriceRecord:
+    record = await PriceRecord.get_or_none(id=int(request.match_info["id"])).prefetch_related("market", "commodity")
+    if record is None:
+        raise web.HTTPNotFound(reason="没有这条价格，可能已被删除")
+    return record
+
+
+@auth.page("officer")
+async def confirm_page(request: web.Request) -> web.Response:
+    """The step before a suspect price goes out: the price beside its 30-day median and the market's
+    recent prices, and who would be alerted, so a 3× typing mistake is caught before villagers see it."""
+    record = await _suspect(request)
+    if record.status != "suspect":
+        return see_other("/admin/prices", ok="这条价格已经发布，无需再确认。")
+    return await _confirm(request, record, _back(request.query))
+
+
+async def _confirm(request: web.Request, record: PriceRecord, back: str, *, flash_error: str = "",
+                   status: int = 200) -> web.Response:
+    median = await records.median_for(record)
+    since = record.date - timedelta(days=records.MEDIAN_DAYS)
+    lines = await chart.series(record.commodity_id, since, record.market_id)
+    recent = await PriceRecord.filter(commodity_id=record.commodity_id, status="published",
+                                      date__gte=since).order_by("-date", "market_id").limit(15).prefetch_related("market")
+    return render(request, "prices/confirm.html", {
+        "r": record, "median": median, "ratio": record.price / median if median else None,
+        "recent": recent, "alerts": await PriceAlert.filter(commodity_id=record.commodity_id).count(),
+        "chart": chart.line_chart(lines, since, record.date, unit=record.commodity.unit,
+                                  title=f"{record.commodity.name}在{record.market.name}近 30 天已发布的价格"),
+        "back": back, **({"flash_error": flash_error} if flash_error else {}),
+    }, status=status)
+
+
 @auth.page("officer")
 async def confirm_price(request: web.Request) -> web.Response:
     form = await request.post()
+    record_id = int(request.match_info["id"])
+    if form.get("checked") != "1":
+        # One click never publishes a suspect price: the officer checks it on its own page first
+        # (400, not a redirect: only a done confirmation is on the audit trail).
+        record = await _suspect(request)
+        if record.status == "suspect":
+            return await _confirm(request, record, _back(form), status=400,
+                                  flash_error="请先核对这条价格，勾选“我已核对”后再确认发布。")
     try:
-        record = await records.confirm(int(request.match_info["id"]))
+        record = await records.confirm(record_id)
     except LookupError:
         raise web.HTTPNotFound(reason="没有这条价格，可能已被删除") from None
     except PriceError:
         return see_other(_back(form), err="这条价格已经发布，无需再确认")
     await emit(request.app, PRICES_STORED, {record.commodity_id})
+    request[console.AUDIT_DETAIL] = f"confirmed suspect price {record.id}: {record.date} {record.price:g}"
     return see_other(_back(form), ok=f"已确认发布：{record.date} {record.price:g} 元。"
                                      "设了价格提醒的农户会按规则收到提醒。")
 
@@ -251,3 +305,58 @@ async def add_market(request: web.Request) -> web.Response:
                                  recorded_by=request[OFFICER].name)
     await emit(request.app, PRICES_STORED, report.commodity_ids)
     return _mapped(market.name, market.name, report, False)
+
+
+@auth.page("officer")
+async def upload_prices(request: web.Request) -> web.Response:
+    """A CSV file of prices, read as `nongbot import prices` reads it (rows.read_sheet, records.store):
+    each bad line reported with its number, the good ones saved, outliers held for confirmation."""
+    form = await request.post()
+    upload = form.get("file")
+    if not isinstance(upload, web.FileField) or not upload.filename:
+        return await _show(request, flash_error="请选择要上传的价格表（CSV 文件）。", status=400)
+    data = await asyncio.to_thread(upload.file.read)
+    name = PurePath(unquote(upload.filename).replace("\\", "/")).name[:60] or "价格表"
+    sheet = await asyncio.to_thread(rows.read_sheet, data)
+    report = await records.store([(line, dict(row)) for line, row in sheet.rows], request.app[CONFIG],
+                                 source=f"上传 {name}", recorded_by=request[OFFICER].name)
+    await emit(request.app, PRICES_STORED, report.commodity_ids)
+    lines = [(e.line, "没有保存", e.chinese) for e in sheet.errors]
+    for error in report.errors:
+        where, _, message = error.partition(": ")
+        outcome = ("待确认" if "held as suspect" in message else
+                   "已暂存，名称未识别" if "kept for an officer" in message else "没有保存")
+        lines.append((int(where), outcome, translate(message, ROW_MESSAGES) or message))
+    lines.sort()
+    refused = sum(1 for _, outcome, _ in lines if outcome == "没有保存")
+    request[console.AUDIT_DETAIL] = (f"uploaded {name}: {report.stored} new, {report.updated} updated, "
+                                     f"{report.suspect} held, {report.unmapped} unmapped, {refused} refused")
+    summary = (f"“{name}”：新增 {report.stored} 条，更新 {report.updated} 条；{report.suspect} 条待确认，"
+               f"{report.unmapped} 条名称未识别（已暂存），{refused} 行有错没有保存。")
+    saved = report.stored + report.updated + report.suspect + report.unmapped
+    return await _show(request, upload={"name": name, "summary": summary, "lines": lines},
+                       status=200 if saved or not lines else 400)
+
+
+@auth.page("officer")
+@accepts(query=CHART_QUERY)
+async def chart_page(request: web.Request) -> web.Response:
+    """Prices of one commodity over time, one line per market (or one market)."""
+    asked = request[QUERY]
+    await commodities.ensure_commodities()
+    priced = await Commodity.filter(
+        id__in=Subquery(PriceRecord.filter(status="published").distinct().values("commodity_id"))).order_by("group", "id")
+    name = asked["commodity"] or (priced[0].name if priced else "")
+    commodity = await Commodity.get_or_none(name=name) if name else None
+    days = asked["days"]
+    last = view.today(request)
+    first = last - timedelta(days=days - 1)
+    lines = await chart.series(commodity.id, first, asked["market"]) if commodity else []
+    market = await Market.get_or_none(id=asked["market"]) if asked["market"] else None
+    where = market.name if market else "各市场"
+    return render(request, "prices/chart.html", {
+        "commodities": priced, "markets": await Market.all().order_by("name"), "commodity": commodity,
+        "market": market, "days": days, "lines": lines,
+        "chart": chart.line_chart(lines, first, last, unit=commodity.unit if commodity else "",
+                                  title=f"{name}近 {days} 天{where}的价格") if commodity else None,
+    })

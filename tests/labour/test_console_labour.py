@@ -3,11 +3,13 @@ pushed), verify and withdraw, refused forms keep what was typed, wage-arrears wa
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
 
 from bot.keys import CONFIG
@@ -155,3 +157,33 @@ async def test_api_verify_and_withdraw(console: Console, electrician: Subscriber
     late = await console.client.post(f"/api/v1/jobs/{old.id}/verify", headers=token)
     assert late.status == 409 and "has already passed" in (await late.json())["error"]
     assert (await console.client.post(f"/api/v1/jobs/{job.id}/verify")).status == 401
+
+
+async def test_a_job_file_is_uploaded_with_each_bad_line_reported(console: Console, electrician: Subscriber) -> None:
+    await console.login("officer")
+    data = ("用工单位,工种,工作地点,工资,联系电话,有效期至,核实人\n"
+            f"十堰电力安装公司,电工,十堰市张湾区,350元/天,王经理 13900001111,{day(20)},县人社局\n"
+            f"丹江口茶厂,采茶,丹江口市,面议,13900002222,{day(20)},\n"
+            f"武当山茶园,采茶,丹江口市,120元/天,13900003333,{day(20)},\n"
+            f"旧工地,建筑,武汉,280元/天,13900005555,{day(-1)},县人社局\n").encode("gbk")
+    form = aiohttp.FormData()
+    form.add_field("_csrf", console.csrf)
+    form.add_field("file", data, filename="招工.csv", content_type="text/csv")
+    response = await console.client.post("/admin/jobs/upload", data=form)
+    body = await response.text()
+    assert response.status == 200, body
+    assert "“招工.csv”：新增 2 条，更新 0 条，其中 1 条已核实并发布" in body and "2 行有错没有保存" in body
+    lines = re.findall(r"<tr><td>第 (\d+) 行</td><td>([^<]+)</td></tr>", body)
+    assert [n for n, _ in lines] == ["3", "5"]
+    assert lines[0][1].startswith("工资：要写明金额") and "已经过了" in lines[1][1]
+    assert await Job.filter(employer="武当山茶园", verified_by="").exists()  # kept, waiting to be verified
+    push = await Broadcast.get(kind="labour")
+    assert push.audience == {"subscriber_ids": [electrician.id]}
+    audit = await AuditEvent.filter(action="POST /admin/jobs/upload").get()
+    assert "2 new" in audit.detail and "1 published" in audit.detail
+
+    header = aiohttp.FormData()
+    header.add_field("_csrf", console.csrf)
+    header.add_field("file", "用工单位,薪水\n甲,1\n".encode(), filename="x.csv", content_type="text/csv")
+    refused = await console.client.post("/admin/jobs/upload", data=header)
+    assert refused.status == 400 and "第 1 行" in await refused.text()

@@ -3,10 +3,12 @@ suspect prices (alerts fire), mapping unknown names (with an alias for next time
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
 import pytest
 
 from bot.keys import CONFIG
@@ -103,13 +105,27 @@ async def test_suspect_price_is_held_then_confirmed_and_alerts_fire(markets: Con
     assert held.status == "suspect" and not await Broadcast.filter(kind="price").exists()
 
     page = await (await markets.client.get("/admin/prices")).text()
-    assert "确认发布" in page and f"/admin/prices/{held.id}/confirm" in page and "2.10" in page
-    confirmed = await markets.post_form(f"/admin/prices/{held.id}/confirm", {"back": "/admin/prices?days=30"})
+    assert "核对后发布" in page and f"/admin/prices/{held.id}/confirm" in page and "2.10" in page
+    # One click never publishes it: without the officer's check the confirmation page comes back.
+    clicked = await markets.post_form(f"/admin/prices/{held.id}/confirm", {"back": "/admin/prices?days=30"})
+    assert clicked.status == 400 and "勾选“我已核对”" in await clicked.text()
+    assert (await PriceRecord.get(id=held.id)).status == "suspect"
+    check = await markets.client.get(f"/admin/prices/{held.id}/confirm?back=/admin/prices%3Fdays%3D30")
+    body = await check.text()
+    assert check.status == 200 and "核对后再发布：柑橘 · 十堰农产品批发市场" in body
+    assert "是中位数的 4.3 倍" in body and "1 位设了柑橘价格提醒的农户" in body and "我已核对原始记录" in body
+    assert '<svg class="chart price-chart"' in body and 'value="/admin/prices?days=30"' in body
+    confirmed = await markets.post_form(f"/admin/prices/{held.id}/confirm",
+                                        {"back": "/admin/prices?days=30", "checked": "1"})
     assert confirmed.headers["Location"].startswith("/admin/prices?days=30&ok=")
     assert (await PriceRecord.get(id=held.id)).status == "published"
     push = await Broadcast.get(kind="price")
     assert push.audience == {"subscriber_ids": [sub.id]} and "9.00" in push.text
-    assert "无需再确认" in flash(await markets.post_form(f"/admin/prices/{held.id}/confirm"))["err"]
+    audit = await AuditEvent.filter(action__contains="/confirm").get()
+    assert f"confirmed suspect price {held.id}" in audit.detail
+    assert "无需再确认" in flash(await markets.post_form(f"/admin/prices/{held.id}/confirm", {"checked": "1"}))["err"]
+    assert "无需再确认" in flash(await markets.client.get(f"/admin/prices/{held.id}/confirm",
+                                                     allow_redirects=False))["ok"]
 
 
 async def test_wrong_suspect_price_is_deleted(markets: Console) -> None:
@@ -196,3 +212,55 @@ async def test_api_unmapped_map_drop_delete_and_markets(markets: Console) -> Non
     assert (await markets.api("GET", "/api/v1/prices/unmapped")).status == 200
     spec = await (await markets.client.get("/api/v1/openapi.json")).json()
     assert spec["paths"]["/api/v1/prices/{id}"]["delete"]["summary"] == "Delete a wrongly entered price record."
+
+
+async def test_a_price_file_is_uploaded_with_each_bad_line_reported(markets: Console) -> None:
+    await store(markets, row(-5, 2.0), row(-4, 2.1), row(-3, 2.2))
+    data = ("日期,市场,品名,价格,单位\n"
+            f"{day(-1)},{WHOLESALE},柑橘,4.4,元/公斤\n"
+            f"{day(-1)},城关镇农贸市场,洋芋,1.2,元/斤\n"
+            f"{day(-1)},火星市场,柑橘,2,元/斤\n"
+            f"{day(-1)},城关镇农贸市场,柑橘,-3,元/斤\n"
+            "明天,城关镇农贸市场,柑橘,2,元/斤\n"
+            f"{day(-2)},城关镇农贸市场,柑橘,30,元/斤\n").encode("gbk")
+    form = aiohttp.FormData()
+    form.add_field("_csrf", markets.csrf)
+    form.add_field("file", data, filename="价格 3月.csv", content_type="text/csv")
+    response = await markets.client.post("/admin/prices/upload", data=form)
+    body = await response.text()
+    assert response.status == 200, body
+    assert "“价格 3月.csv”：新增 3 条，更新 0 条；1 条待确认，1 条名称未识别（已暂存），2 行有错没有保存。" in body
+    lines = re.findall(r"<tr><td>第 (\d+) 行</td><td><span[^>]*>([^<]+)</span></td><td>([^<]+)</td></tr>", body)
+    assert [(n, outcome) for n, outcome, _ in lines] == [
+        ("4", "已暂存，名称未识别"), ("5", "没有保存"), ("6", "没有保存"), ("7", "待确认")]
+    assert "价格要大于 0" in lines[1][2] and "日期格式不对" in lines[2][2] and "相差太大" in lines[3][2]
+    potato = await PriceRecord.get(commodity__name="马铃薯")
+    assert potato.price == 1.2 and potato.source == "上传 价格 3月.csv" and potato.recorded_by == "农技员小王"
+    assert (await PriceRecord.get(date=day(-1), market__name=WHOLESALE)).price == 2.2  # per jin
+    assert await UnmappedPrice.filter(market_name="火星市场").exists()
+    audit = await AuditEvent.filter(action="POST /admin/prices/upload").get()
+    assert "3 new" in audit.detail and "2 refused" in audit.detail
+
+    empty = aiohttp.FormData()
+    empty.add_field("_csrf", markets.csrf)
+    empty.add_field("file", b"price,unit\n1,2\n", filename="x.csv", content_type="text/csv")
+    refused = await markets.client.post("/admin/prices/upload", data=empty)
+    text = await refused.text()
+    assert refused.status == 400 and "第 1 行" in text and "表头" in text
+    nothing = await markets.post_form("/admin/prices/upload", {})
+    assert nothing.status == 400 and "请选择要上传的价格表" in await nothing.text()
+
+
+async def test_price_chart_per_commodity_and_market(markets: Console) -> None:
+    await store(markets, row(-5, 2.0), row(-4, 2.1), row(-3, 2.2), row(-3, 1.8, market="城关镇农贸市场"))
+    page = await (await markets.client.get("/admin/prices/chart?commodity=柑橘&days=30")).text()
+    assert '<svg class="chart price-chart"' in page and "柑橘近 30 天各市场的价格" in page
+    assert page.count("<polyline") == 2 and "十堰农产品批发市场" in page and "城关镇农贸市场" in page
+    assert "<td class=\"num\">2.20</td>" in page
+    wholesale = await Market.get(name=WHOLESALE)
+    one = await (await markets.client.get(f"/admin/prices/chart?commodity=柑橘&market={wholesale.id}")).text()
+    assert one.count("<polyline") == 1 and "1.80" not in one
+    first = await (await markets.client.get("/admin/prices/chart")).text()
+    assert "<polyline" in first  # the first commodity with prices
+    none = await (await markets.client.get("/admin/prices/chart?commodity=生猪")).text()
+    assert "这段时间没有价格" in none and "<polyline" not in none
