@@ -128,6 +128,7 @@ def test_signs_the_article_shows_are_still_answered(searcher: Searcher) -> None:
 def test_one_vague_sign_is_no_grave_diagnosis(searcher: Searcher) -> None:
     goose = searcher.search("鹅拉绿稀屎")
     assert not goose.answered  # green droppings alone do not make duck plague
+    assert not searcher.search("鸭子腿软站不起来").answered  # weak legs are one sign, however said
     named = searcher.search("鸭瘟疫苗好久打")
     assert named.answered and named.best is not None and named.best.ref == "duck-plague"
     several = searcher.search("鸡歪脖子 拉绿屎 死了好几只")
