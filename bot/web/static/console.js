@@ -65,6 +65,8 @@ document.addEventListener("submit", (event) => {
       }
     }
   };
+  // Charts wider than their box start scrolled to the right: the latest days first.
+  for (const box of document.querySelectorAll(".chart-box")) box.scrollLeft = box.scrollWidth;
   nb.prepare = prepare;  // pages that draw rows later call nb.prepare(container)
   prepare(document);
   window.addEventListener("resize", nb.debounce(() => prepare(document), 200));
