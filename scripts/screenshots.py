@@ -35,7 +35,6 @@ async def links(page: Page) -> list[str]:
 
 
 async def shoot(base: str, name: str, password: str, out: Path) -> int:
-    out.mkdir(parents=True, exist_ok=True)
     count = 0
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
@@ -78,8 +77,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("build/screens"))
     args = parser.parse_args()
     password = sys.stdin.readline().rstrip("\n")
+    args.out.mkdir(parents=True, exist_ok=True)
     count = asyncio.run(shoot(args.url.rstrip("/"), args.name, password, args.out))
-    print(f"{count} screenshots in {args.out}")
+    sys.stdout.write(f"{count} screenshots in {args.out}\n")
 
 
 if __name__ == "__main__":
