@@ -9,7 +9,7 @@ from aiohttp import web
 
 from bot.articles import versions
 from bot.articles.models import ArticleVersion
-from bot.articles.pages import PAGE_SIZE, VERSION_ACTIONS
+from bot.articles.pages import PAGE_SIZE
 from bot.articles.service import (
     KEYWORD_LEN,
     KEYWORDS_MAX,
@@ -60,7 +60,8 @@ API_LIST_QUERY = Query(q=Text(200, label="标题、编号或关键词"), crop=Te
                        topic=Text(10, label="类别"), limit=Int(1, 200, default=PAGE_SIZE, label="每页几篇"),
                        offset=Int(0, 10**9, label="跳过几篇"),
                        status=Text(12, choices=("published", "draft", "withdrawn"), label="状态"))
-NOTE = Obj(note=Text(200, label="说明（退回的理由）"))
+ACT = Obj(version=Int(1, 999_999, required=True, label="第几版"), note=Text(200, label="说明（退回的理由）"),
+          example={"version": 3})
 
 
 def add_routes(app: web.Application) -> None:
@@ -71,8 +72,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/articles/{id:\\d+}", get_api)
     app.router.add_put("/api/v1/articles/{id:\\d+}", update_api)
     app.router.add_get("/api/v1/articles/{id:\\d+}/versions", versions_api)
-    for action in VERSION_ACTIONS:
-        app.router.add_post(f"/api/v1/articles/{{id:\\d+}}/versions/{{number:\\d{{1,6}}}}/{action}", version_api)
+    for action in versions.ACTIONS:
+        app.router.add_post(f"/api/v1/articles/{{id:\\d+}}/{action}", version_api)
 
 
 @requires("officer")
@@ -155,8 +156,7 @@ async def create_api(request: web.Request) -> web.Response:
         return error(400, "；".join(errors))
     publish = _publishing(request, body)
     article, version = await versions.save(None, fields, request[OFFICER], request.app[CONFIG], publish=publish)
-    what = "发布了新文章" if publish else "写了新文章草稿"
-    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], article, f"{what}（第 {version.number} 版）")
+    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], versions.saved(version, new=True))
     return web.json_response(await _with_pending(article), status=201)
 
 
@@ -180,14 +180,8 @@ async def update_api(request: web.Request) -> web.Response:
         return error(400, "；".join(errors))
     publish = _publishing(request, body)
     article, version = await versions.save(article, fields, request[OFFICER], request.app[CONFIG], publish=publish)
-    what = "修改并发布了文章" if publish else "修改了文章（草稿待审核）"
-    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], article, f"{what}（第 {version.number} 版）")
+    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], versions.saved(version, new=False))
     return web.json_response(await _with_pending(article))
-
-
-def _note(request: web.Request) -> str:
-    body = request[BODY]
-    return str(body.get("note") or "") if isinstance(body, dict) else ""
 
 
 @requires("officer")
@@ -201,32 +195,26 @@ async def versions_api(request: web.Request) -> web.Response:
 
 
 @requires("officer")
-@accepts(body=NOTE, body_optional=True)
+@accepts(body=ACT)
 async def version_api(request: web.Request) -> web.Response:
-    """publish (supervisors, or officers with console.self_publish) a pending draft; withdraw your own
-    draft (or, as a supervisor, send one back with {"note": why}); rollback: bring an older version back as a new one
-    (published by those who may publish, else a draft). Answer: the article, as GET gives it."""
+    """POST …/publish (supervisors, or officers with console.self_publish) a pending draft; …/withdraw your
+    own draft (or, as a supervisor, send one back with "note": why); …/rollback: bring an older version back
+    as a new one (published by those who may publish, else a draft).
+
+    Body: {"version": N, "note": "…"}. Answer: the article, as GET gives it; 409 when refused."""
     article = await Article.get_or_none(id=int(request.match_info["id"]))
-    version = await ArticleVersion.get_or_none(article_id=article.id, number=int(request.match_info["number"])) \
+    body = request[BODY]
+    asked: dict[str, Any] = body if isinstance(body, dict) else {}
+    version = await ArticleVersion.get_or_none(article_id=article.id, number=asked["version"]) \
         if article is not None else None
     if article is None or version is None:
         return error(404, "没有这篇文章或这一版")
-    officer, config, action = request[OFFICER], request.app[CONFIG], request.path.rsplit("/", 1)[1]
     try:
-        if action == "publish":
-            if not versions.can_publish(officer, config):
-                return error(403, "发布文章需要审核员权限")
-            article = await versions.publish(version, officer)
-            done = f"发布了第 {version.number} 版"
-        elif action == "withdraw":
-            article = await versions.withdraw(version, officer, note=_note(request))
-            done = f"{'撤回' if version.state == 'withdrawn' else '退回'}了第 {version.number} 版草稿"
-        else:
-            article, made = await versions.restore(version, officer, config)
-            done = f"把第 {version.number} 版恢复为第 {made.number} 版"
+        article, done, _ = await versions.act(request.path.rsplit("/", 1)[1], version, request[OFFICER],
+                                              request.app[CONFIG], note=str(asked.get("note") or ""))
     except versions.Refused as refused:
-        return error(409, str(refused))
-    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], article, done)
+        return error(refused.status, str(refused))
+    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], done)
     return web.json_response(await _with_pending(article))
 
 

@@ -27,7 +27,7 @@ from bot.compose import ask
 from bot.keys import CONFIG, OFFICER, SEARCH
 from bot.web import auth
 from bot.web.console import AUDIT_DETAIL
-from bot.web.fields import Int, Text
+from bot.web.fields import Int, Obj, Text
 from bot.web.params import QUERY, Query, accepts
 from bot.web.view import render, see_other
 from content import models as content
@@ -50,7 +50,7 @@ LIST_QUERY = Query(q=Text(200, label="标题、编号或关键词"), mode=Text(8
                    crop=Text(20, label="作物"), topic=Text(10, label="类别"), page=Int(1, 10_000, label="第几页"),
                    state=Text(12, choices=tuple(STATES), label="状态"))
 NEW_QUERY = Query(title=Text(200, label="标题"))
-VERSION_ACTIONS = ("publish", "withdraw", "rollback")
+VERSION_FORM = Obj(version=Int(1, 999_999, required=True, label="第几版"))
 
 
 def add_routes(app: web.Application) -> None:
@@ -60,8 +60,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/admin/articles/{id:\\d+}", edit_page)
     app.router.add_post("/admin/articles/{id:\\d+}", save_form)
     app.router.add_post("/admin/articles/{id:\\d+}/delete", delete_form)
-    for action in VERSION_ACTIONS:
-        app.router.add_post(f"/admin/articles/{{id:\\d+}}/versions/{{number:\\d{{1,6}}}}/{action}", version_form)
+    for action in versions.ACTIONS:  # the version in the form: the audit trail keeps 40 characters of the route
+        app.router.add_post(f"/admin/articles/{{id:\\d+}}/{action}", version_form)
 
 
 def _form_draft(form: Mapping[str, Any], getall: Any) -> dict[str, Any]:
@@ -173,8 +173,7 @@ async def create_form(request: web.Request) -> web.Response:
         return await _edit(request, draft, None, errors=errors, status=400)
     publish = _publishing(request, form)
     article, version = await versions.save(None, fields, request[OFFICER], request.app[CONFIG], publish=publish)
-    what = "发布了新文章" if publish else "写了新文章草稿"
-    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], article, f"{what}（第 {version.number} 版）")
+    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], versions.saved(version, new=True))
     return _saved(article, publish)
 
 
@@ -194,50 +193,35 @@ async def save_form(request: web.Request) -> web.Response:
             "请在新窗口打开这篇文章对照一下，确认无误后再点保存（会覆盖对方的修改）。"])
     publish = _publishing(request, form)
     article, version = await versions.save(article, fields, request[OFFICER], request.app[CONFIG], publish=publish)
-    what = "修改并发布了文章" if publish else "修改了文章（草稿待审核）"
-    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], article, f"{what}（第 {version.number} 版）")
+    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], versions.saved(version, new=False))
     return _saved(article, publish)
 
 
 @auth.page("officer")
 async def version_form(request: web.Request) -> web.Response:
-    """发布 / 退回 (supervisors) or 撤回 (the author) a pending draft; 恢复 an older version."""
+    """发布 / 退回 (supervisors) or 撤回 (the author) a pending draft; 恢复 (roll back to) an older version."""
     article = await _article_page(request)
-    action = request.path.rsplit("/", 1)[1]
-    version = await ArticleVersion.get_or_none(article_id=article.id, number=int(request.match_info["number"]))
+    form = await request.post()
+    number = str(form.get("version", ""))
+    version = await ArticleVersion.get_or_none(article_id=article.id, number=int(number)) \
+        if number.isdecimal() and len(number) <= 6 else None
     if version is None:
         raise web.HTTPNotFound(reason="没有这一版，可能文章已被删除。")
-    officer, config, back = request[OFFICER], request.app[CONFIG], f"/admin/articles/{article.id}"
-    if action == "publish" and not versions.can_publish(officer, config):  # 403: not audited
-        raise auth.PageRefused("发布文章需要审核员权限，请找审核员。")
-    form = await request.post()
     try:
-        if action == "publish":
-            article = await versions.publish(version, officer)
-            done, ok = f"发布了第 {version.number} 版", f"已发布第 {version.number} 版。农户现在发问题就按这一版回答。"
-        elif action == "withdraw":
-            article = await versions.withdraw(version, officer, note=str(form.get("note", "")))
-            sent_back = version.state != "withdrawn"
-            done = f"{'退回' if sent_back else '撤回'}了第 {version.number} 版草稿"
-            ok = f"已{'退回' if sent_back else '撤回'}第 {version.number} 版草稿，农户收到的内容不变。"
-        else:
-            article, made = await versions.restore(version, officer, config)
-            published = made.state == "published"
-            done = f"把第 {version.number} 版恢复为第 {made.number} 版（{'已发布' if published else '草稿待审核'}）"
-            ok = (f"已恢复第 {version.number} 版的内容（现为第 {made.number} 版）。"
-                  + ("农户现在收到的是这一版。" if published else "这是草稿，审核员发布后生效。"))
+        article, done, ok = await versions.act(request.path.rsplit("/", 1)[1], version, request[OFFICER],
+                                               request.app[CONFIG], note=str(form.get("note", "")))
     except versions.Refused as refused:  # a page, not a redirect: nothing was done, nothing is audited
         waiting = await versions.pending(article)
         shown = versions.fields_of_version(waiting) if waiting is not None else fields_of(article)
         return await _edit(request, draft_of(shown), article, errors=[str(refused)], stamp=await _stamp(article),
-                           status=409)
-    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], article, done)
-    return see_other(back, ok=ok)
+                           status=refused.status)
+    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], done)
+    return see_other(f"/admin/articles/{article.id}", ok=ok)
 
 
 @auth.page("supervisor")
 async def delete_form(request: web.Request) -> web.Response:
     article = await _article_page(request)
     await article.delete()
-    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], article, "删除了文章")
+    request[AUDIT_DETAIL] = await made_searchable(request.app[SEARCH], f"删除了文章《{article.title}》")
     return see_other("/admin/articles", ok=f"已删除《{article.title}》，机器人不会再用它回答。")

@@ -220,10 +220,10 @@ def article_json(a: Article) -> dict[str, Any]:
             "created_at": a.created_at.isoformat(), "updated_at": a.updated_at.isoformat()}
 
 
-async def made_searchable(searcher: Searcher, article: Article, what: str) -> str:
-    """Make a change searchable at once; returns what the audit trail says was done."""
+async def made_searchable(searcher: Searcher, what: str) -> str:
+    """Make a change searchable at once (or a withdrawn text unsearchable); returns `what`, for the audit trail."""
     await searcher.refresh()
-    return f"{what}《{article.title}》（编号 {article.ref}）"
+    return what
 
 
 def draft_of(fields: Fields) -> dict[str, Any]:

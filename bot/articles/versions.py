@@ -25,7 +25,15 @@ STATUS_NAMES = {content.PUBLISHED: "已发布", content.DRAFT: "草稿待审核"
 
 
 class Refused(Exception):
-    """What cannot be done to a version, said in plain Chinese."""
+    """What cannot be done to a version, said in plain Chinese (409: no longer possible)."""
+
+    status = 409
+
+
+class NotAllowed(Refused):
+    """Not this officer's to do (403)."""
+
+    status = 403
 
 
 def can_publish(officer: Officer, config: Config) -> bool:
@@ -106,7 +114,7 @@ async def withdraw(version: ArticleVersion, officer: Officer, *, note: str = "")
         raise Refused(f"第 {version.number} 版{STATE_NAMES.get(version.state, '')}，不是待审核的草稿。")
     own = version.author_id == officer.id
     if not own and RANK[officer.role] < RANK["supervisor"]:
-        raise Refused("只能撤回自己写的草稿；别人的草稿请审核员处理。")
+        raise NotAllowed("只能撤回自己写的草稿；别人的草稿请审核员处理。")
     version.note = note.strip()[:200] or version.note
     await _decide(version, WITHDRAWN if own else REJECTED, officer)
     article = await content.Article.get(id=version.article_id)
@@ -132,3 +140,34 @@ async def restore(version: ArticleVersion, officer: Officer, config: Config) -> 
         raise Refused(forbidden_message(found[0]))
     return await save(article, fields, officer, config, publish=can_publish(officer, config),
                       note=f"恢复第 {version.number} 版")
+
+
+ACTIONS = ("publish", "withdraw", "rollback")  # the last segment of the routes acting on one version
+
+
+async def act(action: str, version: ArticleVersion, officer: Officer, config: Config,
+              note: str = "") -> tuple[content.Article, str, str]:
+    """Do `action` to the version: the article after it, what the audit trail says, what the officer is told.
+    Refused when it is not theirs to do or no longer possible."""
+    n = version.number
+    if action == "publish":
+        if not can_publish(officer, config):
+            raise NotAllowed("发布文章需要审核员权限，请找审核员。")
+        article = await publish(version, officer)
+        return article, f"发布了第 {n} 版《{version.title}》", f"已发布第 {n} 版。农户现在发问题就按这一版回答。"
+    if action == "withdraw":
+        article = await withdraw(version, officer, note=note)
+        what = "撤回" if version.state == WITHDRAWN else "退回"
+        return (article, f"{what}了第 {n} 版草稿《{version.title}》" + (f"：{version.note}" if what == "退回" else ""),
+                f"已{what}第 {n} 版草稿，农户收到的内容不变。")
+    article, made = await restore(version, officer, config)
+    live = made.state == PUBLISHED
+    return (article, f"把第 {n} 版恢复为第 {made.number} 版《{made.title}》（{'已发布' if live else '草稿待审核'}）",
+            f"已恢复第 {n} 版的内容（现为第 {made.number} 版）。"
+            + ("农户现在收到的是这一版。" if live else "这是草稿，审核员发布后生效。"))
+
+
+def saved(version: ArticleVersion, new: bool) -> str:
+    """What the audit trail says about a save."""
+    state = "已发布" if version.state == PUBLISHED else "草稿待审核"
+    return f"{'新文章' if new else ''}第 {version.number} 版《{version.title}》，{state}"

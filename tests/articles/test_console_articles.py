@@ -113,12 +113,12 @@ async def test_created_article_is_a_draft_until_a_supervisor_publishes_it(kb: Co
     assert article.status == "draft" and "草稿" in unquote(response.headers["Location"])
     version = await ArticleVersion.get(article_id=article.id)
     assert (version.number, version.state, version.author_name) == (1, "draft", OFFICER_NAMES["officer"])
-    assert await AuditEvent.filter(action="POST /admin/articles", detail__contains="写了新文章草稿").exists()
+    assert await AuditEvent.filter(action="POST /admin/articles", detail__contains="新文章第 1 版").exists()
     drafted = await ask(kb, "我家黄瓜瓜蔓开裂流胶咋办")
     assert not drafted["answered"] and article.id not in [h["id"] for h in drafted["hits"]]
 
     await kb.login("supervisor")
-    published = await kb.post_form(f"/admin/articles/{article.id}/versions/1/publish")
+    published = await kb.post_form(f"/admin/articles/{article.id}/publish", {"version": "1"})
     assert published.status == 303 and "已发布第 1 版" in unquote(published.headers["Location"])
     after = await ask(kb, "我家黄瓜瓜蔓开裂流胶咋办")
     assert after["answered"] and after["hits"][0]["id"] == article.id
