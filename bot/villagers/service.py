@@ -114,7 +114,7 @@ async def edit_person(person: Subscriber, row: dict[str, Any]) -> list[str]:
         raise roster.RowError("channel: no phone", "这位农户没有手机号，不能改成短信接收")
     if channel == "wechat" and not person.wechat_openid:
         raise roster.RowError("channel: no wechat", "这位农户没有绑定微信，不能改成微信接收")
-    changed = [key for key, value in values.items() if getattr(person, key) != value]
+    changed = [key for key in FIELD_NAMES if key in values and getattr(person, key) != values[key]]  # form order
     for key in changed:
         setattr(person, key, values[key])
     if changed:
