@@ -6,6 +6,7 @@ than its box scrolls inside its .chart-box (bot/web/static/console.css)."""
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 
 from markupsafe import Markup, escape
@@ -13,12 +14,17 @@ from markupsafe import Markup, escape
 _ids = itertools.count(1)
 BAR_COLOUR = "#2e7d32"
 FONT = 13  # px, the labels' size: at least 12 on every screen
+PHONE = 340  # px, a card's inside on a 390 px phone
 
 
-def _frame(title: str, desc: str, width: int, height: int, body: list[str]) -> Markup:
+def _frame(title: str, desc: str, width: int, height: int, body: list[str], *, fluid: bool = False) -> Markup:
+    """fluid: the chart grows with its box up to 1.5 times its size and shrinks only while its labels
+    stay at least 12 px (then its box scrolls)."""
     n = next(_ids)
+    size = (f'style="width: 100%; max-width: {round(width * 1.5)}px; min-width: {math.ceil(width * 12 / FONT)}px" '
+            if fluid else "")
     head = (f'<div class="chart-box"><svg class="chart" role="img" aria-labelledby="chart{n}-t chart{n}-d" '
-            f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" font-size="{FONT}" '
+            f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" font-size="{FONT}" {size}'
             f'xmlns="http://www.w3.org/2000/svg">'
             f'<title id="chart{n}-t">{escape(title)}</title><desc id="chart{n}-d">{escape(desc)}</desc>')
     return Markup(head + "".join(body) + "</svg></div>")
@@ -51,13 +57,16 @@ def bar_chart(items: Sequence[tuple[str, int]], *, title: str, unit: str = "", w
 def stacked_columns(labels: Sequence[str], series: Sequence[tuple[str, str, Sequence[int]]], *,
                     title: str, width: int = 0, height: int = 240) -> Markup:
     """One column per label, stacked from the bottom in series order: (name, colour, values).
-    Width 0: wide enough for every label to be read (FONT px, ~3.2 em a column)."""
+    Drawn for a phone (PHONE px) and grown with its box: when the labels do not all fit, every k-th
+    is written, counted back from the last (the latest day always has its label)."""
     left, bottom, top_pad, legend = 40, 36, 10, 24
-    width = width or max(320, left + 10 + round(FONT * 3.4) * len(labels))
+    width = width or PHONE
     plot_h = height - bottom - top_pad - legend
     totals = [sum(values[i] for _, _, values in series) for i in range(len(labels))]
     top = max(totals, default=0)
     step = (width - left - 10) / max(1, len(labels))
+    widest = max((len(label) for label in labels), default=1) * FONT * 0.62 + 6  # digits and dashes
+    every = max(1, math.ceil(widest / step))
     body: list[str] = [
         f'<line class="axis" x1="{left}" y1="{top_pad + legend + plot_h}" x2="{width - 5}" '
         f'y2="{top_pad + legend + plot_h}" stroke="#999"/>',
@@ -81,11 +90,12 @@ def stacked_columns(labels: Sequence[str], series: Sequence[tuple[str, str, Sequ
                 title = f"{escape(label)} {escape(name)}：{values[i]}"
                 body.append(f'<rect x="{x0:.1f}" y="{y:.1f}" width="{step * 0.7:.1f}" height="{h:.1f}" '
                             f'fill="{escape(colour)}"><title>{title}</title></rect>')
-        if totals[i]:
+        if totals[i] and len(str(totals[i])) * FONT * 0.62 <= step + 2:  # else in the tooltip and <desc>
             body.append(f'<text x="{x0 + step * 0.35:.1f}" y="{y - 3:.1f}" text-anchor="middle">{totals[i]}</text>')
-        body.append(f'<text x="{x0 + step * 0.35:.1f}" y="{height - bottom + 16}" '
-                    f'text-anchor="middle">{escape(label)}</text>')
+        if (len(labels) - 1 - i) % every == 0:
+            body.append(f'<text x="{x0 + step * 0.35:.1f}" y="{height - bottom + 16}" '
+                        f'text-anchor="middle">{escape(label)}</text>')
     desc = "；".join(
         f"{label}：" + "，".join(f"{name} {values[i]}" for name, _, values in series)
         for i, label in enumerate(labels))
-    return _frame(title, desc or "暂无数据", width, height, body)
+    return _frame(title, desc or "暂无数据", width, height, body, fluid=True)
