@@ -52,14 +52,16 @@ class TradeListing(Model):
     commodity = fields.CharField(max_length=30)
     quantity = fields.FloatField()
     unit = fields.CharField(max_length=8)  # 斤 头 只 箱 …
-    price = fields.FloatField(null=True)  # 元 per unit
+    price = fields.FloatField(null=True)  # 元 per price_unit
+    price_unit = fields.CharField(max_length=8, default="", db_default="")
     township = fields.CharField(max_length=50, default="", db_default="")
     village = fields.CharField(max_length=50, default="", db_default="")
     grade = fields.CharField(max_length=30, default="", db_default="")
     available = fields.CharField(max_length=30, default="", db_default="")
     contact = fields.CharField(max_length=20)  # E.164, shown to the other side only after both agree
     text = fields.CharField(max_length=200, default="", db_default="")  # what they wrote
-    state = fields.CharField(max_length=10, default="open", db_default="open")  # pending|open|closed|rejected
+    # pending (an officer looks first) | open | closed (an officer) | cancelled (取消) | expired | rejected
+    state = fields.CharField(max_length=10, default="open", db_default="open")
     expires_on = fields.DateField()
     expiry_told = fields.BooleanField(default=False, db_default=False)
     created_on = fields.DateField()  # county date, for the posts-a-day limit
@@ -109,7 +111,7 @@ class TradeOutcome(Model):
     match_id: int
     side = fields.CharField(max_length=4)
     dealt = fields.BooleanField()
-    price = fields.FloatField(null=True)  # 元 per unit
+    price = fields.FloatField(null=True)  # 元 per unit (the sell listing's price unit)
     commodity = fields.CharField(max_length=30)
     unit = fields.CharField(max_length=8)
     township = fields.CharField(max_length=50, default="", db_default="")  # the seller's
