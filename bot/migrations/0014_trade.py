@@ -55,6 +55,7 @@ class Migration(migrations.Migration):
                 ('quantity', fields.FloatField()),
                 ('unit', fields.CharField(max_length=8)),
                 ('price', fields.FloatField(null=True)),
+                ('price_unit', fields.CharField(default='', db_default='', max_length=8)),
                 ('township', fields.CharField(default='', db_default='', max_length=50)),
                 ('village', fields.CharField(default='', db_default='', max_length=50)),
                 ('grade', fields.CharField(default='', db_default='', max_length=30)),
