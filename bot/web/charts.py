@@ -18,10 +18,10 @@ PHONE = 340  # px, a card's inside on a 390 px phone
 
 
 def _frame(title: str, desc: str, width: int, height: int, body: list[str], *, fluid: bool = False) -> Markup:
-    """fluid: the chart grows with its box up to 1.5 times its size and shrinks only while its labels
+    """fluid: the chart grows with its box up to 1.3 times its size and shrinks only while its labels
     stay at least 12 px (then its box scrolls)."""
     n = next(_ids)
-    size = (f'style="width: 100%; max-width: {round(width * 1.5)}px; min-width: {math.ceil(width * 12 / FONT)}px" '
+    size = (f'style="width: 100%; max-width: {round(width * 1.3)}px; min-width: {math.ceil(width * 12 / FONT)}px" '
             if fluid else "")
     head = (f'<div class="chart-box"><svg class="chart" role="img" aria-labelledby="chart{n}-t chart{n}-d" '
             f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" font-size="{FONT}" {size}'
