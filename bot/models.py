@@ -120,6 +120,7 @@ class Message(Model):
         indexes = (
             Index(fields=("subscriber_id", "created_at"), name="idx_message_sub_time"),
             Index(fields=("direction", "created_at"), name="idx_message_dir_time"),
+            Index(fields=("direction", "id"), name="idx_message_dir_id"),  # the message log, newest first
         )
 
 

@@ -102,6 +102,9 @@ class Delivery(Model):
             Index(fields=("state", "priority", "due_at"), name="idx_delivery_claim"),
             Index(fields=("run_id", "state"), name="idx_delivery_run_state"),
             Index(fields=("provider_id",), name="idx_delivery_provider"),
+            # the message log (bot/messagelog), newest first: by state, and one run's deliveries
+            Index(fields=("state", "id"), name="idx_delivery_state_id"),
+            Index(fields=("run_id", "id"), name="idx_delivery_run_id"),
         )
 
 

@@ -151,7 +151,8 @@ async def delivery_query(f: Filters, tz: tzinfo) -> Any | None:
     if f.channel:
         query = query.filter(channel=f.channel)
     if f.status:
-        query = query.filter(state__in=list(STATUS_GROUPS[f.status][2]))
+        states = STATUS_GROUPS[f.status][2]
+        query = query.filter(state=states[0]) if len(states) == 1 else query.filter(state__in=list(states))
     if f.township:
         query = query.filter(subscriber__township=f.township)
     if f.text:
@@ -159,7 +160,8 @@ async def delivery_query(f: Filters, tz: tzinfo) -> Any | None:
             text__isnull=True, broadcast__text__icontains=f.text)).values_list("id", flat=True)
         if not runs:
             return None
-        query = query.filter(run_id__in=list(runs))
+        # One run (the usual case): an equality, so the (run_id, id) index gives the rows in order.
+        query = query.filter(run_id=runs[0]) if len(runs) == 1 else query.filter(run_id__in=list(runs))
     if f.day:
         start, end = day_range(f.day, tz)
         query = query.filter(Q(sent_at__gte=start, sent_at__lt=end) | Q(

@@ -2,6 +2,7 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 from tortoise.fields.base import OnDelete
 from tortoise import fields
+from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0014_trade')]
@@ -33,5 +34,17 @@ class Migration(migrations.Migration):
             model_name='Answer',
             name='flagged_by',
             field=fields.CharField(default='', db_default='', max_length=50),
+        ),
+        ops.AddIndex(
+            model_name='Delivery',
+            index=Index(fields=['state', 'id'], name='idx_delivery_state_id'),
+        ),
+        ops.AddIndex(
+            model_name='Delivery',
+            index=Index(fields=['run_id', 'id'], name='idx_delivery_run_id'),
+        ),
+        ops.AddIndex(
+            model_name='Message',
+            index=Index(fields=['direction', 'id'], name='idx_message_dir_id'),
         ),
     ]

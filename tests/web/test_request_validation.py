@@ -313,8 +313,8 @@ async def test_signed_wechat_request_with_a_nul_in_its_nonce(aiohttp_client: Any
 
 
 async def test_every_json_post_and_put_api_route_declares_its_body(console: Console) -> None:
-    """A route taking a JSON body says what it takes (the confirm, verify, withdraw, close, delete and
-    reset actions take none)."""
+    """A route taking a JSON body says what it takes (the confirm, verify, withdraw, close, delete, reset,
+    resend and wrong actions take none)."""
     without = []
     for route in console.app.router.routes():
         resource = route.resource
@@ -324,7 +324,7 @@ async def test_every_json_post_and_put_api_route_declares_its_body(console: Cons
         accepts = declared(route.handler)
         if accepts is None or accepts.body is None:
             without.append(resource.canonical.rsplit("/", 1)[-1])
-    assert set(without) <= {"confirm", "verify", "withdraw", "close", "reset"}, without
+    assert set(without) <= {"confirm", "verify", "withdraw", "close", "reset", "resend", "wrong"}, without
 
 
 async def test_openapi_describes_the_declared_parameters_and_bodies(console: Console) -> None:
