@@ -165,6 +165,8 @@ async def record_outcome(subscriber_id: int, number: int | None, dealt: bool, pr
         if (match.id, side) not in answered:
             open_ones.append((match, side))
     if not open_ones:
+        if number is not None and candidates:
+            return f"供求{number}号的成交情况已经记下了，谢谢！"
         if number is not None:
             return f"没有找到要回复的供求{number}号。"
         return "您没有等回复的供求成交情况。"

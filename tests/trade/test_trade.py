@@ -1,0 +1,278 @@
+"""供求 end to end over the inbound pipeline (SMS and WeChat texts through bot.inbox, proposals through the
+broadcasts push API and the delivery engine to in-memory senders), with the fake clock for the days."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+import handlers.trade
+from bot.config import Config
+from bot.extend import MARKET_PRICE, provide
+from bot.keys import CONFIG, SENDERS
+from bot.models import Message, Subscriber
+from bot.prices import quotes
+from bot.prices.models import Commodity, Market, PriceRecord
+from bot.trade import jobs, proposals
+from bot.trade.models import TradeListing, TradeMatch, TradeOutcome
+from bot.trade.parse import cn_number, parse
+from broadcasts import service
+from broadcasts.dispatcher import Dispatcher
+from broadcasts.models import Broadcast
+from tests.conftest import make_config
+from tests.fakes.clock import FakeClock
+from tests.fakes.sender import InMemorySender
+from tests.helpers import reply_text
+
+SELLER = "+8613800138000"
+SELLER_DIGITS = "13800138000"
+BUYER_OPENID = "oBuyer0001"
+BUYER_PHONE = "13900139000"
+
+
+# --- reading texts -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("卖 柑橘 2000斤 2.5元", {"side": "sell", "commodity": "柑橘", "quantity": 2000, "unit": "斤", "price": 2.5}),
+    ("收 核桃 500斤", {"side": "buy", "commodity": "核桃", "quantity": 500, "unit": "斤", "price": None}),
+    ("买 猪崽 10头", {"side": "buy", "commodity": "仔猪", "quantity": 10, "unit": "头"}),
+    ("我有两千多斤橘子要卖", {"side": "sell", "commodity": "柑橘", "quantity": 2000}),
+    ("哪里收魔芋", {"side": "sell", "commodity": "魔芋", "quantity": None}),
+    ("想买点脱毒洋芋种", {"side": "buy", "commodity": "马铃薯种薯", "quantity": None}),
+    ("收购洋芋2万斤 每斤1块2", {"side": "buy", "commodity": "马铃薯", "quantity": 20000, "price": 1.2}),
+    ("卖 柑橘 1吨 5元一公斤", {"quantity": 2000, "unit": "斤", "price": 2.5}),
+    ("卖 柑橘 10箱", {"quantity": 10, "unit": "箱"}),
+    ("卖 柑橘 很多", {"quantity": None, "vague": True}),
+    ("卖柑橘2000斤0元", {"quantity": 2000, "price": None, "bad_price": "0元"}),
+])
+def test_texts_are_read_as_listings(text: str, expected: dict[str, Any]) -> None:
+    draft = parse(text)
+    for key, value in expected.items():
+        assert getattr(draft, key) == value, (key, draft)
+
+
+def test_chinese_numbers() -> None:
+    assert [cn_number(t) for t in ("两千", "两千五", "1.5万", "十", "二十三", "一百零五", "2千", "很多")] == [
+        2000, 2500, 15000, 10, 23, 105, 2000, None]
+
+
+# --- the pipeline ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def trade_config(db_url: str) -> Config:
+    return make_config(db_url)
+
+
+@pytest.fixture
+async def market(quick_app: web.Application) -> None:
+    """柑橘 at 十堰批发 today, given to the trade feature the way the prices feature does."""
+    provide(quick_app, MARKET_PRICE, quotes.market_price)
+    commodity = await Commodity.create(name="柑橘", unit="元/斤", group="水果", aliases=",橘子,")
+    wholesale = await Market.create(name="十堰批发", kind="批发")
+    today = datetime.now(quick_app[CONFIG].tz).date()
+    await PriceRecord.create(date=today, market=wholesale, commodity=commodity, price=2.41, raw_price=2.41,
+                             raw_unit="元/斤")
+
+
+@pytest.fixture
+def clocked(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    clock.set(datetime.now().astimezone())
+    for module in (handlers.trade, jobs):
+        clock.install(monkeypatch, module)
+    return clock
+
+
+async def deliver(app: web.Application) -> None:
+    """Fire every push made so far and let the delivery engine send it (quiet hours are off in tests)."""
+    config = app[CONFIG]
+    for broadcast in await Broadcast.filter(state="scheduled", schedule=None):
+        await service.fire(broadcast.id, broadcast.approved_at or datetime.now(), config)
+    dispatcher = Dispatcher(app)
+    while await dispatcher.tick():
+        pass
+
+
+def sent(app: web.Application) -> list[tuple[str, str]]:
+    """(address, text) of everything pushed through the engine, both channels."""
+    out = []
+    for channel in ("sms", "wechat"):
+        sender = app[SENDERS][channel]
+        assert isinstance(sender, InMemorySender)
+        out += [(s.address, s.text) for s in sender.sent]
+    return out
+
+
+async def seller() -> Subscriber:
+    return await Subscriber.create(phone=SELLER, name="张三", township="关防乡", village="东川村")
+
+
+async def all_words(app: web.Application) -> str:
+    """Every reply and push so far, as one text."""
+    replies = await Message.filter(direction="out").values_list("body", flat=True)
+    return "\n".join([*map(str, replies), *(text for _, text in sent(app))])
+
+
+async def test_sell_and_buy_match_and_phones_only_after_both_agree(
+        quick_app: web.Application, market: None, clocked: FakeClock) -> None:
+    app = quick_app
+    await seller()
+    posted = await reply_text(app, "卖 柑橘 2000斤 2.5元", address=SELLER)
+    assert "已登记供求1号" in posted and "卖柑橘2000斤，2.5元/斤" in posted and "关防乡" in posted
+    assert "十堰批发今日2.41元/斤" in posted and "同意" in posted
+
+    # A WeChat follower, not registered: asked for the township, then a phone, one question at a time.
+    await Subscriber.create(wechat_openid=BUYER_OPENID, wechat_followed=True, preferred_channel="wechat")
+    ask = await reply_text(app, "想买柑橘500斤 2.6元", address=BUYER_OPENID, channel="wechat")
+    assert "哪个乡镇" in ask and "手机" not in ask
+    ask = await reply_text(app, "关防乡", address=BUYER_OPENID, channel="wechat")
+    assert "手机号" in ask
+    done = await reply_text(app, BUYER_PHONE, address=BUYER_OPENID, channel="wechat")
+    assert "已登记供求1号" in done and "收柑橘500斤，2.6元/斤" in done
+
+    await jobs.upkeep(app)
+    [match] = await TradeMatch.all()
+    assert match.state == "proposed" and match.score >= 70 and "同在关防乡" in match.reasons
+    await deliver(app)
+    texts = dict(sent(app))
+    assert f"有人收柑橘500斤，出价2.6元/斤，在关防乡。回复“同意 {match.id}”" in texts[SELLER]
+    assert "有人卖柑橘2000斤，要价2.5元/斤，在关防乡东川村" in texts[BUYER_OPENID]
+
+    first = await reply_text(app, f"同意 {match.id}", address=SELLER)
+    assert "对方也同意后" in first and BUYER_PHONE not in first
+    words = await all_words(app)
+    assert SELLER_DIGITS not in words and BUYER_PHONE not in words  # nobody's phone in any message yet
+
+    second = await reply_text(app, f"同意 {match.id}", address=BUYER_OPENID, channel="wechat")
+    assert f"对方电话{SELLER_DIGITS}" in second and "先验货后付款，不要先转定金" in second
+    await deliver(app)
+    to_seller = [text for address, text in sent(app) if address == SELLER]
+    assert f"对方电话{BUYER_PHONE}" in to_seller[-1] and "先验货后付款" in to_seller[-1]
+
+    # Three days later both are asked; the seller's answer is a 成交价.
+    await jobs.upkeep(app)
+    assert not await Broadcast.filter(text__contains="成交了吗").exists()
+    clocked.set(clocked.now() + timedelta(days=3, minutes=1))
+    await jobs.upkeep(app)
+    await deliver(app)
+    asked = [address for address, text in sent(app) if "成交了吗" in text]
+    assert sorted(asked) == sorted([SELLER, BUYER_OPENID])
+    thanks = await reply_text(app, "成交 2.4", address=SELLER)
+    assert "成交价2.4元/斤" in thanks
+    outcome = await TradeOutcome.get(match_id=match.id)
+    assert outcome.dealt and outcome.price == 2.4 and outcome.township == "关防乡"
+    none = await reply_text(app, "没成", address=BUYER_OPENID, channel="wechat")
+    assert "没成交" in none
+    assert await proposals.deal_prices("柑橘", clocked.now().date()) == "关防乡2.4元/斤（1笔）"
+    assert "记下了" in await reply_text(app, f"成交 {match.id} 2.5", address=SELLER)
+
+
+async def _pair(app: web.Application, buyer_phone: str = "+8613900139000") -> TradeMatch:
+    await seller()
+    await Subscriber.create(phone=buyer_phone, township="关防乡")
+    await reply_text(app, "卖 柑橘 2000斤 2.5元", address=SELLER)
+    await reply_text(app, "收 柑橘 1000斤 2.5元", address=buyer_phone)
+    await jobs.upkeep(app)
+    return await TradeMatch.get()
+
+
+async def test_a_decline_shares_nothing(quick_app: web.Application, clocked: FakeClock) -> None:
+    match = await _pair(quick_app)
+    assert "对方也同意后" in await reply_text(quick_app, f"同意 {match.id}", address="+8613900139000")
+    no = await reply_text(quick_app, f"不要 {match.id}", address=SELLER)
+    assert "不再推荐" in no
+    await deliver(quick_app)
+    words = await all_words(quick_app)
+    assert "对方电话" not in words and "对方这次没有同意" in words
+    late = await reply_text(quick_app, f"同意 {match.id}", address=SELLER)
+    assert "已经结束" in late and "13900139000" not in late
+    # The pair is never proposed again.
+    await jobs.upkeep(quick_app)
+    assert await TradeMatch.all().count() == 1
+
+
+async def test_proposals_and_listings_expire_and_extend(quick_app: web.Application, clocked: FakeClock) -> None:
+    match = await _pair(quick_app)
+    clocked.set(clocked.now() + timedelta(days=3, hours=1))
+    await jobs.upkeep(quick_app)
+    await match.refresh_from_db()
+    assert match.state == "expired"
+    assert "已经结束" in await reply_text(quick_app, f"同意 {match.id}", address=SELLER)
+    clocked.set(clocked.now() + timedelta(days=5))
+    await jobs.upkeep(quick_app)
+    listing = await TradeListing.get(subscriber__phone=SELLER)
+    assert listing.state == "expired"
+    await deliver(quick_app)
+    assert any("已到期下架" in t and "延期 1" in t for a, t in sent(quick_app) if a == SELLER)
+    again = await reply_text(quick_app, "延期 1", address=SELLER)
+    assert "已延期到" in again
+    await listing.refresh_from_db()
+    assert listing.state == "open" and listing.expires_on > clocked.now().date()
+    assert "在挂" in await reply_text(quick_app, "我的供求", address=SELLER)
+
+
+async def test_limits_on_listings_posts_and_proposals(db_url: str, quick_app: web.Application) -> None:
+    quick_app[CONFIG] = make_config(db_url, trade={"max_active_listings": 2, "max_posts_per_day": 3,
+                                                   "max_proposals_per_day": 1})
+    await seller()
+    assert "已登记供求1号" in await reply_text(quick_app, "卖 柑橘 100斤", address=SELLER)
+    assert "已登记供求2号" in await reply_text(quick_app, "卖 核桃 100斤", address=SELLER)
+    refused = await reply_text(quick_app, "卖 板栗 100斤", address=SELLER)
+    assert "已有2条供求在挂" in refused and await TradeListing.all().count() == 2
+    assert "已撤下供求1号" in await reply_text(quick_app, "取消 1", address=SELLER)
+    assert "已登记供求3号" in await reply_text(quick_app, "卖 板栗 100斤", address=SELLER)
+    await reply_text(quick_app, "取消 3", address=SELLER)
+    assert "今天已发3条" in await reply_text(quick_app, "卖 板栗 100斤", address=SELLER)
+    assert "没有在挂的供求9号" in await reply_text(quick_app, "取消 9", address=SELLER)
+    # Two buyers of walnuts: the seller gets one proposal today.
+    for phone in ("+8613900000001", "+8613900000002"):
+        await Subscriber.create(phone=phone, township="关防乡")
+        await reply_text(quick_app, "收 核桃 100斤", address=phone)
+    await jobs.upkeep(quick_app)
+    assert await TradeMatch.all().count() == 1
+
+
+async def test_opted_out_villagers_get_no_proposals(quick_app: web.Application) -> None:
+    await seller()
+    await Subscriber.create(phone="+8613900139000", township="关防乡")
+    await reply_text(quick_app, "卖 柑橘 2000斤", address=SELLER)
+    await reply_text(quick_app, "收 柑橘 500斤", address="+8613900139000")
+    await reply_text(quick_app, "TD", address="+8613900139000")
+    await jobs.upkeep(quick_app)
+    assert not await TradeMatch.exists()
+    await reply_text(quick_app, "订阅", address="+8613900139000")
+    await jobs.upkeep(quick_app)
+    assert await TradeMatch.all().count() == 1
+
+
+async def test_vague_quantities_and_bad_prices_are_asked_one_at_a_time(quick_app: web.Application) -> None:
+    await seller()
+    ask = await reply_text(quick_app, "卖 柑橘 很多", address=SELLER)
+    assert "卖多少斤柑橘" in ask and "2000斤" in ask
+    again = await reply_text(quick_app, "好多好多", address=SELLER)
+    assert "没看懂" in again and not await TradeListing.exists()
+    done = await reply_text(quick_app, "两千斤", address=SELLER)
+    assert "已登记供求1号" in done and "卖柑橘2000斤，价格面议" in done
+    bad = await reply_text(quick_app, "卖 核桃 300斤 0元", address=SELLER)
+    assert "价格“0元”不对" in bad
+    done = await reply_text(quick_app, "面议", address=SELLER)
+    assert "卖核桃300斤，价格面议" in done
+    ask = await reply_text(quick_app, "卖 板栗 500", address=SELLER)
+    assert "卖多少斤板栗" in ask
+    assert "算了" and "不发了" in await reply_text(quick_app, "算了", address=SELLER)
+    assert await TradeListing.all().count() == 2
+
+
+async def test_everyday_words_and_keywords_keep_their_meaning(quick_app: web.Application) -> None:
+    await seller()
+    ask = await reply_text(quick_app, "哪里收魔芋", address=SELLER)
+    assert "卖多少斤魔芋" in ask
+    assert "已登记供求1号" in await reply_text(quick_app, "800斤", address=SELLER)
+    buy = await reply_text(quick_app, "想买点脱毒洋芋种", address=SELLER)
+    assert "买多少斤马铃薯种薯" in buy
+    await reply_text(quick_app, "算了", address=SELLER)
+    # Price questions and topic opt-outs are not listings.
+    assert "供求" not in await reply_text(quick_app, "柑橘卖多少钱", address=SELLER)
+    assert "已退订" in await reply_text(quick_app, "取消 价格", address=SELLER)
