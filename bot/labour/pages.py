@@ -98,7 +98,8 @@ async def _show(request: web.Request, *, job_form: dict[str, str] | None = None,
         "arrears": await WageArrearsNotice.all().order_by("-active", "-published_on", "-id").limit(LIST_LIMIT),
         "job_form": {**dict.fromkeys(notices.COLUMNS, ""), "verified": "", **(job_form or {})},
         "arrears_form": {**dict.fromkeys(ARREARS_FORM, ""), **(arrears_form or {})},
-        "today": today.isoformat(), "limit": LIST_LIMIT, "back": request.path_qs, "upload": upload,
+        "today": today.isoformat(), "limit": LIST_LIMIT, "upload": upload,
+        "back": request.path_qs if request.method == "GET" else "/admin/jobs",  # after a form: the page itself
         "upload_columns": "、".join(LABELS[c] for c in notices.COLUMNS),
     }
     if flash_error:

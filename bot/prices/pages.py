@@ -121,7 +121,9 @@ async def _show(request: web.Request, *, form_rows: list[dict[str, str]] | None 
         "commodities": await Commodity.all().order_by("group", "id"),
         "units": UNITS, "market_kinds": commodities.MARKET_KINDS, "arrow": quotes.arrow, "today": today,
         "rows": form_rows or [_blank(today) for _ in range(FORM_ROWS)],
-        "limit": LIST_LIMIT, "back": request.path_qs, "upload": upload, "upload_columns": UPLOAD_COLUMNS,
+        # After a form (a POST here) list actions come back to the page itself, not to the form's address.
+        "limit": LIST_LIMIT, "back": request.path_qs if request.method == "GET" else "/admin/prices",
+        "upload": upload, "upload_columns": UPLOAD_COLUMNS,
     }
     if flash_error:
         context["flash_error"] = flash_error
