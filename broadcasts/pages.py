@@ -210,7 +210,7 @@ async def create(request: web.Request) -> web.Response:
     except (FormError, Invalid, service.BroadcastError) as exc:
         return await _compose(request, form, copied=copied, status=400,
                               flash_error=str(exc) if isinstance(exc, FormError) else chinese(exc))
-    copy_note = f" (copy of broadcast {copied.id})" if copied else ""
+    copy_note = f"（复制自群发 #{copied.id}）" if copied else ""
     request[AUDIT_DETAIL] = f"broadcast {broadcast.id}: {first_line(broadcast.text)}{copy_note}"
     return see_other(f"/admin/broadcasts/{broadcast.id}", ok=(
         f"已提交审批（预计发给 {shown['recipients']} 人）。审核员批准后按计划发送。"))
@@ -242,7 +242,7 @@ async def edit(request: web.Request) -> web.Response:
     except (FormError, Invalid, service.BroadcastError) as exc:
         return await _compose(request, form, editing=broadcast, status=400,
                               flash_error=str(exc) if isinstance(exc, FormError) else chinese(exc))
-    request[AUDIT_DETAIL] = f"broadcast {broadcast.id}: {first_line(broadcast.text)}"
+    request[AUDIT_DETAIL] = f"改后：{first_line(broadcast.text)}"
     return see_other(f"/admin/broadcasts/{broadcast.id}", ok=(
         f"已保存修改（预计发给 {shown['recipients']} 人），仍在等待审批。"))
 

@@ -200,10 +200,9 @@ async def upload_jobs(request: web.Request) -> web.Response:
     await _notify(request, report.verified_ids)
     lines = sorted([(e.line, e.chinese) for e in sheet.errors]
                    + [(int(where), job_message(message)) for where, message in report.errors])
-    request[console.AUDIT_DETAIL] = (f"uploaded {name}: {report.created} new, {report.updated} updated, "
-                                     f"{len(report.verified_ids)} published, {len(lines)} refused")
     summary = (f"“{name}”：新增 {report.created} 条，更新 {report.updated} 条，其中 {len(report.verified_ids)} 条已核实并发布"
                f"（匹配的务工人员会收到推送）；{len(lines)} 行有错没有保存。")
+    request[console.AUDIT_DETAIL] = summary
     saved = report.created + report.updated
     return await _show(request, upload={"name": name, "summary": summary, "lines": lines},
                        status=200 if saved or not lines else 400)

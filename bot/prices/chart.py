@@ -12,7 +12,7 @@ from markupsafe import Markup, escape
 
 from bot.prices.models import Market, PriceRecord
 
-COLOURS = ("#2e7d32", "#1565c0", "#ef6c00", "#6a1b9a", "#c62828", "#00838f")
+COLOURS = ("#2e7d32", "#c62828", "#1565c0", "#ef6c00", "#6a1b9a", "#00838f")
 _ids = itertools.count(1)
 
 
@@ -39,7 +39,7 @@ async def series(commodity_id: int, since: date, market_id: int | None = None) -
 def line_chart(lines: Sequence[Series], first: date, last: date, *, title: str, unit: str,
                width: int = 360, height: int = 240) -> Markup:
     """One line per market across the days first..last; the lowest and highest price on the y axis."""
-    left, right, top, bottom = 48, 12, 12, 40
+    left, right, top, bottom = 56, 16, 12, 40
     legend = 18 * ((len(lines) + 1) // 2)
     plot_w, plot_h = width - left - right, height - top - bottom - legend
     prices = [p for line in lines for _, p in line.points]
@@ -64,8 +64,8 @@ def line_chart(lines: Sequence[Series], first: date, last: date, *, title: str, 
         body.extend(f'<text x="{left - 4}" y="{y(value) + 4:.1f}" text-anchor="end">{value:.2f}</text>'
                     f'<line x1="{left}" y1="{y(value):.1f}" x2="{width - right}" y2="{y(value):.1f}" stroke="#ddd"/>'
                     for value in (low, (low + high) / 2, high))
-        body.extend(f'<text x="{x(day):.1f}" y="{top + plot_h + 16}" text-anchor="middle">{day.month}月{day.day}日</text>'
-                    for day in (first, first + timedelta(days=days // 2), last))
+        body.extend(f'<text x="{x(day):.1f}" y="{top + plot_h + 16}" text-anchor="{anchor}">{day.month}月{day.day}日</text>'
+                    for day, anchor in ((first, "start"), (first + timedelta(days=days // 2), "middle"), (last, "end")))
         for i, line in enumerate(lines):
             colour = COLOURS[i % len(COLOURS)]
             points = " ".join(f"{x(d):.1f},{y(p):.1f}" for d, p in line.points)

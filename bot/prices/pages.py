@@ -196,14 +196,15 @@ async def _confirm(request: web.Request, record: PriceRecord, back: str, *, flas
                    status: int = 200) -> web.Response:
     median = await records.median_for(record)
     since = record.date - timedelta(days=records.MEDIAN_DAYS)
-    lines = await chart.series(record.commodity_id, since, record.market_id)
+    lines = [*await chart.series(record.commodity_id, since, record.market_id),
+             chart.Series("待确认的这条", ((record.date, record.price),))]
     recent = await PriceRecord.filter(commodity_id=record.commodity_id, status="published",
                                       date__gte=since).order_by("-date", "market_id").limit(15).prefetch_related("market")
     return render(request, "prices/confirm.html", {
         "r": record, "median": median, "ratio": record.price / median if median else None,
         "recent": recent, "alerts": await PriceAlert.filter(commodity_id=record.commodity_id).count(),
         "chart": chart.line_chart(lines, since, record.date, unit=record.commodity.unit,
-                                  title=f"{record.commodity.name}在{record.market.name}近 30 天已发布的价格"),
+                                  title=f"{record.commodity.name}在{record.market.name}近 30 天已发布的价格和待确认的这条"),
         "back": back, **({"flash_error": flash_error} if flash_error else {}),
     }, status=status)
 
@@ -226,7 +227,7 @@ async def confirm_price(request: web.Request) -> web.Response:
     except PriceError:
         return see_other(_back(form), err="这条价格已经发布，无需再确认")
     await emit(request.app, PRICES_STORED, {record.commodity_id})
-    request[console.AUDIT_DETAIL] = f"confirmed suspect price {record.id}: {record.date} {record.price:g}"
+    request[console.AUDIT_DETAIL] = f"核对后确认发布：{record.date} {record.price:g} 元（编号 {record.id}）"
     return see_other(_back(form), ok=f"已确认发布：{record.date} {record.price:g} 元。"
                                      "设了价格提醒的农户会按规则收到提醒。")
 
@@ -331,10 +332,9 @@ async def upload_prices(request: web.Request) -> web.Response:
         lines.append((int(where), outcome, translate(message, ROW_MESSAGES) or message))
     lines.sort()
     refused = sum(1 for _, outcome, _ in lines if outcome == "没有保存")
-    request[console.AUDIT_DETAIL] = (f"uploaded {name}: {report.stored} new, {report.updated} updated, "
-                                     f"{report.suspect} held, {report.unmapped} unmapped, {refused} refused")
     summary = (f"“{name}”：新增 {report.stored} 条，更新 {report.updated} 条；{report.suspect} 条待确认，"
                f"{report.unmapped} 条名称未识别（已暂存），{refused} 行有错没有保存。")
+    request[console.AUDIT_DETAIL] = summary
     saved = report.stored + report.updated + report.suspect + report.unmapped
     return await _show(request, upload={"name": name, "summary": summary, "lines": lines},
                        status=200 if saved or not lines else 400)

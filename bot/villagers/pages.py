@@ -195,7 +195,7 @@ async def edit(request: web.Request) -> web.Response:
     if not changed:
         return see_other(f"/admin/subscribers/{person.id}", ok="资料没有变化。")
     words = "、".join(FIELD_NAMES.get(key, key) for key in changed)
-    request[console.AUDIT_DETAIL] = f"subscriber {person.id}: changed {', '.join(changed)}"
+    request[console.AUDIT_DETAIL] = f"改了{words}"
     return see_other(f"/admin/subscribers/{person.id}", ok=f"已保存：改了{words}。")
 
 
@@ -214,7 +214,7 @@ async def opt_out(request: web.Request) -> web.Response:
     officer = request[OFFICER]
     if not await opt_out_for(person, officer.name, reason):
         return await _profile(request, status=400, flash_error="这位农户已经退订了，无需再办。")
-    request[console.AUDIT_DETAIL] = f"subscriber {person.id} opted out on their behalf: {reason}"
+    request[console.AUDIT_DETAIL] = f"原因：{reason}"
     return see_other(back, ok="已代为退订：从现在起不再给这位农户发任何推送。记录里写明了是您代办的和原因。")
 
 
@@ -243,7 +243,7 @@ async def send_message(request: web.Request) -> web.Response:
     if broadcast is None:
         return await _profile(request, message=text, flash_error="消息没有发出：这位农户不能接收消息。", status=400)
     broadcasts_api.wake(request)  # this process's scheduler fires it now, not at its next sync
-    request[console.AUDIT_DETAIL] = f"subscriber {person.id}: broadcast {broadcast.id}, {len(text)} characters"
+    request[console.AUDIT_DETAIL] = f"群发 #{broadcast.id}：{text[:100]}"
     config = request.app[CONFIG]
     when = "马上发送"
     if quiet_hours.is_quiet(config.sms.quiet_hours, datetime.now(UTC), config.tz):

@@ -45,7 +45,7 @@ async def test_the_writer_edits_a_pending_broadcast_and_it_waits_for_approval_ag
     assert edited.audience == {"townships": ["上津镇"], "villages": [], "crops": ["柑橘"], "topics": [], "channels": [],
                                "subscriber_ids": []}
     page = await (await console.client.get(f"/admin/broadcasts/{broadcast.id}")).text()
-    assert "处理记录" in page and "修改" in page
+    assert "处理记录" in page and "<td>修改</td><td>改后：明早有霜冻，柑橘园请盖膜。</td>" in page
 
     # A bad edit comes back with what was typed; the stored broadcast is unchanged.
     bad = await console.post_form(f"/admin/broadcasts/{broadcast.id}/edit", {
@@ -98,7 +98,7 @@ async def test_a_rejected_broadcast_is_copied_into_a_new_draft(console: Console)
     assert copy.state == "pending_approval" and copy.schedule == {"weekly": {"days": ["mon", "thu"], "time": "08:00"}}
     assert (await Broadcast.get(id=broadcast.id)).state == "rejected"
     audit = await AuditEvent.filter(action="POST /admin/broadcasts").order_by("-id").first()
-    assert audit is not None and f"copy of broadcast {broadcast.id}" in audit.detail
+    assert audit is not None and f"（复制自群发 #{broadcast.id}）" in audit.detail
     assert (await console.client.get("/admin/broadcasts/new?copy=99999")).status == 404
 
 

@@ -122,7 +122,7 @@ async def test_suspect_price_is_held_then_confirmed_and_alerts_fire(markets: Con
     push = await Broadcast.get(kind="price")
     assert push.audience == {"subscriber_ids": [sub.id]} and "9.00" in push.text
     audit = await AuditEvent.filter(action__contains="/confirm").get()
-    assert f"confirmed suspect price {held.id}" in audit.detail
+    assert audit.detail == f"核对后确认发布：{day(-1)} 9 元（编号 {held.id}）"
     assert "无需再确认" in flash(await markets.post_form(f"/admin/prices/{held.id}/confirm", {"checked": "1"}))["err"]
     assert "无需再确认" in flash(await markets.client.get(f"/admin/prices/{held.id}/confirm",
                                                      allow_redirects=False))["ok"]
@@ -239,7 +239,7 @@ async def test_a_price_file_is_uploaded_with_each_bad_line_reported(markets: Con
     assert (await PriceRecord.get(date=day(-1), market__name=WHOLESALE)).price == 2.2  # per jin
     assert await UnmappedPrice.filter(market_name="火星市场").exists()
     audit = await AuditEvent.filter(action="POST /admin/prices/upload").get()
-    assert "3 new" in audit.detail and "2 refused" in audit.detail
+    assert audit.detail.startswith("“价格 3月.csv”：新增 3 条")
 
     empty = aiohttp.FormData()
     empty.add_field("_csrf", markets.csrf)
