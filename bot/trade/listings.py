@@ -35,7 +35,8 @@ class Posted:
 
 def describe(listing: TradeListing, *, with_price: bool = True) -> str:
     """'卖柑橘2000斤，2.5元/斤' (what, how much, at what price)."""
-    text = f"{SIDES[listing.side]}{listing.commodity}{amount(listing.quantity)}{listing.unit}"
+    how_much = f"{amount(listing.quantity)}{listing.unit}" if listing.quantity else "（数量不限）"
+    text = f"{SIDES[listing.side]}{listing.commodity}{how_much}"
     if with_price:
         text += f"，{price_text(listing.price, listing.price_unit)}"
     return text
@@ -73,7 +74,7 @@ async def post(subscriber: Subscriber, draft: Draft, *, township: str, village: 
                config: TradeConfig, today: date, buyer_id: int | None = None,
                verified_buyer: bool | None = None, check: bool = True) -> Posted:
     """Store a complete draft as the poster's next numbered listing."""
-    assert draft.side and draft.commodity and draft.quantity and draft.unit
+    assert draft.side and draft.commodity and draft.quantity is not None and draft.unit
     if check:
         await check_limits(subscriber, config, today)
     moderated = await _needs_review(subscriber, config, verified_buyer)

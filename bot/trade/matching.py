@@ -44,7 +44,7 @@ def score(sell: dict[str, Any], buy: dict[str, Any], market: float | None, confi
     have, want = sell["quantity"], buy["quantity"]
     fit = min(have, want) / max(have, want) if have and want else 1.0
     points = 30 * fit
-    reasons.append(f"数量{amount(want)}/{amount(have)}{unit}")
+    reasons.append(f"数量{amount(want)}/{amount(have)}{unit}" if want else f"数量不限/{amount(have)}{unit}")
     ask, offer = sell["price"], buy["price"]
     comparable = ask is not None and offer is not None and sell["price_unit"] == buy["price_unit"]
     if comparable:

@@ -9,6 +9,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
@@ -30,8 +31,8 @@ def _place(listing: TradeListing | dict[str, object]) -> str:
     return f"{get('township') or ''}{get('village') or ''}" or "本县"
 
 
-def _qty(row: dict[str, object]) -> str:
-    return f"{amount(float(row['quantity']))}{row['unit']}"  # type: ignore[arg-type]  # a float column
+def _qty(row: dict[str, Any]) -> str:
+    return f"{amount(float(row['quantity']))}{row['unit']}" if row["quantity"] else "（数量不限）"
 
 
 def proposal_texts(number: int, pair: Pair, buyer_name: str = "") -> tuple[str, str]:
