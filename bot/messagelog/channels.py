@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tortoise.functions import Count
+from tortoise.functions import Count, Max
 
 from bot.channels import registry
 from bot.channels.aliyun.settings import AliyunConfig
@@ -69,11 +69,22 @@ def _settings(config: Config, settings_type: type[Any] | None) -> list[tuple[str
 
 
 async def providers(config: Config, *, admin: bool) -> list[ProviderStatus]:
+    """Each registered provider. A few queries for all of them (grouped by provider), none per provider:
+    the outbound log holds a county's every reply."""
     since = datetime.now(UTC) - WINDOW
     counts: dict[tuple[str, str], int] = {}
     for row in await Message.filter(direction="out", created_at__gte=since).group_by(
             "provider", "status").annotate(n=Count("id")).values("provider", "status", "n"):
         counts[(row["provider"], row["status"])] = row["n"]
+    newest = {row["provider"]: row["last"] for row in await Message.filter(
+        direction="out", status__in=OK_STATES).group_by("provider").annotate(last=Max("id")).values("provider", "last")}
+    when = {row["id"]: row["created_at"] for row in await Message.filter(
+        id__in=list(newest.values())).values("id", "created_at")} if newest else {}
+    errors: dict[str, list[dict[str, Any]]] = {}
+    for e in await Message.filter(direction="out", status__in=FAILED).order_by("-id").limit(4 * RECENT_ERRORS).values(
+            "id", "provider", "created_at", "error_code", "error"):
+        if len(mine := errors.setdefault(e["provider"], [])) < RECENT_ERRORS:
+            mine.append({**e, "error": e["error"] if admin else mask_phones_in(e["error"] or "")})
     out = []
     for channel in registry.channels():
         status = ProviderStatus(
@@ -82,12 +93,8 @@ async def providers(config: Config, *, admin: bool) -> list[ProviderStatus]:
             settings=_settings(config, channel.settings))
         status.sent = sum(n for (p, s), n in counts.items() if p == channel.name and s in OK_STATES)
         status.failed = sum(n for (p, s), n in counts.items() if p == channel.name and s in FAILED)
-        last = await Message.filter(direction="out", provider=channel.name, status__in=OK_STATES).order_by(
-            "-id").first().values("created_at")
-        status.last_ok = last["created_at"] if last else None
-        errors = await Message.filter(direction="out", provider=channel.name, status__in=FAILED).order_by(
-            "-id").limit(RECENT_ERRORS).values("id", "created_at", "error_code", "error")
-        status.errors = [{**e, "error": e["error"] if admin else mask_phones_in(e["error"] or "")} for e in errors]
+        status.last_ok = when.get(newest.get(channel.name, 0))
+        status.errors = errors.get(channel.name, [])
         out.append(status)
     return out
 
@@ -102,20 +109,22 @@ async def broadcasts_by_channel(*, admin: bool) -> list[dict[str, Any]]:
     """Broadcast deliveries (which go through the same providers) per channel: last success, sent and
     failed in the last 24 hours, the latest errors."""
     since = datetime.now(UTC) - WINDOW
-    out = []
-    for channel, label in CHANNEL_NAMES.items():
-        recent = Delivery.filter(channel=channel, updated_at__gte=since)
-        last = await Delivery.filter(channel=channel, state__in=OK_STATES).order_by("-id").first().values(
-            "sent_at")
-        errors = await Delivery.filter(channel=channel, state="failed").order_by("-id").limit(
-            RECENT_ERRORS).values("id", "updated_at", "error_code", "error")
-        out.append({
-            "channel": channel, "label": label, "last_ok": last["sent_at"] if last else None,
-            "sent": await recent.filter(state__in=OK_STATES).count(),
-            "failed": await recent.filter(state="failed").count(),
-            "errors": [{**e, "error": e["error"] if admin else mask_phones_in(e["error"] or "")} for e in errors],
-        })
-    return out
+    counts: dict[tuple[str, str], int] = {}
+    for row in await Delivery.filter(updated_at__gte=since).group_by("channel", "state").annotate(
+            n=Count("id")).values("channel", "state", "n"):
+        counts[(row["channel"], row["state"])] = row["n"]
+    newest = {row["channel"]: row["last"] for row in await Delivery.filter(state__in=OK_STATES).group_by(
+        "channel").annotate(last=Max("id")).values("channel", "last")}
+    when = {row["id"]: row["sent_at"] for row in await Delivery.filter(
+        id__in=list(newest.values())).values("id", "sent_at")} if newest else {}
+    errors: dict[str, list[dict[str, Any]]] = {}
+    for e in await Delivery.filter(state="failed").order_by("-id").limit(4 * RECENT_ERRORS).values(
+            "id", "channel", "updated_at", "error_code", "error"):
+        if len(mine := errors.setdefault(e["channel"], [])) < RECENT_ERRORS:
+            mine.append({**e, "error": e["error"] if admin else mask_phones_in(e["error"] or "")})
+    return [{"channel": channel, "label": label, "last_ok": when.get(newest.get(channel, 0)),
+             "sent": sum(counts.get((channel, s), 0) for s in OK_STATES), "failed": counts.get((channel, "failed"), 0),
+             "errors": errors.get(channel, [])} for channel, label in CHANNEL_NAMES.items()]
 
 
 async def wechat_token(config: Config) -> dict[str, Any]:
