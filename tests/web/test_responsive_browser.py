@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +25,7 @@ from bot.app import create_app
 from bot.keys import CONFIG, SEARCH
 from bot.labour import notices as jobs
 from bot.models import Officer, Subscriber, pack_set
+from bot.prices import records as prices
 from bot.seed import seed_if_empty
 from broadcasts.models import Broadcast
 from tests.browser import Site
@@ -101,7 +102,7 @@ def pattern(canonical: str) -> re.Pattern[str]:
 
 async def seed_world(site: Site) -> None:
     """The demo county plus one of each kind of record a page can show: villagers' messages (answered and
-    handed to an officer), broadcasts in several states, a job notice."""
+    handed to an officer), broadcasts in several states, a job notice, a price held as suspect."""
     app = site.server.app
     await seed_if_empty(app[CONFIG])
     await app[SEARCH].refresh()
@@ -113,6 +114,9 @@ async def seed_world(site: Site) -> None:
                            created_by=writer)
     await Broadcast.create(kind="tip", text="柑橘该追肥了。", audience={"townships": ["上津镇"]},
                            created_by=writer, state="rejected", reason="日期写错了")
+    today = datetime.now(app[CONFIG].tz).date()
+    await prices.store([(1, {"date": today.isoformat(), "market": "关防乡收购点", "commodity": "柑橘",
+                             "price": "9.9", "unit": "元/斤"})], app[CONFIG], source="录入")  # 5× the week's
     if not await jobs.Job.exists():
         await jobs.store_jobs([("seed", {
             "employer": "武汉宏达建设", "work_type": "建筑小工", "place": "武汉市", "wage": "300元/天",
