@@ -24,6 +24,7 @@ from playwright.async_api import expect
 from bot.app import create_app
 from bot.keys import CONFIG, SEARCH
 from bot.labour import notices as jobs
+from bot.labour.models import Job
 from bot.models import Officer, Subscriber, pack_set
 from bot.prices import records as prices
 from bot.seed import seed_if_empty
@@ -86,7 +87,8 @@ CHECK_LAYOUT = """() => {
 
 def routes(app: web.Application) -> tuple[list[str], list[str]]:
     """The console's GET pages: (paths without parameters, canonical paths with parameters)."""
-    plain, with_params = set(), set()
+    plain: set[str] = set()
+    with_params: set[str] = set()
     for route in app.router.routes():
         path = route.resource.canonical if route.resource is not None else ""
         if route.method != "GET" or not path.startswith("/admin/") or path.startswith(NOT_PAGES) or FILES.search(path):
@@ -117,7 +119,7 @@ async def seed_world(site: Site) -> None:
     today = datetime.now(app[CONFIG].tz).date()
     await prices.store([(1, {"date": today.isoformat(), "market": "关防乡收购点", "commodity": "柑橘",
                              "price": "9.9", "unit": "元/斤"})], app[CONFIG], source="录入")  # 5× the week's
-    if not await jobs.Job.exists():
+    if not await Job.exists():
         await jobs.store_jobs([("seed", {
             "employer": "武汉宏达建设", "work_type": "建筑小工", "place": "武汉市", "wage": "300元/天",
             "contact": "027-8888 6666", "expires_on": (date.today() + timedelta(days=20)).isoformat(),
