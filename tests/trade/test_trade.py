@@ -3,14 +3,13 @@ broadcasts push API and the delivery engine to in-memory senders), with the fake
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from aiohttp import web
 
 import handlers.trade
-from bot.config import Config
 from bot.extend import MARKET_PRICE, provide
 from bot.keys import CONFIG, SENDERS
 from bot.models import Message, Subscriber
@@ -60,11 +59,6 @@ def test_chinese_numbers() -> None:
 
 
 # --- the pipeline ------------------------------------------------------------------------------------
-
-@pytest.fixture
-def trade_config(db_url: str) -> Config:
-    return make_config(db_url)
-
 
 @pytest.fixture
 async def market(quick_app: web.Application) -> None:
