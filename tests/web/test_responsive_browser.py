@@ -65,6 +65,8 @@ CHECK_LAYOUT = """() => {
       + "input[type=date], input[type=tel], input[type=datetime-local], input[type=file], nav a");
     if (tall && type !== "checkbox" && type !== "radio" && box.height < 39.5)
       problems.push(`${name(el)} 只有 ${box.height.toFixed(1)} px 高`);
+    if (el.matches("button, .button") && box.height > 64 && box.width < 56 && (el.innerText || "").trim().length > 1)
+      problems.push(`${name(el)} 被挤成一列：${Math.round(box.width)} px 宽`);
     if (el.tagName === "SELECT" && box.width < 64) problems.push(`${name(el)} 太窄：${Math.round(box.width)} px`);
   }
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
