@@ -28,6 +28,7 @@ from bot.labour.models import Job
 from bot.models import Officer, Subscriber, pack_set
 from bot.prices import records as prices
 from bot.seed import seed_if_empty
+from bot.web import charts
 from broadcasts.models import Broadcast
 from tests.browser import Site
 from tests.conftest import make_config
@@ -289,3 +290,17 @@ async def test_the_demo_banner_shows_while_sms_go_to_the_log(frame: Console, db_
     real = await aiohttp_client(create_app(make_config(db_url, sms={"provider": "twilio"}, twilio={
         "account_sid": "AC" + "0" * 32, "auth_token": "t" * 32, "from_number": "+15005550006"}), role="web"))
     assert "演示模式" not in await (await real.get("/admin/login")).text()
+
+
+def test_charts_are_drawn_for_a_phone_with_readable_labels() -> None:
+    days = [f"11-{d:02d}" for d in range(17, 31)]  # 14 days
+    svg = str(charts.stacked_columns(days, [("送达", "#2e7d32", list(range(14)))], title="每天"))
+    width = int(re.search(r'viewBox="0 0 (\d+) ', svg).group(1))  # type: ignore[union-attr]
+    assert width <= 340 and 'font-size="13"' in svg
+    shrink = int(re.search(r"min-width: (\d+)px", svg).group(1))  # type: ignore[union-attr]
+    assert 13 * shrink / width >= 12  # never drawn smaller than 12 px
+    written = [d for d in days if f">{d}</text>" in svg]
+    assert written[-1] == "11-30" and 4 <= len(written) < 14  # thinned from the latest day back
+    assert "11-17：送达 0" in svg and "11-29：送达 12" in svg  # every day still in the description
+    bars = str(charts.bar_chart([("一个很长很长的乡镇名字", 5)], title="乡镇"))
+    assert 'width="340"' in bars and "一个很长很长的…" in bars and 'class="chart-box"' in bars
