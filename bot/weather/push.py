@@ -32,6 +32,7 @@ LEVEL_WORDS = {"blue": "一般", "yellow": "较重", "orange": "严重", "red": 
 URGENT = BULK - 1  # after villagers' replies, before every other broadcast, and not held by quiet hours
 CODES = re.compile(r"[\[【(（][^\]】)）]*(?:级|一般|较重|严重)[^\]】)）]*[\]】)）]")
 SENTENCE = re.compile(r"[^。！；;!]*[。！；;!]")
+ANIMALS = ("猪", "牛", "羊", "鸡", "鸭", "鹅", "兔", "鱼", "蜂")  # 养 them; everything else is 种
 
 
 def level(color: str) -> int:
@@ -72,7 +73,7 @@ def _fit(text: str, budget: int) -> str:
             break
         kept += sentence
     if kept:
-        return kept
+        return kept[:-1] + "。" if kept.endswith(("；", ";")) else kept
     cut = max(text.rfind("，", 0, budget), text.rfind(",", 0, budget))
     return text[:cut] + "。" if cut > 0 else text[:budget]
 
@@ -80,8 +81,13 @@ def _fit(text: str, budget: int) -> str:
 def warning_text(alert: Alert, towns: list[str], crop: str, advice: str, budget: int) -> str:
     """「关防乡：郧西县气象台发布霜冻蓝色预警。预计今夜最低气温0℃以下。种柑橘的：<the article's summary>」"""
     headline = CODES.sub("", alert.headline).strip(" 。") or f"{alert.sender}发布{alert.event}预警"
-    head = f"{places_named(towns)}：{headline}，{plain_level(alert.color)}。"
-    tail = f"种{crop}的：{advice}" if crop and advice else advice
+    color = COLOR_NAMES.get(alert.color, "")
+    if color and f"{color}预警" in headline:  # 「…发布霜冻蓝色预警」: the level in words after it
+        head = f"{places_named(towns)}：{headline}（{LEVEL_WORDS[alert.color]}）。"
+    else:
+        head = f"{places_named(towns)}：{headline}，{plain_level(alert.color)}。"
+    verb = "养" if any(animal in crop for animal in ANIMALS) else "种"
+    tail = f"{verb}{crop}的：{advice}" if crop and advice else advice
     tail = _fit(tail, max(budget - len(head), 20))
     detail = alert.description.split("：", 1)[-1].strip()
     detail = _fit(detail, budget - len(head) - len(tail)) if detail else ""

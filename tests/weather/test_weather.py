@@ -221,7 +221,7 @@ async def test_a_frost_warning_drafts_a_pending_warning_for_that_township_with_a
     citrus, general = by_ref["citrus-freeze-protection"], by_ref["disaster-frost-cold-spring"]
     for b in made:
         assert b.audience["townships"] == ["关防乡"]
-        assert b.text.startswith("关防乡：郧西县气象台发布霜冻蓝色预警，蓝色预警（一般）。")
+        assert b.text.startswith("关防乡：郧西县气象台发布霜冻蓝色预警（一般）。预计今天夜间")
     assert await _recipients(citrus) == {"+8613800000001"}
     assert await _recipients(general) == {"+8613800000002"}
     assert "种柑橘的：柑橘怕零下5℃以下的冻。" in citrus.text
