@@ -2,8 +2,11 @@
 worker` processes sending through the real Twilio SDK to a fake Twilio in its own process.
 Prints enqueue time (firing -> delivery rows), dispatch rate, end-to-end rate and the workers'
 peak RSS; with --rate, the achieved SMS segment rate against the limit.
+In the same run it measures the limit: the twilio SDK alone (`create_async`, 50 in flight) sending as
+many messages to a fresh fake in its own process, and prints the ratio of each rate to it.
+--profile PATH runs each worker under cProfile (PATH.<n>.prof) and prints its top frames.
 Usage: python benchmarks/broadcast.py [--backend sqlite|postgres] [--recipients 10000] [--workers 1]
-       [--rate 0] [--pg-admin postgres://postgres@127.0.0.1:5432/postgres]"""
+       [--rate 0] [--pg-admin postgres://postgres@127.0.0.1:5432/postgres] [--profile PATH]"""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks.retrieval import machine  # noqa: E402
 from benchmarks.webhooks import free_port, wait_healthy  # noqa: E402
-from tests.fakes.twilio import FROM_NUMBER, FakeTwilio  # noqa: E402
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio  # noqa: E402
 
 TEXT = "县农技中心提醒：近期低温，柑橘园请及时覆盖防冻。"
 
@@ -37,6 +41,45 @@ def fake_server(port: int) -> None:
     app = FakeTwilio().app()
     app.router.add_get("/healthz", lambda r: web.json_response({"status": "ok"}))
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+async def sdk_alone(total: int, in_flight: int = 50) -> float:
+    """The limit: messages per second the twilio SDK alone sends to a fresh fake in its own process."""
+    from twilio.http.async_http_client import AsyncTwilioHttpClient
+    from twilio.rest import Client
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)  # aiohttp 3.14 + twilio 9.13
+    port = free_port()
+    fake = subprocess.Popen([sys.executable, __file__, "--fake-server", str(port)])
+    try:
+        wait_healthy(port, fake)
+        http = AsyncTwilioHttpClient()
+        client = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=http)
+        client.api.base_url = f"http://127.0.0.1:{port}"
+        numbers = iter(range(total))
+
+        async def sender() -> None:
+            for i in numbers:
+                await client.messages.create_async(to=f"+86139{i:08d}", body="【农技通】" + TEXT,
+                                                   from_=FROM_NUMBER, status_callback="http://127.0.0.1:9/s")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(sender() for _ in range(in_flight)))
+        elapsed = time.perf_counter() - started
+        await http.close()
+    finally:
+        fake.terminate()
+        fake.wait(timeout=30)
+    return total / elapsed
+
+
+def top_frames(path: str, count: int = 25) -> None:
+    import pstats
+
+    print(f"--- {path}: top frames by own time")
+    pstats.Stats(path).sort_stats("tottime").print_stats(count)
+    print(f"--- {path}: top frames by cumulative time")
+    pstats.Stats(path).sort_stats("cumulative").print_stats(count)
 
 
 async def prepare(url: str, recipients: int) -> None:
@@ -100,10 +143,12 @@ async def measure(args: argparse.Namespace, url: str, tmp: str) -> dict[str, obj
     wait_healthy(fake_port, fake)
     started = time.perf_counter()
     workers = []
-    for _ in range(args.workers):
+    profiles = [f"{args.profile}.{n}.prof" for n in range(args.workers)] if args.profile else []
+    for n in range(args.workers):
         port = free_port()
+        python = [sys.executable, "-m", "cProfile", "-o", profiles[n]] if profiles else [sys.executable]
         workers.append(subprocess.Popen(
-            [sys.executable, "-m", "bot", "--config", str(ROOT / "config.toml"), "serve", "--role", "worker"],
+            [*python, "-m", "bot", "--config", str(ROOT / "config.toml"), "serve", "--role", "worker"],
             env={**env, "NONGBOT_SERVER_PORT": str(port)}, cwd=tmp, stdout=subprocess.DEVNULL))
     probe = Probe(url)
     enqueued_at = first_sent_at = None
@@ -139,6 +184,19 @@ async def measure(args: argparse.Namespace, url: str, tmp: str) -> dict[str, obj
         per = segments("【农技通】" + TEXT)
         achieved = (args.recipients - first_sent) * per / max(done_at - first_sent_at, 1e-9)
         result.update({"rate_limit_segments_per_s": args.rate, "achieved_segments_per_s": round(achieved, 1)})
+    for path in profiles:
+        top_frames(path)
+    return result
+
+
+async def with_limit(args: argparse.Namespace, url: str, tmp: str) -> dict[str, object]:
+    """Our numbers and, in the same run, the SDK-alone limit and the ratios to it."""
+    result = await measure(args, url, tmp)
+    limit = await sdk_alone(args.recipients)
+    dispatch, end_to_end = result["dispatch_per_s"], result["end_to_end_per_s"]
+    assert isinstance(dispatch, float) and isinstance(end_to_end, float)
+    result.update({"sdk_alone_per_s": round(limit, 1), "dispatch_ratio": round(dispatch / limit, 2),
+                   "end_to_end_ratio": round(end_to_end / limit, 2)})
     return result
 
 
@@ -146,7 +204,7 @@ async def main_async(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if args.backend == "sqlite":
             url = f"sqlite://{tmp}/bench.sqlite3"
-            print(json.dumps(await measure(args, url, tmp)))
+            print(json.dumps(await with_limit(args, url, tmp)))
             return
         name = f"nongbot_bench_{uuid.uuid4().hex[:8]}"
         admin = await asyncpg.connect(args.pg_admin)
@@ -154,7 +212,7 @@ async def main_async(args: argparse.Namespace) -> None:
         await admin.close()
         try:
             url = args.pg_admin.rsplit("/", 1)[0] + "/" + name
-            print(json.dumps(await measure(args, url, tmp)))
+            print(json.dumps(await with_limit(args, url, tmp)))
         finally:
             admin = await asyncpg.connect(args.pg_admin)
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -168,6 +226,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--rate", type=float, default=0.0, help="SMS segments per second per worker (0: none)")
     parser.add_argument("--pg-admin", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--profile", help="run each worker under cProfile, writing PATH.<n>.prof")
     parser.add_argument("--fake-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fake_server:
