@@ -377,16 +377,25 @@ async def test_the_weather_placeholder_fills_a_townships_forecast(quick_app: web
     assert (await render("{天气:不存在乡}", today)) == "（没有“不存在乡”的天气预报）"
 
 
-@pytest.fixture
-async def weather_console(aiohttp_client: Any, config: Config, officer_password_hash: str) -> Console:
+async def _console(aiohttp_client: Any, config: Config, password_hash: str) -> Console:
     from bot.app import create_app
     from bot.models import Officer
     from tests.helpers import OFFICER_NAMES
 
     client = await aiohttp_client(create_app(config, role="web"))
-    officers = {role: await Officer.create(name=name, role=role, password_hash=officer_password_hash)
+    officers = {role: await Officer.create(name=name, role=role, password_hash=password_hash)
                 for role, name in OFFICER_NAMES.items()}
     return Console(client, officers)
+
+
+@pytest.fixture
+async def weather_console(aiohttp_client: Any, config: Config, officer_password_hash: str) -> Console:
+    return await _console(aiohttp_client, config, officer_password_hash)
+
+
+@pytest.fixture
+async def plain_console(aiohttp_client: Any, db_url: str, officer_password_hash: str) -> Console:
+    return await _console(aiohttp_client, make_config(db_url), officer_password_hash)
 
 
 async def test_api_console_page_and_dashboard(weather_console: Console, qweather: FakeQWeather) -> None:
@@ -431,3 +440,33 @@ async def test_expedite_leaves_lower_levels_and_other_broadcasts_alone(
     assert await push.expedite(config) == 0
     assert await Delivery.filter(priority=BULK).count() == 1
     assert await BroadcastRun.filter(broadcast_id=orange.id).count() == 1
+
+
+async def test_frost_in_the_forecast_gives_the_frost_hint(quick_app: web.Application, qweather: FakeQWeather) -> None:
+    await villager(PHONE, "关防乡", "柑橘")
+    qweather.forecast_from(datetime.now(TZ).date(), "晴", "晴", "霜冻", low=-2, high=8)
+    reply = await reply_text(quick_app, "这几天会不会下霜")
+    assert reply == "关防乡 明天 晴 -2～8℃，后天 霜冻。夜里防霜冻，菜苗盖膜，果树熏烟。"
+
+
+def test_the_poller_runs_in_workers_only_when_a_provider_is_set(config: Config, db_url: str) -> None:
+    from bot.app import create_app
+    from bot.extend import extensions
+
+    worker = create_app(config, role="worker")
+    assert {"weather-warnings", "weather-urgent"} <= {p.name for p in extensions(worker).periodic}
+    assert next(p for p in extensions(worker).periodic if p.name == "weather-warnings").seconds == 900.0
+    off = create_app(make_config(db_url), role="all")
+    assert not {p.name for p in extensions(off).periodic} & {"weather-warnings", "weather-urgent"}
+    assert "/admin/weather" not in {m.path for m in extensions(off).menu}
+    assert "weather_warnings" not in {c.name for c in extensions(off).cards}
+
+
+async def test_with_no_provider_the_page_and_the_api_say_so(plain_console: Console) -> None:
+    console = plain_console
+    headers = await console.token("officer")
+    body = await (await console.client.get("/api/v1/weather/关防乡", headers=headers)).json()
+    assert body["provider"] is None and body["forecast"] is None and body["warnings"] == []
+    await console.login("officer")
+    html = await (await console.client.get("/admin/weather")).text()
+    assert "还没有接入天气服务" in html
