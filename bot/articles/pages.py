@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.articles import versions
-from bot.articles.models import DRAFT, ArticleVersion
+from bot.articles.models import DRAFT, PUBLISHED, ArticleVersion
 from bot.articles.service import (
     TOPICS,
     Fields,
@@ -78,12 +78,15 @@ async def _edit(request: web.Request, draft: dict[str, Any], article: Article | 
     config = request.app[CONFIG]
     shown: list[ArticleVersion] = await versions.history(article) if article is not None else []
     waiting = next((v for v in shown if v.state == DRAFT), None)
+    live = next((v.number for v in shown if v.state == PUBLISHED), 0) \
+        if article is not None and article.status == content.PUBLISHED else 0  # the text villagers get now
     return render(request, "articles/edit.html", {
         "article": article, "draft": draft, "errors": errors or [], "stamp": stamp,
         "crop_names": vocabulary().crops, "topic_names": TOPICS, "limits": {
             "title": TITLE_MAX, "summary": SUMMARY_MAX, "body": BODY_MAX},
         "preview": checked_preview(config, draft["title"], draft["summary"], draft["body"], draft["crops"]),
         "may_publish": versions.can_publish(request[OFFICER], config), "versions": shown, "waiting": waiting,
+        "live": live,
         "state_names": versions.STATE_NAMES, "status_names": versions.STATUS_NAMES,
         "origin": origin_label(article.origin) if article is not None else "",
         "shown_fields": {v.id: draft_of(versions.fields_of_version(v)) for v in shown},

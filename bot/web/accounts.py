@@ -25,6 +25,7 @@ def setup(app: web.Application) -> None:
     add_menu(app, MenuEntry(PASSWORD_PAGE, "修改密码", order=95))
     app.router.add_get("/admin/officers", officers_page)
     app.router.add_post("/admin/officers", officer_create)
+    app.router.add_get("/admin/officers/{id:\\d+}", officer_page)
     for action in ACTIONS:
         app.router.add_post(f"/admin/officers/{{id:\\d+}}/{action}", officer_action)
     app.router.add_get(PASSWORD_PAGE, password_page)
@@ -42,6 +43,25 @@ async def _officers(request: web.Request, refused: str = "") -> web.Response:
     officers = await Officer.filter(internal=False).order_by("name")
     return render(request, "officers.html", {"officers": officers, "roles": ROLES, "min_password": MIN_PASSWORD,
                                              **({"flash_error": refused, "flash": ""} if refused else {})},
+                  status=400 if refused else 200)
+
+
+async def _person(request: web.Request) -> Officer:
+    person = await Officer.get_or_none(id=int(request.match_info["id"]), internal=False)
+    if person is None:
+        raise web.HTTPNotFound(reason="没有这个账号")
+    return person
+
+
+@auth.page("admin")
+async def officer_page(request: web.Request) -> web.Response:
+    return _one(request, await _person(request))
+
+
+def _one(request: web.Request, person: Officer, refused: str = "") -> web.Response:
+    """One account's page; with `refused`, why an act on it was not done (400, nothing audited)."""
+    return render(request, "officer.html", {"person": person, "roles": ROLES, "min_password": MIN_PASSWORD,
+                                            **({"flash_error": refused, "flash": ""} if refused else {})},
                   status=400 if refused else 200)
 
 
@@ -63,9 +83,7 @@ async def officer_create(request: web.Request) -> web.Response:
 
 @auth.page("admin")
 async def officer_action(request: web.Request) -> web.Response:
-    officer = await Officer.get_or_none(id=int(request.match_info["id"]), internal=False)
-    if officer is None:
-        raise web.HTTPNotFound(reason="没有这个账号")
+    officer = await _person(request)
     action = request.path.rsplit("/", 1)[1]
     form = await request.post()
     me = officer.id == request[OFFICER].id
@@ -75,7 +93,7 @@ async def officer_action(request: web.Request) -> web.Response:
         done = f"已解锁：{officer.name}"
     elif action == "disable":
         if me:
-            return await _officers(request, "不能停用自己的账号")
+            return _one(request, officer, "不能停用自己的账号")
         officer.active = False
         await ConsoleSession.filter(officer_id=officer.id).delete()  # logged out everywhere at once
         done = f"已停用：{officer.name}。他已退出登录，接口令牌也立即失效。"
@@ -84,10 +102,10 @@ async def officer_action(request: web.Request) -> web.Response:
         done = f"已启用：{officer.name}"
     elif action == "reset-password":
         if me:
-            return await _officers(request, "自己的密码请在“修改密码”里改")
+            return _one(request, officer, "自己的密码请在“修改密码”里改")
         password = str(form.get("password", ""))
         if len(password) < MIN_PASSWORD:
-            return await _officers(request, f"临时密码至少 {MIN_PASSWORD} 位")
+            return _one(request, officer, f"临时密码至少 {MIN_PASSWORD} 位")
         officer.password_hash, officer.must_change_password = auth.hash_password(password), True
         officer.locked_until, officer.failed_logins = None, 0
         request.app[limits.LIMITS].login_name.clear(officer.name[:50])
@@ -96,15 +114,15 @@ async def officer_action(request: web.Request) -> web.Response:
     else:
         role = str(form.get("role", ""))
         if me:
-            return await _officers(request, "不能更改自己的角色（请另一位管理员来改）")
+            return _one(request, officer, "不能更改自己的角色（请另一位管理员来改）")
         if role not in ROLES:
-            return await _officers(request, "请选择角色")
+            return _one(request, officer, "请选择角色")
         request[AUDIT_DETAIL] = f"{officer.name}：{ROLE_NAMES[officer.role]} → {ROLE_NAMES[role]}"
         officer.role = role
         done = f"{officer.name} 现在是{ROLE_NAMES[role]}"
     await officer.save(update_fields=["locked_until", "failed_logins", "active", "password_hash",
                                       "must_change_password", "role"])
-    return see_other(BACK, ok=done)
+    return see_other(f"{BACK}/{officer.id}" if action in ("reset-password", "role") else BACK, ok=done)
 
 
 @auth.page("officer", before_password_change=True)
