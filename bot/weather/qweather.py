@@ -12,7 +12,8 @@ Checked against QWeather's developer documentation (dev.qweather.com, read 2026-
 - Warnings: GET /weatheralert/v1/current/{lat}/{lon}?localTime=true → {"metadata": {"zeroResult"},
   "alerts": [{id, senderName, issuedTime, messageType: {code: alert|update|cancel, supersedes: [ids]},
   eventType: {name, code}, severity, color: {code: blue|yellow|orange|red …}, effectiveTime, expiredTime,
-  headline, description, …}]}. docs/api/warning/weather-alert (the older /v7/warning/now is retired).
+  headline, description, …}]}. docs/api/warning/weather-alert (the newer API; /v7/warning/now is the
+  older one, not used here).
 - Responses are gzip-compressed JSON (aiohttp decompresses them).
 - Status: v7 bodies carry "code": 200 ok, 204 no data for that place, 400 bad request, 401 auth failed,
   402 out of calls or balance, 403 no permission, 404 no such place, 429 over the per-minute quota,

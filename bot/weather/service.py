@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from aiohttp import web
+from tortoise.exceptions import IntegrityError
 
 from bot.config import Config
 from bot.weather import places
@@ -71,8 +72,11 @@ async def outlook(app: web.Application, config: Config, town: places.Township) -
     finally:
         if temporary and provider is not None:
             await provider.close()
-    await Forecast.update_or_create(township=town.name,
-                                    defaults={"days": [d.to_json() for d in days], "fetched_at": now})
+    stored = {"days": [d.to_json() for d in days], "fetched_at": now}
+    try:
+        await Forecast.update_or_create(township=town.name, defaults=stored)
+    except IntegrityError:  # another process stored the same township at the same moment
+        await Forecast.filter(township=town.name).update(**stored)
     return Outlook(town, tuple(days), now)
 
 
