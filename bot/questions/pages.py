@@ -219,9 +219,9 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
     tz = request.app[CONFIG].tz
 
     async def batches() -> AsyncIterator[list[list[object]]]:
-        last = MAX_ID + 1
+        last = MAX_ID  # ids run up to it; MAX_ID + 1 would not fit PostgreSQL's integer
         while True:
-            rows = await (tab_query(tab).filter(sandbox.not_from_sandbox(), id__lt=last).order_by("-id").limit(500)
+            rows = await (tab_query(tab).filter(sandbox.not_from_sandbox(), id__lte=last).order_by("-id").limit(500)
                           .prefetch_related("subscriber"))
             articles = await titles({q.best_ref for q in rows if q.best_ref})
             yield [[q.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
@@ -233,7 +233,7 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
                    for q in rows]
             if len(rows) < 500:
                 return
-            last = rows[-1].id
+            last = rows[-1].id - 1
 
     return await export.stream(request, f"questions-{tab}", EXPORT_HEADER, batches())
 

@@ -217,14 +217,14 @@ async def audit_csv(request: web.Request) -> web.StreamResponse:
     tz = request.app[CONFIG].tz
 
     async def batches() -> AsyncIterator[list[list[object]]]:
-        last = MAX_ID + 1
+        last = MAX_ID  # ids run up to it; MAX_ID + 1 would not fit PostgreSQL's integer
         while True:
-            events = await query.filter(id__lt=last).order_by("-id").limit(1000)
+            events = await query.filter(id__lte=last).order_by("-id").limit(1000)
             yield [[line.event.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"), line.text, line.detail,
                     line.event.ip] for line in await lines(request, events)]
             if len(events) < 1000:
                 return
-            last = events[-1].id
+            last = events[-1].id - 1
 
     return await export.stream(request, "audit", ["时间", "操作", "说明", "来源 IP"], batches())
 
