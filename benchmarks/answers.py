@@ -60,7 +60,7 @@ HANDLER_INTENT = {
     "handoff.ask_for_officer": "human", "handoff.supply_demand": "supply", "weather.weather": "weather",
 }
 PREFIX_INTENT = {"prices.": "price", "labour.": "labour", "help.": "help", "feedback.": "feedback",
-                 "rating.": "rating"}
+                 "rating.": "rating", "trade.": "supply"}
 
 
 @dataclass(frozen=True)
