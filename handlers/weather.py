@@ -41,6 +41,8 @@ async def weather(msg: InboundMessage, ctx: Context) -> Reply:
     sub = ctx.subscriber
     path = ctx.config.weather.townships
     town = places.find(msg.text, path) or (places.find(sub.township, path) if sub else None)
+    if town is None and sub is not None and sub.township:
+        return Reply(f"暂时查不到{sub.township}的天气预报，请拨打12121听本地预报。")
     if town is None:
         if sub is None:
             return Reply("请先回复您所在的乡镇名，如“关防乡明天下雨不”。")

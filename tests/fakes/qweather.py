@@ -211,7 +211,7 @@ async def _by_hand(port: int) -> None:
     await run_by_hand(fake.app(), port, {
         "NONGBOT_WEATHER_PROVIDER": "qweather", "NONGBOT_WEATHER_API_BASE": f"http://127.0.0.1:{port}",
         "NONGBOT_WEATHER_API_KEY": fake.api_key, "NONGBOT_WEATHER_POLL_SECONDS": "60",
-    }, "the weather service", typed)
+    }, "the weather office (frost 关防乡, update 关防乡, red 关防乡, cancel 关防乡, clear, down, up, rain, sun)", typed)
 
 
 def main() -> None:

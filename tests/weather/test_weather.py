@@ -470,3 +470,9 @@ async def test_with_no_provider_the_page_and_the_api_say_so(plain_console: Conso
     await console.login("officer")
     html = await (await console.client.get("/admin/weather")).text()
     assert "还没有接入天气服务" in html
+
+
+async def test_a_township_outside_the_file_is_told_plainly(quick_app: web.Application, qweather: FakeQWeather) -> None:
+    await villager(PHONE, "白河镇")
+    assert await reply_text(quick_app, "明天下雨不") == "暂时查不到白河镇的天气预报，请拨打12121听本地预报。"
+    assert qweather.calls == []
