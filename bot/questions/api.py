@@ -7,14 +7,14 @@ from typing import Any
 from aiohttp import web
 
 from bot import sandbox
-from bot.keys import OFFICER, SEARCH
+from bot.keys import CONFIG, OFFICER, SEARCH
 from bot.models import Subscriber
 from bot.questions import answers, service
 from bot.questions.gaps import GAP_METHOD, gaps
 from bot.questions.models import Question
 from bot.questions.pages import GAPS_QUERY, PAGE, REVIEW_QUERY, is_admin
 from bot.questions.service import MAX_REPLY, STATUSES, Refused, shown_text
-from bot.web.auth import error, json_body, requires
+from bot.web.auth import error, json_body, may_publish_articles, requires
 from bot.web.console import AUDIT_DETAIL
 from bot.web.fields import Bool, Int, Obj, Text
 from bot.web.params import QUERY, Query, accepts
@@ -105,7 +105,9 @@ async def reply_api(request: web.Request) -> web.Response:
         return error(400, "attach_ref must be an article ref (text)")
     try:
         done = await service.reply_to(request.app, request[OFFICER].name, int(request.match_info["id"]),
-                                      body.get("text"), save_article=save, attach_ref=attach)
+                                      body.get("text"), save_article=save, attach_ref=attach,
+                                      publish_article=may_publish_articles(
+                                          request[OFFICER], request.app[CONFIG].console.self_publish))
     except Refused as refused:
         return error(refused.status, refused.message)
     request[AUDIT_DETAIL] = done.audit

@@ -12,7 +12,7 @@ from bot.models import pack_set
 from bot.questions.models import Question
 from bot.textnorm import keyword_form
 from content.fold import fold
-from content.models import Article
+from content.models import DRAFT, PUBLISHED, Article
 from content.search import Searcher
 
 MAX_PHRASINGS = 50  # villagers' wordings kept per article; the oldest go first
@@ -47,9 +47,12 @@ def crops_in(searcher: Searcher, text: str) -> list[str]:
     return [c for w in searcher.tokenizer.words(text) if (c := searcher.tokenizer.vocab.crop(w))]
 
 
-async def save_as_article(searcher: Searcher, question: Question, text: str, officer_name: str) -> Article:
+async def save_as_article(searcher: Searcher, question: Question, text: str, officer_name: str, *,
+                          published: bool = True) -> Article:
+    """The reply as an article: live at once when `published`, else a draft for a supervisor (bot/articles)."""
     words = searcher.tokenizer.words(question.text)
     return await Article.create(
+        status=PUBLISHED if published else DRAFT,
         ref=await _free_ref(f"console-q{question.id}"), title=article_title(question.text),
         crops=pack_set(crops_in(searcher, question.text)), keywords=sorted(searcher.tokenizer.entities(words)),
         summary="", body=text,

@@ -165,7 +165,9 @@ async def reply_form(request: web.Request) -> web.Response:
                         other=other if isinstance(other, str) else "")
     try:
         done = await service.reply_to(request.app, request[OFFICER].name, question_id, text,
-                                      save_article=form.get("save_article") == "1", attach_ref=attach.ref)
+                                      save_article=form.get("save_article") == "1", attach_ref=attach.ref,
+                                      publish_article=auth.may_publish_articles(
+                                          request[OFFICER], request.app[CONFIG].console.self_publish))
     except Refused as refused:
         if refused.status == 404:
             raise web.HTTPNotFound(reason=refused.message) from None
@@ -180,7 +182,8 @@ async def reply_form(request: web.Request) -> web.Response:
     if done.attached is not None:
         sent += f"，农户的问法已加到文章《{done.attached.title}》"
     if done.article is not None:
-        return see_other(f"/admin/articles/{done.article.id}", ok=sent + "，并已存为文章，可在这里修改完善。")
+        kept = "文章" if done.article.status == "published" else "文章草稿（审核员发布后农户才能查到）"
+        return see_other(f"/admin/articles/{done.article.id}", ok=sent + f"，并已存为{kept}，可在这里修改完善。")
     return see_other("/admin/questions", ok=sent)
 
 

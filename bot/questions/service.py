@@ -153,7 +153,7 @@ async def _attach_target(raw: object) -> Article:
 
 
 async def reply_to(app: web.Application, officer_name: str, question_id: int, raw_text: object, *,
-                   save_article: bool = False, attach_ref: str | None = None) -> Replied:
+                   save_article: bool = False, attach_ref: str | None = None, publish_article: bool = True) -> Replied:
     """Send the officer's answer to the villager on the channel they asked on, record it, and (if asked)
     keep it as a knowledge-base article and/or add the villager's wording to the article `attach_ref`.
     Raises Refused; an unreachable villager leaves the question open."""
@@ -183,7 +183,8 @@ async def reply_to(app: web.Application, officer_name: str, question_id: int, ra
                            "问题仍为待回复，可以稍后再试。")
     await Question.filter(id=question.id).update(reply_message_id=sent.id)
     searcher: Searcher = app[SEARCH]
-    article = await save_as_article(searcher, question, text, officer_name) if save_article else None
+    article = await save_as_article(searcher, question, text, officer_name, published=publish_article) \
+        if save_article else None
     if article is not None:
         await Question.filter(id=question.id).update(article_ref=article.ref)
     attached = await attach_phrasing(target.ref, question.text) if target is not None else None

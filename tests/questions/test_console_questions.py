@@ -151,14 +151,14 @@ async def test_reply_goes_out_on_the_channel_the_villager_used(kb: Console) -> N
 async def test_reply_and_save_creates_an_article_the_searcher_finds(kb: Console) -> None:
     q = await asked(kb.app, "你好，橘子树上有白粉病咋整？？")
     assert q.reason == "topic_mismatch"
-    await kb.login("officer")
+    await kb.login("supervisor")  # publishes at once; an officer's is a draft (tests/articles/test_article_review.py)
     text = "柑橘白粉病：发病初期剪除病梢，喷25%三唑酮可湿性粉剂1500倍液，隔10天再喷一次。"
     response = await kb.post_form(f"/admin/questions/{q.id}/reply", {"text": text, "save_article": "1"})
     assert response.status == 303
-    article = await Article.get(origin=f"console:{OFFICER_NAMES['officer']}")
+    article = await Article.get(origin=f"console:{OFFICER_NAMES['supervisor']}")
     assert response.headers["Location"].startswith(f"/admin/articles/{article.id}?ok=")
     assert article.title == "橘子树上有白粉病咋整" and article.body == text
-    assert article.sources == [f"农技员 {OFFICER_NAMES['officer']} 答复"] and article.crops == ",柑橘,"
+    assert article.sources == [f"农技员 {OFFICER_NAMES['supervisor']} 答复"] and article.crops == ",柑橘,"
     q = await Question.get(id=q.id)
     assert q.status == "answered" and q.article_ref == article.ref
     result = kb.app[SEARCH].search("柑橘白粉病咋治")  # at once: no waiting for the refresh loop
