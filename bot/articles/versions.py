@@ -17,7 +17,7 @@ from bot.articles.models import DRAFT, PUBLISHED, REJECTED, REPLACED, WITHDRAWN,
 from bot.articles.service import Fields, create_article, fields_of, forbidden_in, forbidden_message, update_article
 from bot.config import Config
 from bot.models import Officer
-from bot.web.auth import RANK
+from bot.web.auth import RANK, may_publish_articles
 from content import models as content
 
 STATE_NAMES = {DRAFT: "待审核", PUBLISHED: "已发布", REPLACED: "被新稿替换", WITHDRAWN: "已撤回", REJECTED: "已退回"}
@@ -37,7 +37,7 @@ class NotAllowed(Refused):
 
 
 def can_publish(officer: Officer, config: Config) -> bool:
-    return RANK[officer.role] >= RANK["supervisor"] or config.console.self_publish
+    return may_publish_articles(officer, config.console.self_publish)
 
 
 def _content(fields: Fields) -> dict[str, Any]:
@@ -53,24 +53,33 @@ def fields_of_version(version: ArticleVersion) -> Fields:
 
 async def history(article: content.Article) -> list[ArticleVersion]:
     """Newest first."""
+    await _adopt(article)
     return await ArticleVersion.filter(article_id=article.id).order_by("-number")
 
 
 async def pending(article: content.Article) -> ArticleVersion | None:
+    await _adopt(article)
     return await ArticleVersion.filter(article_id=article.id, state=DRAFT).order_by("-number").first()
 
 
-async def _next_number(article: content.Article) -> int:
-    """The next version's number; an article from an import gets its imported text as version 1 first,
-    so it can be brought back."""
+async def _adopt(article: content.Article) -> int:
+    """An article saved without a version (an import; a reply the inbox kept as an article) gets its text as
+    version 1, so it can be reviewed and brought back. Returns the newest version's number."""
     last = await ArticleVersion.filter(article_id=article.id).order_by("-number").first()
     if last is not None:
-        return last.number + 1
-    await ArticleVersion.create(
-        article_id=article.id, number=1, title=article.title, content=_content(fields_of(article)),
-        state=PUBLISHED if article.status == content.PUBLISHED else WITHDRAWN, note="原来的内容",
-        decided_at=article.updated_at)
-    return 2
+        return last.number
+    state = {content.PUBLISHED: PUBLISHED, content.DRAFT: DRAFT}.get(article.status, WITHDRAWN)
+    author = article.origin.split(":", 1)[1] if article.origin.startswith("console:") else ""
+    officer = await Officer.get_or_none(name=author) if author else None
+    await ArticleVersion.get_or_create(article_id=article.id, number=1, defaults={
+        "title": article.title, "content": _content(fields_of(article)), "state": state, "author": officer,
+        "author_name": author[:50], "note": "原来的内容" if state == PUBLISHED else "",
+        "decided_at": article.updated_at if state == PUBLISHED else None})
+    return 1
+
+
+async def _next_number(article: content.Article) -> int:
+    return await _adopt(article) + 1
 
 
 async def save(article: content.Article | None, fields: Fields, officer: Officer, config: Config, *,

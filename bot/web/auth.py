@@ -52,6 +52,12 @@ async def add_officer(name: str, role: str, password: str, *, must_change: bool 
                                 must_change_password=must_change)
 
 
+def may_publish_articles(officer: Officer, self_publish: bool) -> bool:
+    """Who may make an article live: supervisors and admins, or every officer where the county set
+    console.self_publish; anyone else's article is a draft until a supervisor publishes it."""
+    return RANK[officer.role] >= RANK["supervisor"] or self_publish
+
+
 def verify_password(officer: Officer | None, password: str) -> bool:
     try:
         return _hasher.verify(officer.password_hash if officer else _DUMMY_HASH, password) and officer is not None

@@ -15,12 +15,13 @@ from bot.app import create_app
 from bot.articles.models import ArticleVersion
 from bot.keys import SEARCH
 from bot.models import AuditEvent, ConsoleSession, Officer
+from bot.questions.models import Question
 from content import importer
 from content.loader import BUNDLED, read_path
 from content.models import Article
 from tests.articles.test_console_articles import RUST, STEM_BLIGHT, ask, post
 from tests.conftest import make_config
-from tests.helpers import OFFICER_NAMES, OFFICER_PASSWORD, Console
+from tests.helpers import OFFICER_NAMES, OFFICER_PASSWORD, Console, say
 
 pytestmark = pytest.mark.db
 BLIGHT_QUESTION = "我家黄瓜瓜蔓开裂流胶咋办"
@@ -246,3 +247,23 @@ async def test_officer_views_show_titles_and_relevance_not_refs_files_or_scores(
     result = await ask(kb, "洋芋叶子发黑长白毛咋办")
     scores = [str(h["score"]) for h in result["hits"]]
     assert scores and not any(f">{s}<" in asked for s in scores)
+
+
+async def test_a_reply_the_inbox_keeps_as_an_article_waits_for_review(kb: Console) -> None:
+    """An officer answering a villager may keep the reply as an article: a draft, like any they write."""
+    await importer.upsert([a for a in read_path(BUNDLED).articles if a.ref.startswith("citrus-")])
+    await kb.app[SEARCH].refresh()
+    outcome = await say(kb.app, "你好，橘子树上有白粉病咋整？？", address="+8613900139011")
+    question = await Question.get(message_id=outcome.message_id)
+    text = "柑橘白粉病：发病初期剪除病梢，喷25%三唑酮可湿性粉剂1500倍液，隔10天再喷一次。"
+    replied = await kb.post_form(f"/admin/questions/{question.id}/reply", {"text": text, "save_article": "1"})
+    assert replied.status == 303 and "文章草稿" in told(replied)
+    article = await Article.get(origin=f"console:{OFFICER_NAMES['officer']}")
+    assert article.status == "draft" and await answered_by(kb, "柑橘白粉病咋治") != article.id
+    assert "有 1 篇文章的草稿待审核" in await (await kb.client.get("/admin/articles")).text()
+
+    await kb.login("supervisor")
+    page = await (await kb.client.get(f"/admin/articles/{article.id}")).text()
+    assert "第 1 版草稿待审核" in page and f"{OFFICER_NAMES['officer']} " in page
+    assert (await kb.post_form(f"/admin/articles/{article.id}/publish", {"version": "1"})).status == 303
+    assert await answered_by(kb, "柑橘白粉病咋治") == article.id
