@@ -3,24 +3,28 @@ the warnings history) and the dashboard card of warnings in force."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 
 from aiohttp import web
 
-from bot.keys import CONFIG
+from bot.keys import CONFIG, OFFICER
 from bot.labels import BROADCAST_STATES
-from bot.weather import places, push, service
+from bot.weather import digests, places, push, service
 from bot.weather.models import Forecast, WarningBroadcast, WeatherAlert
 from bot.weather.provider import Day
 from bot.web import auth, view
-from bot.web.view import render
+from bot.web.console import AUDIT_DETAIL
+from bot.web.view import render, see_other
 
 HISTORY = 100
+HHMM = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
 
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/admin/weather", weather_page)
+    app.router.add_post("/admin/weather/digests", make_digests)
 
 
 async def pushed_for(alert_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
@@ -78,3 +82,20 @@ async def weather_page(request: web.Request) -> web.Response:
         "levels": push.COLOR_NAMES, "plain_level": push.plain_level, "today": today,
         "now": datetime.now(config.tz), "poll_minutes": int(config.weather.poll_seconds // 60),
     })
+
+
+@auth.page("officer")
+async def make_digests(request: web.Request) -> web.Response:
+    """为各乡镇建每日天气预报: one daily `weather` broadcast per township with villagers, for approval."""
+    config = request.app[CONFIG]
+    form = await request.post()
+    at = str(form.get("time", "")).strip()
+    if not service.enabled(config):
+        return see_other("/admin/weather", err="还没有接入天气服务，建了也发不出预报。")
+    if not HHMM.match(at):
+        return see_other("/admin/weather", err="发送时间要写成 06:30 这样。")
+    made = await digests.create_daily(config, request[OFFICER], at)
+    request[AUDIT_DETAIL] = f"daily weather digests at {at}: broadcasts {','.join(str(b.id) for b in made) or 'none'}"
+    if not made:
+        return see_other("/admin/weather", ok="有农户的乡镇都已经有每日天气预报群发了，没有新建。")
+    return see_other("/admin/weather", ok=f"已为{len(made)}个乡镇建好每天{at}的天气预报群发，审核员批准后每天发出。")

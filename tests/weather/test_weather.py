@@ -476,3 +476,38 @@ async def test_a_township_outside_the_file_is_told_plainly(quick_app: web.Applic
     await villager(PHONE, "白河镇")
     assert await reply_text(quick_app, "明天下雨不") == "暂时查不到白河镇的天气预报，请拨打12121听本地预报。"
     assert qweather.calls == []
+
+
+async def test_daily_digests_for_every_township_with_villagers(weather_console: Console,
+                                                               qweather: FakeQWeather) -> None:
+    from bot.models import AuditEvent
+
+    console = weather_console
+    await villager("+8613800000001", "关防乡", "柑橘")
+    await villager("+8613800000003", "上津镇", "玉米")
+    await console.login("officer")
+    refused = await console.post_form("/admin/weather/digests", {"time": "25:00"})
+    assert refused.status == 303 and "err=" in refused.headers["Location"]
+    done = await console.post_form("/admin/weather/digests", {"time": "06:30"})
+    assert done.status == 303 and "ok=" in done.headers["Location"]
+    made = await Broadcast.filter(kind="weather").order_by("id")
+    assert sorted(b.text for b in made) == ["{天气:上津镇}", "{天气:关防乡}"]
+    assert all(b.state == "pending_approval" and b.schedule == {"daily": "06:30"} for b in made)
+    assert {tuple(b.audience["townships"]) for b in made} == {("关防乡",), ("上津镇",)}
+    await console.post_form("/admin/weather/digests", {"time": "07:00"})  # again: nothing new
+    assert await Broadcast.filter(kind="weather").count() == 2
+    audit = await AuditEvent.filter(action__contains="/admin/weather/digests").order_by("id")
+    assert len(audit) == 3 and "daily weather digests at 06:30" in audit[1].detail
+    # each firing fills in its township's forecast, frozen on the run
+    await warnings.poll(console.app)
+    guanfang = next(b for b in made if b.text == "{天气:关防乡}")
+    guanfang.state = "scheduled"
+    await guanfang.save(update_fields=["state"])
+    run = await broadcasts.fire(guanfang.id, datetime.now(UTC), _cfg(console))
+    assert run is not None and run.text is not None and run.text.startswith("关防乡今天多云3～9℃，明天小雨")
+
+
+def _cfg(console: Console) -> Config:
+    from bot.keys import CONFIG
+
+    return console.app[CONFIG]
