@@ -22,7 +22,10 @@ from aiohttp.web_response import StreamResponse
 
 from bot.phones import mask_phones_in
 
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_REDACTED = "_nongbot_redacted"  # set by RedactRecord: the formatters need not mask message and extras again
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", _REDACTED}
+_DIGIT = re.compile(r"\d")
+_FEWEST_DIGITS = 7  # the shortest phone mask_phones_in looks for; every written digit holds a \d
 _MIN_SECRET = 12  # shorter values would hide ordinary words
 # Replaced, never changed in place: a thread logging meanwhile iterates over the old one.
 _secrets: frozenset[str] = frozenset()
@@ -51,6 +54,8 @@ def redact(text: str) -> str:
             text = text.replace(secret, "***")
     for template, pattern in _routes.items():
         text = pattern.sub(template, text)
+    if len(_DIGIT.findall(text)) < _FEWEST_DIGITS:  # no phone can be in it: skip the long pattern
+        return text
     return mask_phones_in(text)
 
 
@@ -84,18 +89,20 @@ class RedactRecord(logging.Filter):
         for key, value in list(record.__dict__.items()):
             if key not in _STANDARD and value is not None:
                 setattr(record, key, _redact_value(value))
+        setattr(record, _REDACTED, True)
         return True
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        done = getattr(record, _REDACTED, False)
         data: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": redact(record.getMessage()),
+            "msg": record.getMessage() if done else redact(record.getMessage()),
         }
-        data.update({k: _redact_value(v) for k, v in record.__dict__.items() if k not in _STANDARD})
+        data.update({k: v if done else _redact_value(v) for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             data["exc"] = redact(self.formatException(record.exc_info))
         if record.stack_info:
@@ -106,12 +113,14 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
+        # Message and extras masked by RedactRecord, no traceback: the rest (time, level, logger) holds none.
+        done = getattr(record, _REDACTED, False) and not record.exc_info and not record.stack_info
         if record.name == "aiohttp.access":  # its extras repeat the line it already wrote
-            return redact(line)
+            return line if done else redact(line)
         extras = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
         if extras:
             line += " " + " ".join(f"{k}={v}" for k, v in extras.items())
-        return redact(line)
+        return line if done else redact(line)
 
 
 class AccessLogger(web_log.AccessLogger):

@@ -246,3 +246,31 @@ async def test_webhooks_absent_with_log_provider(aiohttp_client: Any, config: An
     await asyncio.sleep(0)
 
 
+
+
+@pytest.mark.parametrize("text", ["a & b < c > d \"q\" 'x'", "换行\n第二行\r\n", "😀", "]]>", "&amp;", ""])
+def test_twiml_reply_is_what_the_sdk_writes(text: str) -> None:
+    from twilio.twiml.messaging_response import MessagingResponse
+
+    from bot.channels.twilio import twiml_message
+
+    response = MessagingResponse()
+    response.message(text)
+    assert twiml_message(text) == str(response)
+
+
+def test_signature_one_hmac_then_the_sdks_full_check() -> None:
+    from multidict import MultiDict
+    from twilio.request_validator import RequestValidator
+
+    from bot.channels.twilio import _signed
+
+    validator = RequestValidator("12345")
+    form = MultiDict([("Body", "你好"), ("From", "+8613800138000"), ("Body", "再见")])
+    url = "https://example.org/webhooks/twilio/sms"
+    assert _signed(validator, url, form, validator.compute_signature(url, form))
+    # Signed with the default port written out: the SDK's check still accepts it.
+    assert _signed(validator, url, form, validator.compute_signature("https://example.org:443/webhooks/twilio/sms",
+                                                                     form))
+    assert not _signed(validator, url, form, validator.compute_signature(url + "?x=1", form))
+    assert not _signed(validator, url, form, "forged")
