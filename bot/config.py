@@ -93,6 +93,7 @@ class TradeConfig:
     max_active_listings: int = 5
     max_posts_per_day: int = 3
     max_proposals_per_day: int = 3
+    max_proposals_per_pass: int = 200
     proposal_days: int = 3
     outcome_days: int = 3
     min_score: int = 50
@@ -317,7 +318,7 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"broadcasts.{key}: expected a number >= 0, got {getattr(b, key)}")
     t = cfg.trade
     for key in ("expiry_days", "max_active_listings", "max_posts_per_day", "max_proposals_per_day",
-                "proposal_days", "outcome_days"):
+                "max_proposals_per_pass", "proposal_days", "outcome_days"):
         if getattr(t, key) < 1:
             raise ConfigError(f"trade.{key}: expected a positive integer, got {getattr(t, key)}")
     if not 0 <= t.min_score <= 100 or not 0 < t.max_price_gap <= 1 or t.match_seconds <= 0:

@@ -13,17 +13,19 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
 
 from bot.phones import mask_phone
 from bot.trade.listings import price_text
 from bot.trade.matching import Pair
 from bot.trade.models import TradeBuyer, TradeListing, TradeMatch, TradeOutcome
 from bot.trade.parse import MAX_PRICE, amount
-from broadcasts.pushes import push
+from broadcasts.pushes import push, system_officer
 
 log = logging.getLogger("nongbot.trade")
 KIND = "trade"
 WARNING = "先验货后付款，不要先转定金。"
+BATCH = 50
 
 
 def _place(listing: TradeListing | dict[str, object]) -> str:
@@ -54,16 +56,21 @@ async def propose(pairs: list[Pair], today: date) -> list[TradeMatch]:
     names = {b.id: b.name for b in await TradeBuyer.filter(
         id__in={p.buy["buyer_id"] for p in pairs if p.buy["buyer_id"]}, verified=True)}
     made: list[TradeMatch] = []
-    for pair in pairs:
-        try:
-            match = await TradeMatch.create(sell_id=pair.sell["id"], buy_id=pair.buy["id"], score=pair.score,
-                                            reasons=pair.reasons, market_price=pair.market, proposed_on=today)
-        except IntegrityError:
-            continue  # another process proposed it first
-        to_seller, to_buyer = proposal_texts(match.id, pair, names.get(pair.buy["buyer_id"] or 0, ""))
-        await push(KIND, to_seller, [pair.sell["subscriber_id"]])
-        await push(KIND, to_buyer, [pair.buy["subscriber_id"]])
-        made.append(match)
+    officer = await system_officer() if pairs else None
+    for start in range(0, len(pairs), BATCH):
+        async with in_transaction():  # one commit per batch, not three per proposal
+            for pair in pairs[start:start + BATCH]:
+                try:
+                    async with in_transaction():  # a savepoint: a duplicate undoes only itself
+                        match = await TradeMatch.create(
+                            sell_id=pair.sell["id"], buy_id=pair.buy["id"], score=pair.score, reasons=pair.reasons,
+                            market_price=pair.market, proposed_on=today)
+                except IntegrityError:
+                    continue  # another process proposed it first
+                to_seller, to_buyer = proposal_texts(match.id, pair, names.get(pair.buy["buyer_id"] or 0, ""))
+                await push(KIND, to_seller, [pair.sell["subscriber_id"]], officer=officer)
+                await push(KIND, to_buyer, [pair.buy["subscriber_id"]], officer=officer)
+                made.append(match)
     if made:
         log.info("trade proposals", extra={"matches": len(made)})
     return made

@@ -3,7 +3,7 @@ broadcasts push API and the delivery engine to in-memory senders), with the fake
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -270,3 +270,28 @@ async def test_everyday_words_and_keywords_keep_their_meaning(quick_app: web.App
     # Price questions and topic opt-outs are not listings.
     assert "供求" not in await reply_text(quick_app, "柑橘卖多少钱", address=SELLER)
     assert "已退订" in await reply_text(quick_app, "取消 价格", address=SELLER)
+
+
+def test_the_fast_score_is_the_explained_score() -> None:
+    """A pass ranks pairs with fast_score and explains the chosen ones with score: they must agree."""
+    import random
+
+    from bot.trade.matching import fast_score, score
+
+    config = make_config("sqlite://:memory:").trade
+    rng = random.Random(7)
+    today = date(2026, 3, 2)
+
+    def row(side: str) -> dict[str, Any]:
+        created = today - timedelta(days=rng.randint(0, 9))
+        return {"side": side, "quantity": rng.choice((0.0, 50.0, 500.0, 2000.0)), "unit": "斤",
+                "price": rng.choice((None, 1.0, 2.3, 2.5, 2.9, 4.0)), "price_unit": rng.choice(("斤", "斤", "箱")),
+                "township": rng.choice(("", "关防乡", "城关镇")), "village": rng.choice(("", "东川村")),
+                "created_on": created, "day": created.toordinal()}
+
+    for _ in range(2000):
+        sell, buy = row("sell"), row("buy")
+        market, verified = rng.choice((None, 2.41)), rng.random() < 0.2
+        explained = score(sell, buy, market, config, today, verified)
+        fast = fast_score(sell, buy, market, config, today.toordinal(), verified)
+        assert (explained[0] if explained else None) == fast, (sell, buy, market)
