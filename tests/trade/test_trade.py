@@ -3,6 +3,7 @@ broadcasts push API and the delivery engine to in-memory senders), with the fake
 
 from __future__ import annotations
 
+import random
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from bot.models import Message, Subscriber
 from bot.prices import quotes
 from bot.prices.models import Commodity, Market, PriceRecord
 from bot.trade import jobs, proposals
+from bot.trade.matching import fast_score, score
 from bot.trade.models import TradeListing, TradeMatch, TradeOutcome
 from bot.trade.parse import cn_number, parse
 from broadcasts import service
@@ -274,10 +276,6 @@ async def test_everyday_words_and_keywords_keep_their_meaning(quick_app: web.App
 
 def test_the_fast_score_is_the_explained_score() -> None:
     """A pass ranks pairs with fast_score and explains the chosen ones with score: they must agree."""
-    import random
-
-    from bot.trade.matching import fast_score, score
-
     config = make_config("sqlite://:memory:").trade
     rng = random.Random(7)
     today = date(2026, 3, 2)
