@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from tortoise.transactions import in_transaction
+from tortoise.exceptions import IntegrityError
 
 from bot.articles.models import DRAFT, PUBLISHED, REJECTED, REPLACED, WITHDRAWN, ArticleVersion
 from bot.articles.service import Fields, create_article, fields_of, forbidden_in, forbidden_message, update_article
@@ -93,12 +93,19 @@ async def save(article: content.Article | None, fields: Fields, officer: Officer
         number = 1
     else:
         number = await _next_number(article)
-    async with in_transaction():
-        await ArticleVersion.filter(article_id=article.id, state=DRAFT).update(state=REPLACED)
-        version = await ArticleVersion.create(
-            article_id=article.id, number=number, title=fields.title, content=_content(fields),
-            state=PUBLISHED if publish else DRAFT, author=officer, author_name=officer.name, note=note[:200],
-            decided_by=officer.name if publish else "", decided_at=now if publish else None)
+    while True:  # two saves of one article at the same moment: the unique number decides, the loser takes the next
+        try:
+            version = await ArticleVersion.create(
+                article_id=article.id, number=number, title=fields.title, content=_content(fields),
+                state=PUBLISHED if publish else DRAFT, author=officer, author_name=officer.name,
+                note=note[:200], decided_by=officer.name if publish else "", decided_at=now if publish else None)
+            break
+        except IntegrityError:
+            if not await ArticleVersion.exists(article_id=article.id, number=number):
+                raise  # something else than the number being taken
+            number = await _next_number(article)
+    # One draft waits at a time: the newest. Older ones (however many saves raced) are replaced.
+    await ArticleVersion.filter(article_id=article.id, state=DRAFT, number__lt=number).update(state=REPLACED)
     if publish or article.status != content.PUBLISHED:  # the row is the live text, or the latest draft
         article = await update_article(article, fields, content.PUBLISHED if publish else content.DRAFT)
     return article, version

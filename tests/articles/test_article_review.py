@@ -5,15 +5,19 @@ and say 很相关/较相关, never a ref, a file name or a score."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote_plus
 
 import pytest
 
 from bot.app import create_app
+from bot.articles import versions
 from bot.articles.models import ArticleVersion
-from bot.keys import SEARCH
+from bot.articles.service import fields_of
+from bot.keys import CONFIG, SEARCH
 from bot.models import AuditEvent, ConsoleSession, Officer
 from bot.questions.models import Question
 from content import importer
@@ -267,3 +271,14 @@ async def test_a_reply_the_inbox_keeps_as_an_article_waits_for_review(kb: Consol
     assert "第 1 版草稿待审核" in page and f"{OFFICER_NAMES['officer']} " in page
     assert (await kb.post_form(f"/admin/articles/{article.id}/publish", {"version": "1"})).status == 303
     assert await answered_by(kb, "柑橘白粉病咋治") == article.id
+
+
+async def test_saves_at_the_same_moment_each_keep_a_version(kb: Console) -> None:
+    article = await Article.get(ref="potato-late-blight")
+    fields = fields_of(article)
+    await asyncio.gather(*(versions.save(article, replace(fields, title=f"晚疫病第{i}稿"), kb.officers["officer"],
+                                         kb.app[CONFIG], publish=False) for i in range(4)))
+    saved = await ArticleVersion.filter(article_id=article.id).order_by("number")
+    assert [v.number for v in saved] == [1, 2, 3, 4, 5] and saved[0].state == "published"
+    assert [v.state for v in saved[1:]].count("draft") == 1 and saved[-1].state == "draft"
+    assert (await Article.get(id=article.id)).title == "马铃薯晚疫病（洋芋瘟）"  # villagers: unchanged
