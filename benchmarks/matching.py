@@ -33,7 +33,8 @@ from bot.trade.models import TradeListing, TradeMatch  # noqa: E402
 from bot.trade.parse import words  # noqa: E402
 from broadcasts.models import Broadcast  # noqa: E402
 
-TOWNSHIPS = [f"{name}镇" for name in ["城关", "关防", "夹河", "羊尾", "观音", "马安", "河夹", "土门", "上津", "店子", "湖北口", "景阳", "六郎", "三官", "安家"]]
+TOWNSHIPS = [f"{name}镇" for name in ("城关", "关防", "夹河", "羊尾", "观音", "马安", "河夹", "土门", "上津",
+                                         "店子", "湖北口", "景阳", "六郎", "三官", "安家")]
 
 
 async def fill(count: int, today: date) -> None:
