@@ -1,5 +1,6 @@
 """The knowledge base (知识库) in the console and the API: list, search as villagers do, write, edit,
-preview and delete articles. The Article table itself is content/models.py."""
+preview and delete articles; drafts reviewed before they go live, versions and rollback (versions.py). The
+Article table itself is content/models.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.articles import api, pages
+from bot.articles import api, dashboard, pages
 from bot.extend import MenuEntry, add_menu, add_templates
 from bot.keys import ROLE
 
@@ -17,5 +18,6 @@ def setup(app: web.Application) -> None:
         return
     add_menu(app, MenuEntry("/admin/articles", "知识库", order=10))
     add_templates(app, Path(__file__).parent / "templates")
+    dashboard.setup(app)
     pages.add_routes(app)
     api.add_routes(app)

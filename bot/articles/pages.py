@@ -110,8 +110,7 @@ async def list_page(request: web.Request) -> web.Response:
     state = asked_for["state"] or ""
     page = asked_for["page"] or 1
     asked, reason, rows, total, hits = None, "", [], 0, []
-    waiting = set(await ArticleVersion.filter(state=DRAFT).values_list("article_id", flat=True)) | set(
-        await Article.filter(status=content.DRAFT).values_list("id", flat=True))  # a draft the inbox kept
+    waiting = await versions.waiting_ids()
     if mode == "ask" and q:
         asked, result = ask(request.app[SEARCH], request.app[CONFIG], q, "sms", limit=10)
         reason = REASONS.get(result.reason, result.reason)

@@ -62,6 +62,14 @@ async def pending(article: content.Article) -> ArticleVersion | None:
     return await ArticleVersion.filter(article_id=article.id, state=DRAFT).order_by("-number").first()
 
 
+async def waiting_ids() -> set[int]:
+    """Articles with a draft waiting for a supervisor: new ones, edits of published ones, and a draft the
+    inbox kept (no version yet)."""
+    drafted = await ArticleVersion.filter(state=DRAFT).values("article_id")
+    kept = await content.Article.filter(status=content.DRAFT).values("id")
+    return {int(r["article_id"]) for r in drafted} | {int(r["id"]) for r in kept}
+
+
 async def _adopt(article: content.Article) -> int:
     """An article saved without a version (an import; a reply the inbox kept as an article) gets its text as
     version 1, so it can be reviewed and brought back. Returns the newest version's number."""

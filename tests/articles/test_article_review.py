@@ -90,6 +90,9 @@ async def test_draft_review_publish_edit_and_rollback(kb: Console) -> None:
     assert refused.status == 403 and (await Article.get(id=article.id)).status == "draft"
 
     await kb.login("supervisor")
+    home = await (await kb.client.get("/admin/")).text()
+    assert "待审核的文章" in home and "/admin/articles?state=pending" in home
+    assert (await (await kb.api("GET", "/api/v1/stats")).json())["articles_waiting"] == 1
     listed = await (await kb.client.get("/admin/articles", params={"state": "pending"})).text()
     assert "有 1 篇文章的草稿待审核" in listed and "黄瓜蔓枯病怎么防治" in listed and "共 1 篇" in listed
     page = await (await kb.client.get(f"/admin/articles/{article.id}")).text()
