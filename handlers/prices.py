@@ -6,6 +6,7 @@ import re
 import unicodedata
 from datetime import datetime
 
+from bot.extend import DEAL_PRICES, ask
 from bot.messages import InboundMessage, Reply
 from bot.prices import alerts, quotes
 from bot.prices.commodities import find_commodity, named
@@ -47,6 +48,8 @@ async def answer_for(commodity: Commodity, channel: str, ctx: Context) -> str:
         trend = await quotes.week_line(commodity, found[0].market, today)
         if "→" in trend:
             lines.append(f"近7天（{found[0].market}）：{trend}")
+    if deals := await ask(ctx.app, DEAL_PRICES, commodity.name, today):
+        lines.append(f"近30天农户成交：{deals}")  # 供求 outcomes, when that feature reports some
     lines.append("涨跌对比上周同一市场。")
     return "\n".join(lines)
 

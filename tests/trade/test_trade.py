@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 import handlers.trade
-from bot.extend import MARKET_PRICE, provide
+from bot.extend import DEAL_PRICES, MARKET_PRICE, provide
 from bot.keys import CONFIG, SENDERS
 from bot.models import Message, Subscriber
 from bot.prices import quotes
@@ -163,6 +163,10 @@ async def test_sell_and_buy_match_and_phones_only_after_both_agree(
     assert "没成交" in none
     assert await proposals.deal_prices("柑橘", clocked.now().date()) == "关防乡2.4元/斤（1笔）"
     assert "记下了" in await reply_text(app, f"成交 {match.id} 2.5", address=SELLER)
+    # The price reply shows the 成交价 next to the market price (the slot the trade feature fills).
+    provide(app, DEAL_PRICES, proposals.deal_prices)
+    price = await reply_text(app, "柑橘多少钱", address=SELLER)
+    assert "十堰批发 2.41" in price and "近30天农户成交：关防乡2.4元/斤（1笔）" in price
 
 
 async def _pair(app: web.Application, buyer_phone: str = "+8613900139000") -> TradeMatch:
