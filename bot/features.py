@@ -7,7 +7,7 @@ from __future__ import annotations
 
 FEATURES = (
     "broadcasts",  # first: the outbound API the others send through
-    "bot.articles",  # its table, Article, is content's (content/models.py)
+    "bot.articles",  # Article is content's (content/models.py); ArticleVersion is its own
     "bot.villagers",  # its table, Subscriber, is the core's (bot/models.py)
     "bot.questions",
     "bot.prices",
@@ -17,5 +17,5 @@ FEATURES = (
     "bot.messagelog",
 )
 # Feature packages with tables; bot/db.py hands these to Tortoise next to the core ones.
-WITHOUT_TABLES = ("bot.articles", "bot.villagers", "bot.weather")
+WITHOUT_TABLES = ("bot.villagers",)
 MODEL_MODULES = tuple(f"{name}.models" for name in FEATURES if name not in WITHOUT_TABLES)
