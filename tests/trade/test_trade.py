@@ -3,6 +3,7 @@ broadcasts push API and the delivery engine to in-memory senders), with the fake
 
 from __future__ import annotations
 
+import logging
 import random
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -112,8 +113,9 @@ async def all_words(app: web.Application) -> str:
 
 
 async def test_sell_and_buy_match_and_phones_only_after_both_agree(
-        quick_app: web.Application, market: None, clocked: FakeClock) -> None:
+        quick_app: web.Application, market: None, clocked: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
     app = quick_app
+    caplog.set_level(logging.INFO, logger="nongbot.trade")
     await seller()
     posted = await reply_text(app, "卖 柑橘 2000斤 2.5元", address=SELLER)
     assert "已登记供求1号" in posted and "卖柑橘2000斤，2.5元/斤" in posted and "关防乡" in posted
@@ -163,6 +165,10 @@ async def test_sell_and_buy_match_and_phones_only_after_both_agree(
     assert "没成交" in none
     assert await proposals.deal_prices("柑橘", clocked.now().date()) == "关防乡2.4元/斤（1笔）"
     assert "记下了" in await reply_text(app, f"成交 {match.id} 2.5", address=SELLER)
+    # Our log lines name the phones masked, before any redaction of the logging setup.
+    logged = [record.__dict__ for record in caplog.records if record.name == "nongbot.trade"]
+    assert any("exchanged" in str(r.get("msg")) for r in logged)
+    assert not any(SELLER_DIGITS in str(r) or BUYER_PHONE in str(r) for r in logged)
     # The price reply shows the 成交价 next to the market price (the slot the trade feature fills).
     provide(app, DEAL_PRICES, proposals.deal_prices)
     price = await reply_text(app, "柑橘多少钱", address=SELLER)
