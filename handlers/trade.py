@@ -156,7 +156,10 @@ async def my_listings(msg: InboundMessage, ctx: Context) -> Reply | None:
 
 
 def _number(args: str) -> int | None:
-    return int(args) if args.isdigit() and len(args) <= 9 else None
+    return int(args) if args.isdecimal() and len(args) <= 9 else None
+
+
+NO_SUCH_NUMBER = Reply("没有这个编号。发“我的供求”看您的供求和编号。")
 
 
 @router.keyword(prefix=("取消", "撤下", "撤销"))
@@ -165,7 +168,7 @@ async def withdraw(msg: InboundMessage, ctx: Context) -> Reply | None:
     sub = ctx.subscriber
     number = _number(ctx.args)
     if sub is None or number is None:
-        return None
+        return NO_SUCH_NUMBER if sub is not None and ctx.args.isdecimal() else None
     listing = await listings.withdraw(sub.id, number)
     if listing is None:
         return Reply(f"没有在挂的供求{number}号。发“我的供求”看编号。")
@@ -180,7 +183,7 @@ async def extend(msg: InboundMessage, ctx: Context) -> Reply | None:
         return None
     number = _number(ctx.args) if ctx.args else None
     if ctx.args and number is None:
-        return None
+        return NO_SUCH_NUMBER if ctx.args.isdecimal() else None
     found = await listings.extend(sub.id, number, ctx.config.trade, _today(ctx))
     if not found:
         return Reply("没有可以延期的供求。发“我的供求”看看。")
@@ -204,7 +207,7 @@ async def _consent(msg: InboundMessage, ctx: Context, yes: bool) -> Reply | None
         return None
     number = _number(keyword_form(ctx.args)) if ctx.args else None
     if ctx.args and number is None:
-        return None
+        return NO_SUCH_NUMBER if ctx.args.isdecimal() else None
     if number is None:
         waiting = await _waiting_for(sub.id)
         if len(waiting) != 1:
@@ -230,7 +233,7 @@ async def decline(msg: InboundMessage, ctx: Context) -> Reply | None:
 def _outcome_args(args: str) -> tuple[int | None, str]:
     """'3 2.3' -> (3, '2.3'); '2.3' -> (None, '2.3'); '2块5' -> (None, '2块5')."""
     parts = normal(args).split()
-    if len(parts) >= 2 and parts[0].isdigit():
+    if len(parts) >= 2 and parts[0].isdecimal() and len(parts[0]) <= 9:
         return int(parts[0]), " ".join(parts[1:])
     return None, " ".join(parts)
 
@@ -259,7 +262,7 @@ async def no_deal(msg: InboundMessage, ctx: Context) -> Reply | None:
         return None
     number = _number(ctx.args) if ctx.args else None
     if ctx.args and number is None:
-        return None
+        return NO_SUCH_NUMBER if ctx.args.isdecimal() else None
     return Reply(await proposals.record_outcome(sub.id, number, False, None, _today(ctx)))
 
 

@@ -27,7 +27,7 @@ from broadcasts.models import Broadcast
 from tests.conftest import make_config
 from tests.fakes.clock import FakeClock
 from tests.fakes.sender import InMemorySender
-from tests.helpers import reply_text
+from tests.helpers import reply_text, say
 
 SELLER = "+8613800138000"
 SELLER_DIGITS = "13800138000"
@@ -303,3 +303,13 @@ def test_the_fast_score_is_the_explained_score() -> None:
         explained = score(sell, buy, market, config, today, verified)
         fast = fast_score(sell, buy, market, config, today.toordinal(), verified)
         assert (explained[0] if explained else None) == fast, (sell, buy, market)
+
+
+@pytest.mark.parametrize("text", [
+    "成交 99999999999999999999 2.5", "同意 99999999999999999999", "不要 ٣", "取消 ¹²", "延期 9999999999",
+    "卖 柑橘 " + "9" * 400 + "斤", "卖 柑橘 2000斤 " + "9" * 400 + "元", "成交 " + "9" * 400, "卖 十百千万斤 柑橘",
+])
+async def test_odd_numbers_get_an_answer_not_an_error(quick_app: web.Application, text: str) -> None:
+    await seller()
+    outcome = await say(quick_app, text, address=SELLER)
+    assert outcome.reply is not None and outcome.reply.text and outcome.handler != "error"
