@@ -15,6 +15,7 @@ from tortoise.expressions import Q
 
 from bot import sandbox
 from bot.config import TradeConfig
+from bot.models import unpack_set
 from bot.trade.models import TradeBuyer, TradeListing, TradeMatch
 from bot.trade.parse import amount
 
@@ -150,7 +151,8 @@ def _pool(buy: dict[str, Any], sells: list[dict[str, Any]], by_town: dict[str, l
 
 def best_pairs(listings: Iterable[dict[str, Any]], markets: dict[str, float | None], config: TradeConfig,
                today: date, *, known: set[tuple[int, int]], waiting: dict[int, int], proposed_today: dict[int, int],
-               verified_buyers: set[int], verified_only: bool = False) -> list[Pair]:
+               verified_buyers: set[int], verified_only: bool = False,
+               buyer_areas: dict[int, set[str]] | None = None) -> list[Pair]:
     """The pairs to propose now, best first: not proposed before, between two different people, each
     listing with fewer than OPEN_PER_LISTING proposals waiting, each person under their daily number."""
     listings = list(listings)
@@ -173,9 +175,12 @@ def best_pairs(listings: Iterable[dict[str, Any]], markets: dict[str, float | No
             verified = buy["buyer_id"] in verified_buyers
             if verified_only and not verified:
                 continue
+            areas = (buyer_areas or {}).get(buy["buyer_id"] or 0)
             for sell in _pool(buy, sells, by_town):
                 if sell["subscriber_id"] == buy["subscriber_id"] or (sell["id"], buy["id"]) in known:
                     continue
+                if areas and sell["township"] not in areas:
+                    continue  # a registered buyer who only buys in some townships
                 points = fast_score(sell, buy, market, config, today_day, verified)
                 if points is not None and points >= config.min_score:
                     candidates.append((-points, sell["id"], buy["id"], sell, buy, market))
@@ -228,8 +233,9 @@ async def find_pairs(today: date, config: TradeConfig, market: MarketLookup, *, 
             proposed_today[m["buy__subscriber_id"]] += 1
     # values_list(flat=True) gives the ids themselves; Tortoise's stubs only know the tuple form.
     verified = set(cast(list[int], await TradeBuyer.filter(verified=True, active=True).values_list("id", flat=True)))
+    areas = {row["id"]: set(unpack_set(row["areas"])) for row in await TradeBuyer.exclude(areas="").values("id", "areas")}
     commodities = {row["commodity"] for row in listings if row["id"] in ids}
     markets = {name: await market(name) for name in sorted(commodities)}
     return best_pairs(listings, markets, config, today, known=known, waiting=waiting,
                       proposed_today=proposed_today, verified_buyers=verified,
-                      verified_only=verified_only)
+                      verified_only=verified_only, buyer_areas=areas)

@@ -83,6 +83,7 @@ CSV = (
     "坏品种商行,13600136001,经纪人,城关镇,火星果,,,,\n"
     "没电话的,12345,经纪人,城关镇,核桃,,,,\n"
     "老王收购点,13600136002,经纪人,关防乡,柑橘,,,,\n"
+    "远方商行,13600136003,经纪人,关防乡,核桃,关防乡 夹河镇,,,是\n"
 )
 
 
@@ -93,13 +94,13 @@ async def test_buyers_by_csv_are_matched_at_once_when_verified(console: Console)
     response = await console.post_form("/admin/trade/buyers/import", {"csv": CSV})
     body = await response.text()
     assert response.status == 200 and "第 3 行" in body and "火星果" in body and "第 4 行" in body
-    assert await TradeBuyer.all().count() == 2
-    verified = await TradeBuyer.get(verified=True)
-    assert verified.name == "城关核桃合作社"
+    assert await TradeBuyer.all().count() == 3
+    assert {b.name for b in await TradeBuyer.filter(verified=True)} == {"城关核桃合作社", "远方商行"}
     unverified = await TradeListing.get(buyer__name="老王收购点")
     assert unverified.state == "pending"  # moderation: unverified buyers wait
-    match = await TradeMatch.get(sell_id=walnut.id)
-    assert "认证收购商" in match.reasons
+    match = await TradeMatch.get(sell_id=walnut.id)  # not 远方商行: it buys in 关防乡 and 夹河镇 only
+    assert "认证收购商" in match.reasons and match.buy_id == (await TradeListing.get(buyer__name="城关核桃合作社",
+                                                                                commodity="核桃")).id
     texts = [b.text for b in await Broadcast.filter(kind="trade")]
     assert any(f"供求{match.id}号：城关核桃合作社（认证收购商）收核桃500斤，出价12元/斤" in t for t in texts)
     page = await (await console.client.get("/admin/trade/buyers")).text()
@@ -110,7 +111,7 @@ async def test_buyers_by_csv_are_matched_at_once_when_verified(console: Console)
     assert outcomes.status == 200 and "成交" in await outcomes.text()
     # The weekly digest's placeholder: open buy listings, no phones.
     digest = await render("本周收购信息：{收购信息}", date.today())
-    assert "核桃：1家收，共500斤，出价12元/斤（城关镇）" in digest and "136" not in digest
+    assert "核桃：2家收，共500斤，出价12元/斤（城关镇、关防乡）" in digest and "136" not in digest
 
 
 async def test_buyer_form_errors_keep_what_was_typed(console: Console) -> None:
