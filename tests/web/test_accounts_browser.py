@@ -70,7 +70,7 @@ async def test_reset_a_password_change_it_at_login_and_disable_an_officer(site: 
     await page.fill("#password-form input[name=password]", OWN)
     await page.fill("input[name=again]", OWN + "x")
     await page.click("#password-form button[type=submit]")
-    await expect(page.locator(".flash.err")).to_contain_text("两次输入的新密码不一样")
+    await expect(page.locator(".flash.err", has_text="两次输入")).to_contain_text("两次输入的新密码不一样")
     await page.fill("input[name=current]", TEMPORARY)
     await page.fill("#password-form input[name=password]", OWN)
     await page.fill("input[name=again]", OWN)
