@@ -313,3 +313,14 @@ async def test_odd_numbers_get_an_answer_not_an_error(quick_app: web.Application
     await seller()
     outcome = await say(quick_app, text, address=SELLER)
     assert outcome.reply is not None and outcome.reply.text and outcome.handler != "error"
+
+
+async def test_quiet_hours_hold_proposals(db_url: str, quick_app: web.Application) -> None:
+    """Proposals are pushes: the delivery engine keeps them for after the quiet hours."""
+    quick_app[CONFIG] = make_config(db_url, sms={"quiet_hours": "00:00-23:59"})
+    await _pair(quick_app)
+    await deliver(quick_app)
+    assert sent(quick_app) == [] and await Broadcast.filter(kind="trade").count() == 2
+    quick_app[CONFIG] = make_config(db_url)
+    await deliver(quick_app)
+    assert sorted(address for address, _ in sent(quick_app)) == sorted([SELLER, "+8613900139000"])
