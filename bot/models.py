@@ -9,7 +9,7 @@ from tortoise.indexes import Index
 from tortoise.models import Model
 
 CHANNELS = ("sms", "wechat")
-TOPICS = ("技术", "价格", "务工")
+TOPICS = ("技术", "价格", "务工", "天气")  # 天气: the daily forecast digest (warnings reach everyone)
 
 
 def pack_set(items: list[str] | set[str] | tuple[str, ...]) -> str:

@@ -16,6 +16,7 @@ TOPIC_WORDS = {
     "技术": ("技术", "农技", "农业技术", "种植", "养殖", "技术推送"),
     "价格": ("价格", "行情", "价钱", "市场价", "菜价", "市场"),
     "务工": ("务工", "工作", "招工", "打工", "就业", "用工", "招聘"),
+    "天气": ("天气预报", "天气", "预报"),
 }
 FILLER = ("我要", "我想", "帮我", "一下", "的", "和", "还有", "及", "信息", "消息", "推送")
 TOPIC_LIST = "、".join(TOPICS)
@@ -75,7 +76,7 @@ def _describe(topics: list[str], crops: list[str]) -> str:
 
 @router.keyword(prefix=("订阅", "关注", "开通"))
 async def subscribe_topic(msg: InboundMessage, ctx: Context) -> Reply | None:
-    """订阅 技术|价格|务工 [作物…]   e.g. 订阅 价格 柑橘"""
+    """订阅 技术|价格|务工|天气 [作物…]   e.g. 订阅 价格 柑橘"""
     sub = ctx.subscriber
     if sub is None:
         return None
@@ -97,7 +98,7 @@ async def subscribe_topic(msg: InboundMessage, ctx: Context) -> Reply | None:
 
 @router.keyword(prefix=("退订", "取消", "不要"))
 async def unsubscribe_topic(msg: InboundMessage, ctx: Context) -> Reply | None:
-    """退订 技术|价格|务工|作物   e.g. 退订 价格 (plain 退订 is a full opt-out, see optout)"""
+    """退订 技术|价格|务工|天气|作物   e.g. 退订 价格 (plain 退订 is a full opt-out, see optout)"""
     sub = ctx.subscriber
     if sub is None:
         return None

@@ -52,6 +52,13 @@ async def test_subscribe_by_topic(quick_app: web.Application) -> None:
     assert "价格" in (await Subscriber.get(phone=PHONE)).topics
 
 
+async def test_subscribe_to_the_daily_forecast_and_leave_it(quick_app: web.Application) -> None:
+    await reply_text(quick_app, "订阅 天气预报")
+    assert ",天气," in (await Subscriber.get(phone=PHONE)).topics
+    await reply_text(quick_app, "退订 天气")
+    assert ",天气," not in (await Subscriber.get(phone=PHONE)).topics
+
+
 async def test_a_duplicate_runs_no_handler_twice(quick_app: web.Application) -> None:
     first = await say(quick_app, "帮助", provider_id="SM-1")
     again = await say(quick_app, "帮助", provider_id="SM-1")

@@ -483,8 +483,9 @@ async def test_daily_digests_for_every_township_with_villagers(weather_console: 
     from bot.models import AuditEvent
 
     console = weather_console
-    await villager("+8613800000001", "关防乡", "柑橘")
-    await villager("+8613800000003", "上津镇", "玉米")
+    await villager("+8613800000001", "关防乡", "柑橘", topics=pack_set(["技术", "天气"]))
+    await villager("+8613800000003", "上津镇", "玉米", topics=pack_set(["天气"]))
+    await villager("+8613800000005", "夹河镇", "玉米", topics=pack_set(["技术"]))  # no 天气: no digest there
     await console.login("officer")
     refused = await console.post_form("/admin/weather/digests", {"time": "25:00"})
     assert refused.status == 303 and "err=" in refused.headers["Location"]
@@ -494,6 +495,7 @@ async def test_daily_digests_for_every_township_with_villagers(weather_console: 
     assert sorted(b.text for b in made) == ["{天气:上津镇}", "{天气:关防乡}"]
     assert all(b.state == "pending_approval" and b.schedule == {"daily": "06:30"} for b in made)
     assert {tuple(b.audience["townships"]) for b in made} == {("关防乡",), ("上津镇",)}
+    assert all(b.audience["topics"] == ["天气"] for b in made)
     await console.post_form("/admin/weather/digests", {"time": "07:00"})  # again: nothing new
     assert await Broadcast.filter(kind="weather").count() == 2
     audit = await AuditEvent.filter(action__contains="/admin/weather/digests").order_by("id")
