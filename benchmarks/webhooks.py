@@ -127,13 +127,21 @@ def summary(latencies: list[float], errors: list[int], elapsed: float) -> dict[s
             "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))], 2)}
 
 
-async def measure(name: str, base: str, fake: FakeTwilio, questions: list[str],
-                  args: argparse.Namespace) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used: unlike rates, hardly moved by other load on the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(name: str, base: str, fake: FakeTwilio, questions: list[str], args: argparse.Namespace,
+                  pid: int) -> dict[str, float]:
     load = Load(base, fake, questions)
     await load.closed_loop(4, 1.0)  # warm-up
     paced = await load.paced(args.rate, args.seconds)
     print(json.dumps({"server": name, "mode": f"paced {args.rate}/s", **paced}), flush=True)
+    cpu = cpu_seconds(pid)
     peak = await load.closed_loop(args.concurrency, args.seconds)
+    peak["server_cpu_ms_per_request"] = round((cpu_seconds(pid) - cpu) * 1000 / max(peak["requests"], 1), 3)
     print(json.dumps({"server": name, "mode": f"closed loop x{args.concurrency}", **peak}), flush=True)
     return peak
 
@@ -167,10 +175,15 @@ def main() -> None:
         try:
             wait_healthy(port, nongbot)
             wait_healthy(bare_port, bare)
-            ours = asyncio.run(measure("nongbot", f"http://127.0.0.1:{port}", fake, questions, args))
-            limit = asyncio.run(measure("bare aiohttp", f"http://127.0.0.1:{bare_port}", fake, questions, args))
+            ours = asyncio.run(measure("nongbot", f"http://127.0.0.1:{port}", fake, questions, args, nongbot.pid))
+            limit = asyncio.run(measure("bare aiohttp", f"http://127.0.0.1:{bare_port}", fake, questions, args,
+                                        bare.pid))
+            # The CPU ratio (bare CPU per request over ours) is what the rate ratio would be with the
+            # server alone on a core: the number to trust on a shared machine.
             print(json.dumps({"closed_loop_ratio": round(ours["rps"] / limit["rps"], 2),
-                              "nongbot_rps": ours["rps"], "bare_aiohttp_rps": limit["rps"]}))
+                              "nongbot_rps": ours["rps"], "bare_aiohttp_rps": limit["rps"],
+                              "cpu_ratio": round(limit["server_cpu_ms_per_request"]
+                                                 / max(ours["server_cpu_ms_per_request"], 1e-9), 2)}))
         finally:
             for proc in (nongbot, bare):
                 proc.terminate()
