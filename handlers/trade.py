@@ -16,6 +16,7 @@ from bot.textnorm import keyword_form
 from bot.trade import jobs, listings, proposals
 from bot.trade.models import TradeMatch
 from bot.trade.parse import Draft, find_goods, merge, normal, parse, price_answer, quantity_answer, side_of
+from content.intents import TECHNIQUE, classify
 
 router = Router("trade")  # before subscriptions: "取消 1" / "不要 3" are not "取消 <topic>"
 intent_router = Router("trade-intent")  # where the supply intent used to go to an officer
@@ -277,6 +278,12 @@ def _in_dialog(msg: InboundMessage, ctx: Context) -> bool:
     return sub is not None and sub.dialog.get("flow") == FLOW and bool(sub.dialog.get("ask"))
 
 
+def _something_else(text: str) -> bool:
+    """Not an answer but another request (我要找农技员, 你好, 明天下雨不, 苞谷叶子发黄咋办): the villager must never
+    be held in a listing's questions."""
+    return classify(text).name not in (TECHNIQUE, "noise") or bool(QUESTION.search(normal(text)))
+
+
 @router.when(_in_dialog)
 async def answer_question(msg: InboundMessage, ctx: Context) -> Reply | None:
     """The answer to the last question about a listing (数量, 乡镇, 电话 …)"""
@@ -291,6 +298,9 @@ async def answer_question(msg: InboundMessage, ctx: Context) -> Reply | None:
     if keyword_form(msg.text) in STOP_WORDS:
         await _save_dialog(ctx, {})
         return Reply("好的，这条供求不发了。")
+    if _something_else(msg.text):
+        await _save_dialog(ctx, {})
+        return None  # let the other handlers read it
     fresh = parse(msg.text)
     if asked != "commodity" and fresh.commodity and fresh.commodity != draft.commodity and fresh.side:
         return await _post(msg, ctx, fresh)  # a new post instead of an answer

@@ -271,6 +271,18 @@ async def test_vague_quantities_and_bad_prices_are_asked_one_at_a_time(quick_app
     assert await TradeListing.all().count() == 2
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("我要找农技员", "农技员"), ("你好", "您好"), ("明天下雨不", "天气"), ("柑橘好多钱一斤", "柑橘"),
+])
+async def test_a_question_about_a_listing_never_holds_the_villager(quick_app: web.Application, text: str,
+                                                                   expected: str) -> None:
+    await seller()
+    assert "卖多少斤核桃" in await reply_text(quick_app, "有人收核桃吗", address=SELLER)
+    other = await reply_text(quick_app, text, address=SELLER)
+    assert "卖多少斤" not in other and "没看懂" not in other and expected in other
+    assert not (await Subscriber.get(phone=SELLER)).dialog  # the listing's question is dropped
+
+
 async def test_everyday_words_and_keywords_keep_their_meaning(quick_app: web.Application) -> None:
     await seller()
     ask = await reply_text(quick_app, "哪里收魔芋", address=SELLER)
