@@ -330,6 +330,8 @@ class Searcher:
                 continue
             if not asked and entry.crops:
                 continue  # the crop was not said: a crop-specific article is a guess
+            if self._unshown_sign(text, entry) or self._guessed_grave(text, entry):
+                continue  # not even as a close topic: 鸭瘟 for "鹅拉绿稀屎" would still read as a diagnosis
             if (self._about_share(words, entry) or 0.0) >= NEAR_ABOUT:
                 near.append(hit.id)
         return near[:limit]

@@ -128,6 +128,8 @@ def test_signs_the_article_shows_are_still_answered(searcher: Searcher) -> None:
 def test_one_vague_sign_is_no_grave_diagnosis(searcher: Searcher) -> None:
     goose = searcher.search("鹅拉绿稀屎")
     assert not goose.answered  # green droppings alone do not make duck plague
+    offered = [searcher.entries[i].ref for i in searcher.plausible("鹅拉绿稀屎", goose)]
+    assert "duck-plague" not in offered  # not even as a close topic
     assert not searcher.search("鸭子腿软站不起来").answered  # weak legs are one sign, however said
     named = searcher.search("鸭瘟疫苗好久打")
     assert named.answered and named.best is not None and named.best.ref == "duck-plague"
