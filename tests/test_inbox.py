@@ -73,7 +73,7 @@ async def test_subscribe_by_topic_and_crop(app: web.Application) -> None:
     await reply_text(app, "取消，务工")
     sub = await Subscriber.get(phone=PHONE)
     assert sub.topic_list == ["技术"] and sub.status == "active"
-    assert "没认出" in await reply_text(app, "订阅 天气预报")
+    assert "没认出" in await reply_text(app, "订阅 股票行情")  # not a topic villagers can subscribe to
 
 
 async def test_registration_in_one_line_and_profile(app: web.Application) -> None:
