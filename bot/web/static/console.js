@@ -82,3 +82,24 @@ document.addEventListener("submit", (event) => {
     }
   }).observe(document.body, {childList: true, subtree: true});
 })();
+// File fields: the browser writes its own "Choose File / No file chosen" in the browser's language; show a
+// Chinese 「选择文件」 button and the chosen file's name instead (the field itself stays, out of sight).
+document.querySelectorAll('input[type="file"]').forEach((input) => {
+  const pick = document.createElement("label");
+  pick.className = "button file-pick";
+  pick.textContent = "选择文件";
+  const name = document.createElement("span");
+  name.className = "file-name";
+  name.textContent = "还没选文件";
+  input.classList.add("file-hidden");
+  input.insertAdjacentElement("afterend", name);
+  input.insertAdjacentElement("afterend", pick);
+  pick.addEventListener("click", () => input.click());
+  pick.tabIndex = 0;
+  pick.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") { event.preventDefault(); input.click(); }
+  });
+  input.addEventListener("change", () => {
+    name.textContent = input.files.length ? Array.from(input.files, (f) => f.name).join("、") : "还没选文件";
+  });
+});
