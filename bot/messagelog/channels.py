@@ -131,7 +131,7 @@ async def wechat_token(config: Config) -> dict[str, Any]:
     """The shared access token: none yet, valid for N more minutes, or expired."""
     wechat = config.section(WechatConfig)
     if not wechat.enabled:
-        return {"state": "off", "text": "微信公众号没有开通（wechat.enabled = false）。"}
+        return {"state": "off", "text": "微信公众号没有开通。"}
     row = await AccessToken.get_or_none(app_id=wechat.app_id)
     if row is None:
         return {"state": "none", "text": "还没有取得访问令牌：第一次发微信消息时会自动取得。"}
