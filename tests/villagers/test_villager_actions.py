@@ -11,7 +11,7 @@ import pytest
 
 from bot.app import create_app
 from bot.keys import CONFIG
-from bot.models import AuditEvent, ConsentEvent, Officer, Subscriber, pack_set
+from bot.models import TOPICS, AuditEvent, ConsentEvent, Officer, Subscriber, pack_set
 from bot.villagers import roster
 from broadcasts import dispatcher, pushes, service
 from broadcasts.models import Broadcast, Delivery
@@ -140,11 +140,11 @@ async def test_a_message_in_quiet_hours_waits_and_says_so(aiohttp_client: Any, d
 async def test_the_import_stores_standard_crop_names_and_reads_the_topic_header(console: Console) -> None:
     data = ("手机号,姓名,作物,订阅主题\n"
             "13800138001,张三,洋芋;苞谷,价格;务工\n"
-            "13800138002,李四,柑橘,天气\n"
+            "13800138002,李四,柑橘,农闲\n"
             "13800138003,王五,红苕,技术\n").encode()
     report = await roster.import_bytes(data)
     assert report.created == 2
-    assert [(p.line, p.chinese) for p in report.problems] == [(3, "主题只能是技术、价格、务工，这一行写了“天气”")]
+    assert [(p.line, p.chinese) for p in report.problems] == [(3, f"主题只能是{'、'.join(TOPICS)}，这一行写了“农闲”")]
     zhang = await Subscriber.get(phone="+8613800138001")
     assert zhang.crop_list == ["玉米", "马铃薯"] and zhang.topic_list == ["价格", "务工"]
     assert (await Subscriber.get(phone="+8613800138003")).crop_list == ["甘薯"]
