@@ -44,7 +44,7 @@ VERBS = {
     "reset-password": "重置了密码：", "new-password": "修改了自己的密码：", "password": "重置了密码：",
     "role": "更改了角色：", "resend": "重发了",
     "wrong": "把{}标为答错", "publish": "发布了", "rollback": "回滚了", "submit": "提交审批了", "send": "发送了",
-    "map": "归并了", "drop": "忽略了", "reset": "重新开始了",
+    "map": "归并了", "drop": "忽略了", "reset": "重新开始了", "upload": "上传了", "import": "导入了",
 }
 # A POST to a whole list (no id): what it made.
 CREATED = {

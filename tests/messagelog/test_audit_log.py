@@ -107,3 +107,12 @@ def test_unknown_routes_still_read_as_chinese() -> None:
     event = AuditEvent(officer_name=WANG, action="POST /admin/brand-new/{id}/{thing}", target="id=3")
     act = audit.read(event)
     assert audit.sentence(event, act, {}) == f"{WANG} 修改了记录 3 号"
+
+
+@pytest.mark.parametrize(("action", "said"), [
+    ("POST /admin/prices/upload", "上传了价格"), ("POST /admin/jobs/upload", "上传了务工信息"),
+    ("POST /admin/trade/buyers/import", "导入了"),
+])
+def test_uploads_read_as_uploads(action: str, said: str) -> None:
+    event = AuditEvent(officer_name=WANG, action=action, target="")
+    assert said in audit.sentence(event, audit.read(event), {})
