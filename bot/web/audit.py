@@ -144,7 +144,7 @@ async def names(app: web.Application, acts: Iterable[Act], admin: bool) -> dict[
 def sentence(event: AuditEvent, act: Act, named: dict[tuple[str, int], str]) -> str:
     who = event.officer_name or "（未知账号）"
     if act.object_id is None:
-        return f"{who} {act.verb.replace('{}', act.noun)}"
+        return f"{who} {act.verb.replace('{}', act.noun) if '{}' in act.verb else act.verb + act.noun}"
     what = act.noun + named.get((act.kind, act.object_id), f" {act.object_id} 号")
     return f"{who} {act.verb.replace('{}', what) if '{}' in act.verb else act.verb + what}"
 

@@ -111,7 +111,7 @@ def test_unknown_routes_still_read_as_chinese() -> None:
 
 @pytest.mark.parametrize(("action", "said"), [
     ("POST /admin/prices/upload", "上传了价格"), ("POST /admin/jobs/upload", "上传了务工信息"),
-    ("POST /admin/trade/buyers/import", "导入了"),
+    ("POST /admin/trade/buyers/import", "导入了供求"),
 ])
 def test_uploads_read_as_uploads(action: str, said: str) -> None:
     event = AuditEvent(officer_name=WANG, action=action, target="")
