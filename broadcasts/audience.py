@@ -14,6 +14,7 @@ from bot import sandbox
 from bot.config import Config
 from bot.models import CHANNELS, Subscriber
 from bot.sms import segments
+from content.vocab import vocabulary
 
 
 class AudienceError(ValueError):
@@ -46,6 +47,8 @@ class Audience:
             if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
                 raise AudienceError(f"audience.{name}: expected a list of strings")
             values[name] = tuple(i.strip() for i in items if i.strip())
+        # 洋芋 targets whoever grows 马铃薯: villagers' crops are stored under their standard names.
+        values["crops"] = tuple(dict.fromkeys(vocabulary().crop(c) or c for c in values["crops"]))
         bad = set(values["channels"]) - set(CHANNELS)
         if bad:
             raise AudienceError(f"audience.channels: unknown channel {', '.join(sorted(bad))}")

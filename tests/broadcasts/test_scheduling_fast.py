@@ -92,3 +92,14 @@ async def test_the_polling_dispatcher_wakes_on_the_clock(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_an_audience_by_a_dialect_crop_name_reaches_its_growers(quick_app: web.Application) -> None:
+    from bot.models import pack_set
+    from broadcasts.audience import Audience, matching
+
+    grower = await Subscriber.create(phone="+8613800000011", crops=pack_set(["马铃薯"]))
+    await Subscriber.create(phone="+8613800000012", crops=pack_set(["柑橘"]))
+    audience = Audience.from_json({"crops": ["洋芋", "苞谷"]})
+    assert audience.crops == ("马铃薯", "玉米")  # stored and shown under their standard names
+    assert [s.id for s in await matching(audience)] == [grower.id]
