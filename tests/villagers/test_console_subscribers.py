@@ -128,7 +128,7 @@ async def test_csv_import_streams_progress_and_reports_bad_lines(console: Consol
                 + "13800138001,张三,关防乡,花果村,柑橘;茶叶,技术;价格,sms\n"
                 + "abc,李四,关防乡,,,,\n"
                 + "138 0013 8002,王五,太平镇,石门村,玉米,,微信\n"
-                + "13800138003,赵六,太平镇,,,天气,sms\n"
+                + "13800138003,赵六,太平镇,,,股票,sms\n"
                 + "+86-138-0013-8004,钱七,,,,,\n")
     lines = await _import(console, csv_text)
     assert lines[0] == {"done": 0, "total": 3} and {"done": 3, "total": 3} in lines
@@ -291,7 +291,7 @@ async def test_api_creates_one_refuses_duplicates_and_bad_phones(console: Consol
     bad = await console.client.post("/api/v1/subscribers", headers=headers, json={"phone": "12345"})
     assert bad.status == 400 and "phone" in (await bad.json())["error"]
     topic = await console.client.post("/api/v1/subscribers", headers=headers,
-                                      json={"phone": "13800138001", "topics": ["天气"]})
+                                      json={"phone": "13800138001", "topics": ["股票"]})
     assert topic.status == 400 and "topics" in (await topic.json())["error"]
     assert await Subscriber.all().count() == 1
 
@@ -324,7 +324,7 @@ async def test_browser_import_shows_progress_and_line_errors(site: Site, tmp_pat
     await site.login("officer")
     path = tmp_path / "名单.csv"
     path.write_text(HEADER + "".join(f"1390000{i:04d},农户{i},关防乡,,柑橘,技术,\n" for i in range(250))
-                    + "12345,坏号码,,,,,\n" + "13800138000,王大山,,,,天气,\n", encoding="utf-8")
+                    + "12345,坏号码,,,,,\n" + "13800138000,王大山,,,,股票,\n", encoding="utf-8")
     page = site.page
     await page.goto(site.url("/admin/subscribers"))
     await page.set_input_files("#import-form input[type=file]", str(path))
