@@ -30,5 +30,6 @@ DELIVERY_STATES = {"queued": "排队中", "sending": "发送中", "sent": "已�
 HANDLER_GROUPS = {
     "search.answer_question": "技术提问", "search.more": "看下一页", "search.open_choice": "看下一页",
     "prices": "价格行情", "labour": "务工", "trade": "供求", "help": "帮助菜单", "subscribe": "订阅设置", "optout": "退订/恢复",
-    "register": "登记信息", "profile": "查看登记", "error": "系统出错", "": "未回复",
+    "register": "登记信息", "profile": "查看登记", "weather": "天气", "smalltalk": "打招呼", "handoff": "转农技员",
+    "feedback": "意见", "rating": "评价回答", "error": "系统出错", "": "未回复",
 }
