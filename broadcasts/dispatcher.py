@@ -1,16 +1,5 @@
 """The delivery engine: claim due rows in batches, send them within rate limits and quiet hours,
-record each result, retry what may succeed later, and reconcile rows a dead worker left behind.
-
-The crash window. A claimed row is committed `sending` (leased) before its provider call; its
-outcome is kept in memory and written with others (store.record: one statement per kind) after at
-most FLUSH_ROWS outcomes or FLUSH_SECONDS, and at the end of each batch, also when the engine is
-stopped. A worker killed in between leaves up to FLUSH_ROWS + CONCURRENCY rows `sending` whose send
-may or may not have happened: exactly the state one row was in before (sent, not yet written), only
-for more rows. reclaim() settles them as it always did: a provider that keeps a log (Twilio) is asked,
-and a row found there is marked sent, never resent; for the others `broadcasts.unknown_policy`
-decides. The late write never makes a row look unsent: with a provider that keeps a log nothing is
-sent twice; with one that does not, the rows of unknown fate after a kill -9 grow from at most
-CONCURRENCY to at most FLUSH_ROWS + CONCURRENCY (a clean stop writes what was sent)."""
+record each result, retry what may succeed later, and reconcile rows a dead worker left behind."""
 
 from __future__ import annotations
 
@@ -75,6 +64,7 @@ class Dispatcher:
         self._run_states: dict[int, tuple[float, str]] = {}  # run id -> (checked at, state)
         self._state_read = asyncio.Lock()  # one read of a run's state at a time, not one per send
         self._outcomes: list[store.Outcome] = []  # recorded, not yet written
+        self._flushed_at = 0.0
 
     async def run_forever(self) -> None:
         if not self._postgres:
@@ -101,16 +91,15 @@ class Dispatcher:
                 row["id"]: row for row in await Subscriber.filter(id__in=[j.subscriber_id for j in jobs]).values(
                     "id", "phone", "wechat_openid", "status", "opted_out_at")
             }
+            # Providers that take many numbers at once get them together first.
+            jobs = await batch.send_in_bulk(self, self.app[SENDERS].get("sms"), jobs, addresses)
             limit = asyncio.Semaphore(CONCURRENCY)
 
             async def one(job: DeliveryJob) -> None:
                 async with limit:
                     await self.deliver(job, addresses.get(job.subscriber_id))
 
-            flusher = asyncio.create_task(self._flush_every(FLUSH_SECONDS))
             try:
-                # Providers that take many numbers at once get them together first.
-                jobs = await batch.send_in_bulk(self, self.app[SENDERS].get("sms"), jobs, addresses)
                 await asyncio.gather(*(one(j) for j in jobs))
             except asyncio.CancelledError:  # shutting down: still write what was sent
                 try:
@@ -118,8 +107,6 @@ class Dispatcher:
                 except Exception:
                     log.exception("outcomes not written at shutdown; reclaim settles those rows")
                 raise
-            finally:
-                flusher.cancel()
             await self.flush()
         await self.finish()
         return len(jobs)
@@ -209,7 +196,7 @@ class Dispatcher:
         await self.buckets[channel].take(cost)
 
     async def record(self, job: DeliveryJob, result: SendResult) -> None:
-        """Keep the outcome, written with others by flush() (after FLUSH_ROWS outcomes, every
+        """Keep the outcome, written with others by flush() (at the latest after FLUSH_ROWS or
         FLUSH_SECONDS, and at the end of the batch)."""
         now = datetime.now(UTC)
         self.app[METRICS].outbound.labels(job.channel, result.status).inc()
@@ -223,26 +210,17 @@ class Dispatcher:
         else:
             outcome = store.Outcome(job.id, "failed", error_code=result.error_code, error=error or "failed")
         self._outcomes.append(outcome)
-        if len(self._outcomes) >= FLUSH_ROWS:
+        loop = asyncio.get_running_loop()
+        if len(self._outcomes) >= FLUSH_ROWS or loop.time() - self._flushed_at >= FLUSH_SECONDS:
             await self.flush()
 
     async def flush(self) -> None:
-        """Write the outcomes recorded so far. Shielded: once taken from the list they are written,
-        even if the caller is cancelled meanwhile."""
+        """Write the outcomes recorded so far."""
         outcomes, self._outcomes = self._outcomes, []
+        self._flushed_at = asyncio.get_running_loop().time()
         if outcomes:
             # If this fails, the rows stay `sending`: reclaim() settles them once their lease runs out.
-            await asyncio.shield(store.record(outcomes, self._postgres))
-
-    async def _flush_every(self, seconds: float) -> None:
-        """Write outcomes at least every `seconds` while a batch is out, also when sends stop coming
-        (a run paused or cancelled mid-batch, sends waiting for the rate limit or a slow provider)."""
-        while True:
-            await asyncio.sleep(seconds)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("outcomes not written; reclaim settles those rows")
+            await store.record(outcomes, self._postgres)
 
     def _backoff(self, attempts: int) -> timedelta:
         """The wait after the `attempts`-th failed attempt."""
