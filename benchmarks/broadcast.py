@@ -139,7 +139,7 @@ async def measure(args: argparse.Namespace, url: str, tmp: str) -> dict[str, obj
            "NONGBOT_TWILIO_FROM_NUMBER": FROM_NUMBER, "NONGBOT_TWILIO_API_BASE": f"http://127.0.0.1:{fake_port}",
            "NONGBOT_SMS_QUIET_HOURS": "", "NONGBOT_BROADCASTS_SMS_RATE": str(args.rate),
            "NONGBOT_BROADCASTS_BATCH_SIZE": "500", "NONGBOT_BROADCASTS_POLL_SECONDS": "0.05",
-           "NONGBOT_SERVER_LOG_LEVEL": "warning", "PYTHONPATH": str(ROOT)}  # this tree, not the editable install
+           "NONGBOT_SERVER_LOG_LEVEL": "warning"}
     wait_healthy(fake_port, fake)
     started = time.perf_counter()
     workers = []

@@ -166,7 +166,7 @@ def main() -> None:
                "NONGBOT_SERVER_PORT": str(port), "NONGBOT_SERVER_PUBLIC_URL": f"http://127.0.0.1:{port}",
                "NONGBOT_SMS_PROVIDER": "twilio", "NONGBOT_TWILIO_ACCOUNT_SID": fake.account_sid,
                "NONGBOT_TWILIO_AUTH_TOKEN": fake.auth_token, "NONGBOT_TWILIO_FROM_NUMBER": "+15005550006",
-               "NONGBOT_SERVER_LOG_LEVEL": "warning", "PYTHONPATH": str(ROOT)}  # this tree, not the editable install
+               "NONGBOT_SERVER_LOG_LEVEL": "warning"}
         python = [sys.executable, "-m", "cProfile", "-o", args.profile] if args.profile else [sys.executable]
         nongbot = subprocess.Popen([*python, "-m", "bot", "--config", str(ROOT / "config.toml"), "serve",
                                     "--seed"], env=env, cwd=tmp, stdout=subprocess.DEVNULL)

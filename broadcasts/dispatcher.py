@@ -4,15 +4,16 @@ record each result, retry what may succeed later, and reconcile rows a dead work
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from aiohttp import web
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
 
 from bot import consent, db
 from bot.channels.base import Reconciler, SendResult, reconcile
@@ -20,7 +21,7 @@ from bot.config import Config
 from bot.keys import CONFIG, METRICS, SENDERS
 from bot.models import Subscriber
 from bot.sms import segments
-from broadcasts import batch, quiet_hours, service, store
+from broadcasts import batch, quiet_hours, service
 from broadcasts.models import Broadcast, BroadcastRun, Delivery
 from broadcasts.ratelimit import SharedBucket, TokenBucket
 
@@ -29,10 +30,6 @@ BULK = 10  # Delivery.priority of broadcasts; anything lower (replies) goes firs
 MAX_BACKOFF = timedelta(hours=1)
 CONCURRENCY = 32
 RUN_STATE_TTL = 0.25
-# Outcomes are written together, at the latest after this many or this long (and at the end of each
-# batch): a crash in between leaves those rows `sending`, which reclaim() settles like any other.
-FLUSH_ROWS = 64
-FLUSH_SECONDS = 0.2
 WORKER = f"{socket.gethostname()}:{os.getpid()}"[:64]
 IN_DOUBT = "in_doubt"  # Delivery.error_code of a row whose last attempt may have reached the provider
 
@@ -62,9 +59,6 @@ class Dispatcher:
                         "wechat": bucket("wechat", self.config.broadcasts.wechat_rate)}
         self._texts: dict[int, tuple[str, str]] = {}  # run id -> (text, kind)
         self._run_states: dict[int, tuple[float, str]] = {}  # run id -> (checked at, state)
-        self._state_read = asyncio.Lock()  # one read of a run's state at a time, not one per send
-        self._outcomes: list[store.Outcome] = []  # recorded, not yet written
-        self._flushed_at = 0.0
 
     async def run_forever(self) -> None:
         if not self._postgres:
@@ -99,15 +93,7 @@ class Dispatcher:
                 async with limit:
                     await self.deliver(job, addresses.get(job.subscriber_id))
 
-            try:
-                await asyncio.gather(*(one(j) for j in jobs))
-            except asyncio.CancelledError:  # shutting down: still write what was sent
-                try:
-                    await self.flush()
-                except Exception:
-                    log.exception("outcomes not written at shutdown; reclaim settles those rows")
-                raise
-            await self.flush()
+            await asyncio.gather(*(one(j) for j in jobs))
         await self.finish()
         return len(jobs)
 
@@ -119,11 +105,20 @@ class Dispatcher:
         runs = await BroadcastRun.filter(state="sending").values_list("id", flat=True)
         if not runs:
             return []
-        lease = now + timedelta(seconds=self.config.broadcasts.lease_seconds)
-        rows = await store.claim(cast(list[int], runs), now, lease, WORKER, self.config.broadcasts.batch_size,
-                                 below_priority=BULK if quiet else None, postgres=self._postgres)
-        return [DeliveryJob(r.id, r.run_id, r.subscriber_id, r.channel, r.priority, r.attempts, r.due_at,
-                            r.error_code == IN_DOUBT) for r in rows]
+        async with in_transaction() as tx:
+            query = Delivery.filter(state="queued", due_at__lte=now, run_id__in=runs)
+            if quiet:
+                query = query.filter(priority__lt=BULK)
+            # Model rows, not .values(): Tortoise 1.1.9 silently drops FOR UPDATE from values() queries.
+            rows = await (query.order_by("priority", "due_at", "id").limit(self.config.broadcasts.batch_size)
+                          .select_for_update(skip_locked=True).using_db(tx))
+            if not rows:
+                return []
+            lease = now + timedelta(seconds=self.config.broadcasts.lease_seconds)
+            await Delivery.filter(id__in=[r.id for r in rows]).using_db(tx).update(
+                state="sending", lease_until=lease, attempts=F("attempts") + 1, claimed_by=WORKER)
+        return [DeliveryJob(r.id, r.run_id, r.subscriber_id, r.channel, r.priority, r.attempts + 1, r.due_at,
+                    r.error_code == IN_DOUBT) for r in rows]
 
     async def text_for(self, run_id: int) -> str:
         return (await self.message(run_id))[0]
@@ -138,19 +133,12 @@ class Dispatcher:
 
     async def run_state(self, run_id: int) -> str:
         """A run's state, re-read at most every RUN_STATE_TTL: pause and cancel apply mid-batch."""
-        state = self._fresh_state(run_id)
-        if state is None:
-            async with self._state_read:  # the sends waiting here take the state the first one read
-                state = self._fresh_state(run_id)
-                if state is None:
-                    state = str(await BroadcastRun.get(id=run_id).values_list("state", flat=True))
-                    self._run_states[run_id] = (asyncio.get_running_loop().time(), state)
-        return state
-
-    def _fresh_state(self, run_id: int) -> str | None:
+        loop = asyncio.get_running_loop()
         checked = self._run_states.get(run_id)
-        if checked is None or asyncio.get_running_loop().time() - checked[0] > RUN_STATE_TTL:
-            return None
+        if checked is None or loop.time() - checked[0] > RUN_STATE_TTL:
+            state = await BroadcastRun.get(id=run_id).values_list("state", flat=True)
+            checked = (loop.time(), str(state))
+            self._run_states[run_id] = checked
         return checked[1]
 
     async def _still_on(self, job: DeliveryJob) -> bool:
@@ -172,7 +160,7 @@ class Dispatcher:
         address = who["phone"] if job.channel == "sms" else who["wechat_openid"]
         text, kind = await self.message(job.run_id)
         sender = self.app[SENDERS][job.channel]
-        cost = _segments(self.config.sms.signature + text) if job.channel == "sms" else 1
+        cost = segments(self.config.sms.signature + text) if job.channel == "sms" else 1
         await self.pace(job.channel, cost)
         if not await self._still_on(job):  # it may have waited a while for the rate limit
             return
@@ -196,31 +184,21 @@ class Dispatcher:
         await self.buckets[channel].take(cost)
 
     async def record(self, job: DeliveryJob, result: SendResult) -> None:
-        """Keep the outcome, written with others by flush() (at the latest after FLUSH_ROWS or
-        FLUSH_SECONDS, and at the end of the batch)."""
         now = datetime.now(UTC)
         self.app[METRICS].outbound.labels(job.channel, result.status).inc()
-        error = (result.error or "")[:300]
         if result.status != "failed":
-            outcome = store.Outcome(job.id, "sent", provider_id=result.provider_id, at=now)
-        elif result.retryable and job.attempts < self.config.broadcasts.max_attempts:
+            await Delivery.filter(id=job.id).update(state="sent", provider_id=result.provider_id, sent_at=now,
+                                                    lease_until=None, error=None, error_code=None)
+            return
+        error = (result.error or "")[:300]
+        if result.retryable and job.attempts < self.config.broadcasts.max_attempts:
             # An attempt in doubt is marked so, and whoever claims the row next looks it up first.
-            outcome = store.Outcome(job.id, "queued", at=now + self._backoff(job.attempts),
-                                    error_code=IN_DOUBT if result.in_doubt else result.error_code, error=error)
-        else:
-            outcome = store.Outcome(job.id, "failed", error_code=result.error_code, error=error or "failed")
-        self._outcomes.append(outcome)
-        loop = asyncio.get_running_loop()
-        if len(self._outcomes) >= FLUSH_ROWS or loop.time() - self._flushed_at >= FLUSH_SECONDS:
-            await self.flush()
-
-    async def flush(self) -> None:
-        """Write the outcomes recorded so far."""
-        outcomes, self._outcomes = self._outcomes, []
-        self._flushed_at = asyncio.get_running_loop().time()
-        if outcomes:
-            # If this fails, the rows stay `sending`: reclaim() settles them once their lease runs out.
-            await store.record(outcomes, self._postgres)
+            await Delivery.filter(id=job.id).update(
+                state="queued", due_at=now + self._backoff(job.attempts), lease_until=None,
+                error_code=IN_DOUBT if result.in_doubt else result.error_code, error=error)
+            return
+        await Delivery.filter(id=job.id).update(state="failed", lease_until=None, error_code=result.error_code,
+                                                error=error or "failed")
 
     def _backoff(self, attempts: int) -> timedelta:
         """The wait after the `attempts`-th failed attempt."""
@@ -263,12 +241,6 @@ class Dispatcher:
         recurring = {row["id"]: bool(row["schedule"]) and "at" not in row["schedule"]
                      for row in await Broadcast.filter(state="sending").values("id", "schedule")}
         await service.finish_runs(recurring)
-
-
-@functools.lru_cache(maxsize=256)
-def _segments(text: str) -> int:
-    """A text's SMS segments: every recipient of a run costs the same, counted once."""
-    return segments(text)
 
 
 async def delivery_status(channel: str, provider_id: str, status: str, code: str | None) -> bool:
