@@ -1,0 +1,9 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops  # noqa: F401
+
+class Migration(migrations.Migration):
+    dependencies = [('models', '0016_article_versions')]
+
+    initial = False
+
+    operations: list = []
