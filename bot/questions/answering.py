@@ -41,6 +41,7 @@ async def to_inbox(asker: Asker, text: str, reason: str, *, best_ref: str = "", 
 async def answer(searcher: Searcher, config: Config, asker: Asker, text: str) -> str:
     """Search the knowledge base; log an answer given from an article, hand weak matches to an officer.
     Returns the reply."""
+    await searcher.understand(text)  # the optional meaning model embeds it in a thread, off the event loop
     composed = compose(searcher, text, asker.channel, config)
     await _save_dialog(asker.subscriber, composed.dialog)
     result = composed.result
