@@ -4,6 +4,8 @@ Seeds N villagers over 18 townships, N inbound + N outbound messages over the la
 broadcast run with N deliveries, 2% of them open questions, N/10 answers the bot gave, and the bundled
 articles; then logs in
 over HTTP and times each page (sequential requests, the server in this process, like `serve --role web`).
+The 首页 is first counted once (which stores the numbers of the days that can no longer change, as a
+running server does once a day), then counted anew with the page cache emptied, against its budget.
 Usage: python benchmarks/console.py [--villagers 100000] [--repeat 20] [--database URL]
 """
 
@@ -48,6 +50,7 @@ PAGES = ["/admin/", "/api/v1/stats", "/admin/subscribers", "/admin/subscribers?t
          "/admin/messages?direction=in&channel=sms", "/admin/messages?text=霜冻", "/admin/messages?run=1",
          "/admin/messages?subscriber=500", "/admin/answers", "/admin/channels"]
 BUDGETS = {MESSAGE_LOG: 100.0}  # ms, p50: the message log's first page (issue 18)
+COUNTS, COUNT_BUDGET = 7, 300.0  # the 首页 counted anew this often; its budget in ms (issue 21)
 PASSWORD = "bench-password-1"
 
 
@@ -118,14 +121,18 @@ async def main() -> None:
                                        data={"_csrf": token.group(1), "name": "bench", "password": PASSWORD})
             assert login.status == 200 and "/admin/" in str(login.url), login.status
             cold = []
-            for _ in range(3):  # the 首页 counts anew at most every dashboard.STATS_SECONDS
+            for _ in range(1 + COUNTS):  # the 首页 counts anew at most every dashboard.STATS_SECONDS
                 app[dashboard.STATS]["value"] = None
                 t = time.perf_counter()
                 async with session.get("/admin/") as response:
                     assert response.status == 200
                     await response.read()
                 cold.append((time.perf_counter() - t) * 1000)
-            print(f"/admin/ counted anew (not cached): median {statistics.median(cold):.0f} ms of 3\n")
+            first, cold = cold[0], sorted(cold[1:])
+            print(f"/admin/ first count (stores the settled days' numbers): {first:.0f} ms")
+            print(f"/admin/ counted anew (not cached): median {statistics.median(cold):.0f} ms of {COUNTS}, "
+                  f"range {cold[0]:.0f}–{cold[-1]:.0f} ms  (budget {COUNT_BUDGET:.0f} ms: "
+                  f"{'ok' if statistics.median(cold) < COUNT_BUDGET else 'OVER'})\n")
             print(f"{'page':<50} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'KiB':>6}")
             for page in PAGES:
                 times, size = [], 0

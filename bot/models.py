@@ -51,7 +51,8 @@ class Subscriber(Model):
     class Meta:
         table = "subscriber"
         indexes = (
-            Index(fields=("status", "township"), name="idx_subscriber_status_town"),
+            # also the 首页's count of villagers by township and channel, read from this index alone
+            Index(fields=("status", "township", "preferred_channel"), name="idx_subscriber_status_town_chan"),
             Index(fields=("status", "preferred_channel"), name="idx_subscriber_status_chan"),
         )
 
@@ -301,3 +302,21 @@ class PushItem(Model):
             Index(fields=("batch",), name="idx_push_item_batch"),
             Index(fields=("received_at",), name="idx_push_item_received"),
         )
+
+
+class DashboardDay(Model):
+    """The 首页's numbers of one county day that can no longer change (bot/web/dashboard.py): counted
+    once, so the page counts only the days still open. `part` is "inbound" (texts in, by handler and
+    by crop named) or "outbound" (texts out and deliveries, by outcome); `basis` names how they were
+    counted (time zone, crop names): a day counted another way is counted again."""
+
+    id = fields.IntField(primary_key=True)
+    day = fields.DateField()
+    part = fields.CharField(max_length=16)
+    basis = fields.CharField(max_length=32)
+    numbers: dict[str, Any] = fields.JSONField()
+    counted_at = fields.DatetimeField()
+
+    class Meta:
+        table = "dashboard_day"
+        unique_together = (("day", "part"),)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import hashlib
+import json
 import time as clock
 from collections.abc import Callable
-from datetime import UTC, datetime, time, timedelta
-from functools import reduce
-from operator import or_
+from contextvars import ContextVar
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from aiohttp import web
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.functions import Count
 
@@ -20,7 +23,7 @@ from bot.config import Config
 from bot.extend import Card, Event, emit, extensions
 from bot.keys import CONFIG
 from bot.labels import CHANNEL_NAMES, HANDLER_GROUPS
-from bot.models import CHANNELS, Message, Subscriber
+from bot.models import CHANNELS, DashboardDay, Message, Subscriber
 from bot.web import auth, charts
 from bot.web.auth import requires
 from bot.web.simulator import SIMULATOR
@@ -32,15 +35,24 @@ WEEK = 7  # "this week" means the last seven days, today included
 # Stacked in this order in the chart; outbound Message statuses fold into these three.
 OUTCOMES = (("delivered", "已送达", "#2e7d32"), ("sent", "已发出（未回执）", "#90caf9"), ("failed", "失败", "#c62828"))
 MESSAGE_OUTCOME = {"delivered": "delivered", "sent": "sent", "undelivered": "failed", "failed": "failed"}
+KNOWLEDGE = "search.answer_question"  # the handler of farming questions (counted by crop)
+# A day's outbound numbers still change this long after it ended (receipts come late); inbound ones once
+# its last texts are answered, a text stamped just before midnight being stored up to INBOUND_GRACE later.
+SETTLE_DAYS = 2
+INBOUND_GRACE = timedelta(minutes=10)
+INBOUND, OUTBOUND = "inbound", "outbound"  # DashboardDay.part
+BASIS_VERSION = "1"  # raise when what a stored day holds changes: every day is counted again
+SANDBOX_RANGE = ("sim", "sin")  # holds every sandbox.PREFIX address
 
 
-# The numbers scan a week or two of messages and deliveries (about 1.3 s at 100,000 villagers on
-# SQLite): computed at most once per STATS_SECONDS per process, however many officers look.
+# Settled days are read from DashboardDay, the open ones counted (about 0.1 s at 100,000 villagers):
+# computed at most once per STATS_SECONDS per process, however many officers look.
 STATS_SECONDS = 30.0
 STATS = web.AppKey("dashboard_stats", dict)
 # What features add to the core's numbers; the answers of all listeners are summed.
 # Sent besides direct replies, per county day: called with the days' bounds (the oldest midnight first,
-# the next one last), a listener returns {"delivered" | "sent" | "failed": [count per day]}.
+# the next one last), a listener returns {"delivered" | "sent" | "failed": [count per day]}. Only the days
+# not yet settled are asked for: a listener's day must be settled SETTLE_DAYS after it ended.
 OUTBOUND_DAYS: Event[[list[datetime]]] = Event("dashboard.outbound_days")
 # How many of the texts since the given moment were handed to officers (the topics card says it).
 HANDED_OVER: Event[[datetime]] = Event("dashboard.handed_over")
@@ -63,26 +75,30 @@ def _group(handler: str) -> str:
 
 
 async def _subscribers() -> dict[str, Any]:
-    rows = await (Subscriber.filter(sandbox.real(), status="active").group_by("township", "preferred_channel")
-                  .annotate(n=Count("id")).values_list("township", "preferred_channel", "n"))
+    """Active villagers by township and channel, counted from one index (every villager, then the few
+    sandbox ones taken away), and how many opted out."""
+    rows = await (Subscriber.filter(status__in=("active", "opted_out")).group_by("status", "township", "preferred_channel")
+                  .annotate(n=Count("id")).values_list("status", "township", "preferred_channel", "n"))
+    counted: dict[tuple[str, str, str], int] = {(status, town, channel): n for status, town, channel, n in rows}
+    # Sandbox villagers through the unique index on their address: every "sim:…" lies between "sim" and
+    # "sin" whatever the database's collation (punctuation ignored or not); exactly as sandbox.real() then.
+    for status, town, channel, address in await (
+            Subscriber.filter(wechat_openid__gte=SANDBOX_RANGE[0], wechat_openid__lt=SANDBOX_RANGE[1])
+            .values_list("status", "township", "preferred_channel", "wechat_openid")):
+        if sandbox.is_address(address) and (status, town, channel) in counted:
+            counted[(status, town, channel)] -= 1
     towns: dict[str, dict[str, int]] = {}
-    for town, channel, n in rows:
-        counts = towns.setdefault(town or "未填乡镇", dict.fromkeys(CHANNELS, 0))
-        counts[channel] = counts.get(channel, 0) + n
+    for (status, town, channel), n in counted.items():
+        if status == "active" and n:
+            counts = towns.setdefault(town or "未填乡镇", dict.fromkeys(CHANNELS, 0))
+            counts[channel] = counts.get(channel, 0) + n
     by_channel = {c: sum(t.get(c, 0) for t in towns.values()) for c in CHANNELS}
     table: list[dict[str, Any]] = sorted(
         ({"township": t, **c, "total": sum(c.values())} for t, c in towns.items()),
         key=lambda r: (-r["total"], r["township"]))
-    opted_out = await Subscriber.filter(sandbox.real(), status="opted_out").count()
+    opted_out = sum(n for (status, _, _), n in counted.items() if status == "opted_out")
     return {"active": sum(by_channel.values()), "by_channel": by_channel, "opted_out": opted_out,
             "by_township": table}
-
-
-async def _messages_today(config: Config) -> dict[str, int]:
-    rows = await (Message.filter(created_at__gte=midnight(config)).exclude(provider=SIMULATOR)
-                  .group_by("direction").annotate(n=Count("id")).values_list("direction", "n"))
-    counts = dict(rows)
-    return {"in": counts.get("in", 0), "out": counts.get("out", 0)}
 
 
 def per_day(bounds: list[datetime], within: Callable[[datetime, datetime], Q]) -> dict[str, Count]:
@@ -94,45 +110,181 @@ def _message_day(start: datetime, end: datetime) -> Q:
     return Q(created_at__gte=start, created_at__lt=end)
 
 
-async def _outbound_days(app: web.Application) -> dict[str, Any]:
-    """Direct outbound messages plus what features sent (OUTBOUND_DAYS) per county day, by outcome."""
-    config = app[CONFIG]
-    bounds = [midnight(config, DAYS - i) for i in range(1, DAYS + 1)] + [midnight(config, -1)]
-    keys = [f"d{i}" for i in range(DAYS)]
-    series = {key: [0] * DAYS for key, _, _ in OUTCOMES}
-    for sent in await emit(app, OUTBOUND_DAYS, bounds):
-        for outcome, counts in sent.items():
-            series[outcome] = [a + b for a, b in zip(series[outcome], counts, strict=True)]
-    messages = await (Message.filter(_message_day(bounds[0], bounds[-1]), direction="out",
-                                     status__in=tuple(MESSAGE_OUTCOME)).exclude(provider=SIMULATOR)
-                      .group_by("status").annotate(**per_day(bounds, _message_day)).values("status", *keys))
-    for row in messages:
-        for i, key in enumerate(keys):
-            series[MESSAGE_OUTCOME[row["status"]]][i] += row[key]
-    labels = [b.astimezone(config.tz).strftime("%m-%d") for b in bounds[:-1]]
-    return {"days": labels, **series}
+def county_midnight(config: Config, day: date) -> datetime:
+    """The start of county day `day` as a UTC moment."""
+    return datetime.combine(day, time(), tzinfo=config.tz).astimezone(UTC)
 
 
-async def _topics(app: web.Application) -> dict[str, Any]:
-    """This week's inbound texts by what answered them, and the knowledge questions by the crop they
-    name (any of its local names): aggregate queries only, whatever the volume."""
-    since = midnight(app[CONFIG], WEEK - 1)
-    inbound = Message.filter(direction="in", created_at__gte=since).exclude(provider=SIMULATOR)
-    rows = await inbound.group_by("handler").annotate(n=Count("id")).values_list("handler", "n")
-    kinds: dict[str, int] = {}
-    for handler, n in rows:
-        kinds[_group(handler)] = kinds.get(_group(handler), 0) + n
+def scratch() -> dict[Any, Any]:
+    """Numbers one part of this counting of the 首页 leaves for another (the deliveries tile reads today
+    from what the chart counted); outside a counting, an empty dict nobody else sees."""
+    found = _SCRATCH.get()
+    return {} if found is None else found
+
+
+_SCRATCH: ContextVar[dict[Any, Any] | None] = ContextVar("dashboard_scratch", default=None)
+
+
+def _crop_names() -> dict[str, list[str]]:
+    """Each crop with its local names (苞谷 is 玉米)."""
     vocab = vocabulary()
     names: dict[str, list[str]] = {crop: [crop] for crop in vocab.crops}
     for alias, standard in vocab.aliases.items():
         if standard in names:
             names[standard].append(alias)
-    mentions = {f"c{i}": Count("id", _filter=reduce(or_, (Q(body__contains=w) for w in words)))
-                for i, words in enumerate(names.values())}
-    counted = await inbound.filter(handler="search.answer_question").annotate(**mentions).values(*mentions)
-    crops = sorted(((crop, counted[0][f"c{i}"] if counted else 0) for i, crop in enumerate(names)),
-                   key=lambda c: (-c[1], c[0]))
-    handed = sum(await emit(app, HANDED_OVER, since))
+    return names
+
+
+class _CropCounter:
+    """Which crops a text names, as `body LIKE '%word%'` for each name would say (crop names are
+    Chinese, so the backends' case rules do not enter): only names starting with a character of the
+    text are looked for."""
+
+    def __init__(self, names: dict[str, list[str]]) -> None:
+        self.by_first: dict[str, list[tuple[str, str]]] = {}
+        for crop, words in names.items():
+            for word in words:
+                if word:
+                    self.by_first.setdefault(word[0], []).append((word, crop))
+
+    def crops(self, body: str) -> set[str]:
+        return {crop for first in set(body) & self.by_first.keys() for word, crop in self.by_first[first]
+                if word in body}
+
+
+def _basis(*parts: str) -> str:
+    return hashlib.sha256("\n".join((BASIS_VERSION, *parts)).encode()).hexdigest()[:32]
+
+
+async def _messages(direction: str, bounds: list[datetime]) -> list[dict[str, dict[str, int]]]:
+    """Texts in one direction per county day between consecutive bounds, simulator aside: by status
+    and by handler, in one grouped query over the (direction, created_at) index."""
+    keys = [f"d{i}" for i in range(len(bounds) - 1)]
+    rows = await (Message.filter(direction=direction, created_at__gte=bounds[0], created_at__lt=bounds[-1])
+                  .exclude(provider=SIMULATOR).group_by("status", "handler")
+                  .annotate(**per_day(bounds, _message_day)).values("status", "handler", *keys))
+    days: list[dict[str, dict[str, int]]] = [{"status": {}, "handler": {}} for _ in keys]
+    for row in rows:
+        for i, key in enumerate(keys):
+            if row[key]:
+                for field in ("status", "handler"):
+                    counts = days[i][field]
+                    counts[row[field]] = counts.get(row[field], 0) + row[key]
+    return days
+
+
+async def _crops(start: datetime, end: datetime, counter: _CropCounter) -> dict[str, int]:
+    """The knowledge questions of [start, end) by the crop they name (a text naming two counts for both)."""
+    bodies = await (Message.filter(direction="in", handler=KNOWLEDGE, created_at__gte=start, created_at__lt=end)
+                    .exclude(provider=SIMULATOR).values_list("body", flat=True))
+    counts: dict[str, int] = {}
+    for body in bodies:
+        for crop in counter.crops(str(body)):
+            counts[crop] = counts.get(crop, 0) + 1
+    return counts
+
+
+async def _days(app: web.Application) -> tuple[list[date], dict[date, dict[str, Any]], dict[date, dict[str, Any]]]:
+    """The last DAYS county days, oldest first, with their inbound numbers (the last WEEK days: texts by
+    handler and status, knowledge questions by crop) and outbound numbers (texts out by status, and
+    what features sent by outcome).
+
+    A day's numbers are counted once it can no longer change and kept in DashboardDay: inbound once the
+    day is over by INBOUND_GRACE and none of its texts is still being answered, outbound SETTLE_DAYS
+    after it ended (late receipts). The days still open are counted live, each direction in one query
+    over its time index, so a counting reads about a day of inbound and three days of outbound rows."""
+    config = app[CONFIG]
+    now = datetime.now(UTC)
+    today = now.astimezone(config.tz).date()
+    days = [today - timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
+    week = days[-WEEK:]
+    names = _crop_names()
+    listeners = extensions(app).listeners.get(OUTBOUND_DAYS, [])
+    basis = {INBOUND: _basis(str(config.tz), json.dumps(names, ensure_ascii=False, sort_keys=True)),
+             OUTBOUND: _basis(str(config.tz), *(f"{f.__module__}.{f.__qualname__}" for f in listeners))}
+    inbound: dict[date, dict[str, Any]] = {}
+    outbound: dict[date, dict[str, Any]] = {}
+    kept = {INBOUND: inbound, OUTBOUND: outbound}
+    for row in await DashboardDay.filter(day__gte=days[0], day__lte=today):
+        if row.basis == basis[row.part] and row.part in kept:
+            kept[row.part][row.day] = row.numbers
+    keep: list[tuple[date, str, dict[str, Any]]] = []
+
+    def over(day: date, after: timedelta) -> bool:
+        return now >= county_midnight(config, day + timedelta(days=1)) + after
+
+    missing = [day for day in week if day not in inbound]
+    if missing:
+        first = days.index(missing[0])
+        bounds = [county_midnight(config, day) for day in days[first:]]
+        bounds.append(county_midnight(config, today + timedelta(days=1)))
+        counter = _CropCounter(names)
+        for i, counted in enumerate(await _messages("in", bounds)):
+            day = days[first + i]
+            if day in inbound:
+                continue
+            counted["crop"] = await _crops(bounds[i], bounds[i + 1], counter)
+            inbound[day] = counted
+            if over(day, INBOUND_GRACE) and not counted["status"].get("processing"):
+                keep.append((day, INBOUND, counted))
+    missing = [day for day in days if day not in outbound]
+    if missing:
+        first = days.index(missing[0])
+        bounds = [county_midnight(config, day) for day in days[first:]]
+        bounds.append(county_midnight(config, today + timedelta(days=1)))
+        texts = await _messages("out", bounds)
+        sent = {key: [0] * (len(bounds) - 1) for key, _, _ in OUTCOMES}
+        for answer in await emit(app, OUTBOUND_DAYS, bounds):
+            for outcome, counts in answer.items():
+                sent[outcome] = [a + b for a, b in zip(sent[outcome], counts, strict=True)]
+        for i, day in enumerate(days[first:]):
+            if day in outbound:
+                continue
+            counted = {"status": texts[i]["status"], "sent": {key: sent[key][i] for key in sent}}
+            outbound[day] = counted
+            if over(day, timedelta(days=SETTLE_DAYS)):
+                keep.append((day, OUTBOUND, counted))
+    for day, part, numbers in keep:
+        await _keep(day, part, basis[part], numbers, now)
+    return days, inbound, outbound
+
+
+async def _keep(day: date, part: str, basis: str, numbers: dict[str, Any], now: datetime) -> None:
+    """Store a settled day's numbers (another process storing the same day at once is as good)."""
+    with contextlib.suppress(IntegrityError):
+        await DashboardDay.update_or_create(day=day, part=part,
+                                            defaults={"basis": basis, "numbers": numbers, "counted_at": now})
+
+
+def _messages_today(today: dict[str, Any], sent: dict[str, Any]) -> dict[str, int]:
+    return {"in": sum(today["status"].values()), "out": sum(sent["status"].values())}
+
+
+def _outbound_days(days: list[date], outbound: dict[date, dict[str, Any]]) -> dict[str, Any]:
+    """Direct outbound messages plus what features sent (OUTBOUND_DAYS) per county day, by outcome."""
+    series = {key: [0] * len(days) for key, _, _ in OUTCOMES}
+    for i, day in enumerate(days):
+        for outcome, n in outbound[day]["sent"].items():
+            series[outcome][i] += n
+        for status, n in outbound[day]["status"].items():
+            if status in MESSAGE_OUTCOME:
+                series[MESSAGE_OUTCOME[status]][i] += n
+    return {"days": [day.strftime("%m-%d") for day in days], **series}
+
+
+async def _topics(app: web.Application, week: list[dict[str, Any]]) -> dict[str, Any]:
+    """This week's inbound texts by what answered them, and the knowledge questions by the crop they
+    name (any of its local names)."""
+    kinds: dict[str, int] = {}
+    mentions: dict[str, int] = dict.fromkeys(_crop_names(), 0)
+    for day in week:
+        for handler, n in day["handler"].items():
+            kinds[_group(handler)] = kinds.get(_group(handler), 0) + n
+        for crop, n in day["crop"].items():
+            if crop in mentions:
+                mentions[crop] += n
+    crops = sorted(mentions.items(), key=lambda c: (-c[1], c[0]))
+    handed = sum(await emit(app, HANDED_OVER, midnight(app[CONFIG], WEEK - 1)))
     return {"by_kind": sorted(kinds.items(), key=lambda k: -k[1]),
             "by_crop": [(c, n) for c, n in crops if n][:10], "handed_to_officers": handed}
 
@@ -144,11 +296,17 @@ def cards(app: web.Application, place: str) -> list[Card]:
 async def collect(app: web.Application) -> dict[str, Any]:
     """Every number on the 首页, as plain data (the page and /api/v1/stats show the same)."""
     config = app[CONFIG]
-    stats: dict[str, Any] = {"subscribers": await _subscribers(), "messages_today": await _messages_today(config)}
-    for card in cards(app, "tile") + cards(app, "card"):
-        stats[card.name] = await card.collect(app)
-    stats["outbound_days"] = await _outbound_days(app)
-    stats["topics"] = await _topics(app)
+    token = _SCRATCH.set({})
+    try:
+        days, inbound, outbound = await _days(app)
+        stats: dict[str, Any] = {"subscribers": await _subscribers(),
+                                 "messages_today": _messages_today(inbound[days[-1]], outbound[days[-1]])}
+        for card in cards(app, "tile") + cards(app, "card"):
+            stats[card.name] = await card.collect(app)
+        stats["outbound_days"] = _outbound_days(days, outbound)
+        stats["topics"] = await _topics(app, [inbound[day] for day in days[-WEEK:]])
+    finally:
+        _SCRATCH.reset(token)
     stats["as_of"] = datetime.now(config.tz).isoformat(timespec="seconds")
     return stats
 
