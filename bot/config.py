@@ -43,6 +43,7 @@ class BotConfig:
     county: str = ""
     max_inbound_chars: int = 1600
     labour_hotline: str = "12333"
+    meaning: bool = True
 
 
 @dataclass(frozen=True)

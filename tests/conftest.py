@@ -31,6 +31,9 @@ from tests.helpers import OFFICER_NAMES, OFFICER_PASSWORD, Console
 
 ROOT = Path(__file__).resolve().parent.parent
 pytest_plugins = ["tests.browser"]  # the `site` fixture: a real browser on the running console
+# The optional meaning model (content/meaning.py) embeds every article once per fresh database: tests
+# (and the services they start) run without it, except tests/content/test_meaning.py, which asks for it.
+os.environ.setdefault("NONGBOT_BOT_MEANING", "false")
 PG_ADMIN_URL = os.environ.get("NONGBOT_TEST_DATABASE_URL", "")
 BACKEND = os.environ.get("NONGBOT_TEST_BACKEND", "sqlite")
 if BACKEND not in ("sqlite", "postgres"):
@@ -119,7 +122,8 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def make_config(db_url: str, **sections: dict[str, Any]) -> Config:
     base = load_config(ROOT / "config.toml", env={})
-    changes: dict[str, dict[str, Any]] = {"database": {"url": db_url}, "sms": {"quiet_hours": ""}}
+    changes: dict[str, dict[str, Any]] = {"database": {"url": db_url}, "sms": {"quiet_hours": ""},
+                                          "bot": {"meaning": False}}
     for name, values in sections.items():
         changes[name] = {**changes.get(name, {}), **values}
     return base.replace(**changes)

@@ -140,3 +140,27 @@ def test_one_vague_sign_is_no_grave_diagnosis(searcher: Searcher) -> None:
 def test_a_negated_subject_is_not_said(searcher: Searcher) -> None:
     result = searcher.search("大牛拉稀好几天了 不是小牛")
     assert not result.answered or (result.best is not None and "犊牛" not in result.best.title)
+
+
+def test_a_crop_no_article_covers_is_not_answered_with_another_crops_article(searcher: Searcher) -> None:
+    """花椒 has no article; both 花椒 and peach trees 流胶, but the peach article does not answer for 花椒."""
+    result = searcher.search("花椒树流胶咋办")
+    assert not result.answered and result.reason == "crop_mismatch"
+
+
+@pytest.mark.parametrize(("text", "ref"), [
+    ("麦穗上好多腻虫", "wheat-aphid"),  # 麦穗 is wheat's
+    ("冬天猪圈咋保暖", "pig-winter-housing"),  # 猪圈 is pigs'
+    ("毛豆有虫 豆荚上有小洞 里面有虫屎", "soybean-pod-borer"),  # 毛豆 is soybean
+])
+def test_a_word_made_from_a_crops_name_names_the_crop(searcher: Searcher, text: str, ref: str) -> None:
+    result = searcher.search(text)
+    assert result.answered and result.best is not None and result.best.ref == ref
+
+
+def test_words_that_only_start_like_a_crop_name_none(searcher: Searcher) -> None:
+    vocab = searcher.tokenizer.vocab
+    assert vocab.crops_within("蚕豆") == ("蚕豆",)  # broad beans, not silkworms
+    assert vocab.crops_within("荞麦") == ("荞麦",) and vocab.crop_within("荞麦地") == "荞麦"
+    assert vocab.crops_within("马上") == () and vocab.crops_within("野猪") == ()
+    assert "白菜" in vocab.crops_within("菜苗") and "辣椒" in vocab.crops_within("菜地")
