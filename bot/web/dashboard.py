@@ -184,7 +184,7 @@ async def _crops(start: datetime, end: datetime, counter: _CropCounter) -> dict[
     return counts
 
 
-async def _days(app: web.Application) -> tuple[list[date], dict[date, dict[str, Any]], dict[date, dict[str, Any]]]:
+async def _days(app: web.Application, now: datetime) -> tuple[list[date], dict[date, dict[str, Any]], dict[date, dict[str, Any]]]:
     """The last DAYS county days, oldest first, with their inbound numbers (the last WEEK days: texts by
     handler and status, knowledge questions by crop) and outbound numbers (texts out by status, and
     what features sent by outcome).
@@ -194,7 +194,6 @@ async def _days(app: web.Application) -> tuple[list[date], dict[date, dict[str, 
     after it ended (late receipts). The days still open are counted live, each direction in one query
     over its time index, so a counting reads about a day of inbound and three days of outbound rows."""
     config = app[CONFIG]
-    now = datetime.now(UTC)
     today = now.astimezone(config.tz).date()
     days = [today - timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
     week = days[-WEEK:]
@@ -272,7 +271,7 @@ def _outbound_days(days: list[date], outbound: dict[date, dict[str, Any]]) -> di
     return {"days": [day.strftime("%m-%d") for day in days], **series}
 
 
-async def _topics(app: web.Application, week: list[dict[str, Any]]) -> dict[str, Any]:
+async def _topics(app: web.Application, since: datetime, week: list[dict[str, Any]]) -> dict[str, Any]:
     """This week's inbound texts by what answered them, and the knowledge questions by the crop they
     name (any of its local names)."""
     kinds: dict[str, int] = {}
@@ -284,7 +283,7 @@ async def _topics(app: web.Application, week: list[dict[str, Any]]) -> dict[str,
             if crop in mentions:
                 mentions[crop] += n
     crops = sorted(mentions.items(), key=lambda c: (-c[1], c[0]))
-    handed = sum(await emit(app, HANDED_OVER, midnight(app[CONFIG], WEEK - 1)))
+    handed = sum(await emit(app, HANDED_OVER, since))
     return {"by_kind": sorted(kinds.items(), key=lambda k: -k[1]),
             "by_crop": [(c, n) for c, n in crops if n][:10], "handed_to_officers": handed}
 
@@ -293,21 +292,23 @@ def cards(app: web.Application, place: str) -> list[Card]:
     return sorted((card for card in extensions(app).cards if card.place == place), key=lambda card: card.order)
 
 
-async def collect(app: web.Application) -> dict[str, Any]:
-    """Every number on the 首页, as plain data (the page and /api/v1/stats show the same)."""
+async def collect(app: web.Application, now: datetime | None = None) -> dict[str, Any]:
+    """Every number on the 首页, as plain data (the page and /api/v1/stats show the same); `now` for
+    tests (the features' cards count at the clock's time)."""
     config = app[CONFIG]
+    now = now or datetime.now(UTC)
     token = _SCRATCH.set({})
     try:
-        days, inbound, outbound = await _days(app)
+        days, inbound, outbound = await _days(app, now)
         stats: dict[str, Any] = {"subscribers": await _subscribers(),
                                  "messages_today": _messages_today(inbound[days[-1]], outbound[days[-1]])}
         for card in cards(app, "tile") + cards(app, "card"):
             stats[card.name] = await card.collect(app)
         stats["outbound_days"] = _outbound_days(days, outbound)
-        stats["topics"] = await _topics(app, [inbound[day] for day in days[-WEEK:]])
+        stats["topics"] = await _topics(app, county_midnight(config, days[-WEEK]), [inbound[day] for day in days[-WEEK:]])
     finally:
         _SCRATCH.reset(token)
-    stats["as_of"] = datetime.now(config.tz).isoformat(timespec="seconds")
+    stats["as_of"] = now.astimezone(config.tz).isoformat(timespec="seconds")
     return stats
 
 
