@@ -156,18 +156,18 @@ def _basis(*parts: str) -> str:
     return hashlib.sha256("\n".join((BASIS_VERSION, *parts)).encode()).hexdigest()[:32]
 
 
-async def _messages(direction: str, bounds: list[datetime]) -> list[dict[str, dict[str, int]]]:
-    """Texts in one direction per county day between consecutive bounds, simulator aside: by status
-    and by handler, in one grouped query over the (direction, created_at) index."""
+async def _messages(direction: str, bounds: list[datetime], *by: str) -> list[dict[str, dict[str, int]]]:
+    """Texts in one direction per county day between consecutive bounds, simulator aside, by each of
+    the fields `by` (status, handler), in one grouped query over the (direction, created_at) index."""
     keys = [f"d{i}" for i in range(len(bounds) - 1)]
     rows = await (Message.filter(direction=direction, created_at__gte=bounds[0], created_at__lt=bounds[-1])
-                  .exclude(provider=SIMULATOR).group_by("status", "handler")
-                  .annotate(**per_day(bounds, _message_day)).values("status", "handler", *keys))
-    days: list[dict[str, dict[str, int]]] = [{"status": {}, "handler": {}} for _ in keys]
+                  .exclude(provider=SIMULATOR).group_by(*by)
+                  .annotate(**per_day(bounds, _message_day)).values(*by, *keys))
+    days: list[dict[str, dict[str, int]]] = [{field: {} for field in by} for _ in keys]
     for row in rows:
         for i, key in enumerate(keys):
             if row[key]:
-                for field in ("status", "handler"):
+                for field in by:
                     counts = days[i][field]
                     counts[row[field]] = counts.get(row[field], 0) + row[key]
     return days
@@ -218,7 +218,7 @@ async def _days(app: web.Application, now: datetime) -> tuple[list[date], dict[d
         bounds = [county_midnight(config, day) for day in days[first:]]
         bounds.append(county_midnight(config, today + timedelta(days=1)))
         counter = _CropCounter(names)
-        for i, counted in enumerate(await _messages("in", bounds)):
+        for i, counted in enumerate(await _messages("in", bounds, "status", "handler")):
             day = days[first + i]
             if day in inbound:
                 continue
@@ -231,7 +231,7 @@ async def _days(app: web.Application, now: datetime) -> tuple[list[date], dict[d
         first = days.index(missing[0])
         bounds = [county_midnight(config, day) for day in days[first:]]
         bounds.append(county_midnight(config, today + timedelta(days=1)))
-        texts = await _messages("out", bounds)
+        texts = await _messages("out", bounds, "status")
         sent = {key: [0] * (len(bounds) - 1) for key, _, _ in OUTCOMES}
         for answer in await emit(app, OUTBOUND_DAYS, bounds):
             for outcome, counts in answer.items():
