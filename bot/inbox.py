@@ -1,4 +1,14 @@
-"""The one inbound path for every channel: dedupe → log → route → reply → log."""
+"""The one inbound path for every channel: dedupe → log → route → reply → log.
+
+Every text costs the database a few statements, written here in plain SQL (the ORM's query building
+cost more than SQLite running them; SQLite and PostgreSQL are sent the same statements, with `$n` for
+`?` on PostgreSQL):
+  1. the villager's row, read and stamped in one UPDATE … RETURNING (a first text: INSERT … RETURNING,
+     and its consent row);
+  2. the text, INSERTed before anything answers it (its unique (channel, provider_id) drops a retry);
+  3. the handler's own writes (the dialog, the answer log);
+  4. the reply INSERTed, and the text's status and handler UPDATEd.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +16,13 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiohttp import web
+from tortoise import connections
 from tortoise.exceptions import BaseORMException, IntegrityError, OperationalError
 
 from bot import consent, sandbox
@@ -45,7 +56,10 @@ class Outcome:
     handler: str = ""
 
 
-async def process(app: web.Application, msg: InboundMessage, *, duplicate_wait: float = 3.0) -> Outcome:
+async def process(app: web.Application, msg: InboundMessage, *, duplicate_wait: float = 3.0,
+                  touch: Mapping[str, Any] | None = None) -> Outcome:
+    """Record, route and answer one text. `touch`: columns of the villager's row set when a text (not a
+    provider's retry of one) arrives, written with the row's read (WeChat: followed, its 5-text window)."""
     config = app[CONFIG]
     metrics = app[METRICS]
     msg = replace(msg, text=clean_text(msg.text, config.bot.max_inbound_chars))
@@ -66,14 +80,8 @@ async def process(app: web.Application, msg: InboundMessage, *, duplicate_wait: 
         address = phone
         msg = replace(msg, address=phone)
     try:
-        subscriber = await _retry(lambda: _subscriber_for(msg))
-        inbound = await _retry(
-            lambda: Message.create(
-                direction="in", channel=msg.channel, provider=msg.provider,
-                provider_id=msg.provider_id, address=address, subscriber=subscriber,
-                body=msg.text, status="processing",
-            )
-        )
+        subscriber = await _retry(lambda: _subscriber_for(msg, sandboxed, touch or {}))
+        inbound = await _retry(lambda: _record_inbound(msg, subscriber))
     except IntegrityError:
         metrics.inbound.labels(msg.channel, "duplicate").inc()
         return await _earlier_outcome(msg, duplicate_wait)
@@ -82,10 +90,9 @@ async def process(app: web.Application, msg: InboundMessage, *, duplicate_wait: 
         log.error("inbound message not recorded: %s", exc, extra={"channel": msg.channel})
         raise InboxUnavailable(str(exc)) from exc
 
-    log.info(
-        "inbound", extra={"channel": msg.channel, "from": _show(address), "message_id": inbound.id,
-                          "chars": len(msg.text)},
-    )
+    if log.isEnabledFor(logging.INFO):
+        log.info("inbound", extra={"channel": msg.channel, "from": _show(address), "message_id": inbound.id,
+                                   "chars": len(msg.text)})
     ctx = Context(app=app, config=config, subscriber=subscriber, inbound=inbound)
     started = time.perf_counter()
     status = "answered"
@@ -101,44 +108,107 @@ async def process(app: web.Application, msg: InboundMessage, *, duplicate_wait: 
     except BaseORMException as exc:
         # The villager still gets the answer; only our log of it is missing.
         log.error("reply not recorded: %s", exc, extra={"message_id": inbound.id})
-    log.info("reply", extra={"message_id": inbound.id, "handler": handler,
-                             "chars": len(reply.text) if reply else 0})
+    if log.isEnabledFor(logging.INFO):
+        log.info("reply", extra={"message_id": inbound.id, "handler": handler,
+                                 "chars": len(reply.text) if reply else 0})
     return Outcome(reply if reply else None, message_id=inbound.id, handler=handler)
 
 
-async def _subscriber_for(msg: InboundMessage) -> Subscriber:
-    """The sender's subscriber row, created on first contact (a sandbox villager by its reserved address)."""
-    sandboxed = sandbox.is_address(msg.address)
+# --- the inbox's statements ------------------------------------------------------------------------
+
+async def _rows(sql: str, values: list[Any]) -> list[dict[str, Any]]:
+    """Run one statement (written with ? placeholders) on the current connection; the rows it returns."""
+    client = connections.get("default")
+    rows: list[dict[str, Any]] = await client.execute_query_dict(
+        _dialect(sql, client.capabilities.dialect == "postgres"), values)
+    return rows
+
+
+@functools.lru_cache(maxsize=256)
+def _dialect(sql: str, postgres: bool) -> str:
+    """asyncpg numbers its placeholders: ? → $1, $2 … (none of these statements has a literal ?)."""
+    if not postgres:
+        return sql
+    parts = sql.split("?")
+    return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
+
+
+async def _subscriber_for(msg: InboundMessage, sandboxed: bool, touch: Mapping[str, Any]) -> Subscriber:
+    """The sender's subscriber row, stamped with this arrival, created on first contact (a sandbox
+    villager by its reserved address): one statement for a villager we know."""
     field = "phone" if msg.channel == "sms" and not sandboxed else "wechat_openid"
     now = datetime.now(UTC)
-    address: dict[str, Any] = {field: msg.address}
-    subscriber = await Subscriber.get_or_none(**address)
-    if subscriber is None:
-        try:
-            subscriber = await Subscriber.create(
-                **address, preferred_channel=msg.channel,
-                consent_source=sandbox.CONSENT_SOURCE if sandboxed else f"first_message:{msg.channel}",
-                opted_in_at=now, last_inbound_at=now,
-            )
-        except IntegrityError:  # two first messages at once; the other one created it
-            return await Subscriber.get(**address)
-        await consent.record(subscriber, "opt_in", msg.channel, f"first_message:{msg.provider}", msg.text)
-        return subscriber
-    await Subscriber.filter(id=subscriber.id).update(last_inbound_at=now)
-    subscriber.last_inbound_at = now
+    stamp = await _touch(field, msg, now, touch)
+    if stamp is not None:
+        return stamp
+    values: dict[str, Any] = {
+        field: msg.address, "preferred_channel": msg.channel, "status": "active",
+        "consent_source": sandbox.CONSENT_SOURCE if sandboxed else f"first_message:{msg.channel}",
+        "opted_in_at": now, "last_inbound_at": now, "dialog": _EMPTY_DIALOG, "created_at": now, "updated_at": now,
+        **touch,
+    }
+    try:
+        rows = await _rows(f"INSERT INTO subscriber ({', '.join(values)}) VALUES ({', '.join('?' * len(values))}) "
+                           "RETURNING *", list(values.values()))
+    except IntegrityError:  # two first messages at once; the other one created it
+        stamp = await _touch(field, msg, now, touch)
+        if stamp is None:
+            raise
+        return stamp
+    subscriber = Subscriber._init_from_db(**rows[0])
+    await consent.record(subscriber, "opt_in", msg.channel, f"first_message:{msg.provider}", msg.text)
     return subscriber
 
 
+async def _touch(field: str, msg: InboundMessage, now: datetime, touch: Mapping[str, Any]) -> Subscriber | None:
+    """Stamp the row's last arrival (and `touch`'s columns, unless the text was recorded before: a
+    retry changes nothing of the villager's) and read it, in one statement; None when there is no row."""
+    sets = ["last_inbound_at = ?"]
+    values: list[Any] = [now]
+    for column, value in touch.items():
+        if msg.provider_id is None:
+            sets.append(f"{column} = ?")
+            values.append(value)
+        else:
+            sets.append(f"{column} = CASE WHEN EXISTS (SELECT 1 FROM message WHERE channel = ? AND provider_id = ?) "
+                        f"THEN {column} ELSE ? END")
+            values += [msg.channel, msg.provider_id, value]
+    rows = await _rows(f"UPDATE subscriber SET {', '.join(sets)} WHERE {field} = ? RETURNING *",
+                       [*values, msg.address])
+    return Subscriber._init_from_db(**rows[0]) if rows else None
+
+
+_EMPTY_DIALOG = "{}"
+_INSERT_MESSAGE = ("INSERT INTO message (direction, channel, provider, provider_id, address, subscriber_id, "
+                   "reply_to_id, body, status, handler, created_at, updated_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+async def _record_inbound(msg: InboundMessage, subscriber: Subscriber) -> Message:
+    """The text, kept before anything answers it; IntegrityError when its provider_id was kept before."""
+    now = datetime.now(UTC)
+    rows = await _rows(_INSERT_MESSAGE + " RETURNING *", [
+        "in", msg.channel, msg.provider, msg.provider_id, msg.address, subscriber.id, None, msg.text,
+        "processing", "", now, now])
+    return Message._init_from_db(**rows[0])
+
+
 async def _record_reply(inbound: Message, reply: Reply | None, handler: str, status: str) -> None:
+    now = datetime.now(UTC)
     if reply:
-        await Message.create(
-            direction="out", channel=inbound.channel, provider=inbound.provider,
-            address=inbound.address, subscriber_id=inbound.subscriber_id, reply_to=inbound,
-            body=reply.text, status="sent", handler=handler,
-        )
-    inbound.status = status
-    inbound.handler = handler
-    await inbound.save(update_fields=["status", "handler", "updated_at"])
+        await _rows(_INSERT_MESSAGE, ["out", inbound.channel, inbound.provider, None, inbound.address,
+                                      inbound.subscriber_id, inbound.id, reply.text, "sent", handler, now, now])
+    await _rows("UPDATE message SET status = ?, handler = ?, updated_at = ? WHERE id = ?",
+                [status, handler, now, inbound.id])
+    inbound.status, inbound.handler, inbound.updated_at = status, handler, now
+
+
+async def save_dialog(subscriber: Subscriber, dialog: dict[str, Any]) -> None:
+    """Keep where the villager is in a conversation (one statement; handlers on the inbound path)."""
+    now = datetime.now(UTC)
+    stored = Subscriber._meta.fields_map["dialog"].to_db_value(dialog, subscriber)  # as the ORM stores it
+    await _rows("UPDATE subscriber SET dialog = ?, updated_at = ? WHERE id = ?", [stored, now, subscriber.id])
+    subscriber.dialog, subscriber.updated_at = dialog, now
 
 
 async def _earlier_outcome(msg: InboundMessage, wait: float) -> Outcome:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bot import inbox
 from bot.compose import compose, hands_off, render_article
 from bot.config import Config
 from bot.models import Message, Subscriber
@@ -111,8 +112,7 @@ async def rate_last(asker: Asker, rating: str) -> str | None:
 
 async def _save_dialog(subscriber: Subscriber | None, dialog: dict[str, Any]) -> None:
     if subscriber is not None and subscriber.dialog != dialog:
-        subscriber.dialog = dialog
-        await subscriber.save(update_fields=["dialog", "updated_at"])
+        await inbox.save_dialog(subscriber, dialog)
 
 
 def _reading(subscriber: Subscriber | None) -> dict[str, Any]:

@@ -337,6 +337,27 @@ async def test_any_message_marks_a_follower_and_opens_the_window(client: TestCli
     assert sub.last_inbound_at is not None and datetime.now(UTC) - sub.last_inbound_at < timedelta(minutes=1)
 
 
+async def test_a_retry_of_a_message_does_not_open_the_window_again(client: TestClient, fake: FakeWeChat) -> None:
+    xml = fake.text_xml(OPENID, "帮助")
+    await post(client, fake, xml)
+    # Since then: three customer-service texts went out, and the follower left.
+    await Subscriber.filter(wechat_openid=OPENID).update(wechat_cs_sent=3, wechat_followed=False)
+    await post(client, fake, xml)  # WeChat's retry of the same MsgId
+    sub = await Subscriber.get(wechat_openid=OPENID)
+    assert (sub.wechat_cs_sent, sub.wechat_followed) == (3, False)
+    await ask(client, fake, "我的")  # a new message: the window opens anew
+    sub = await Subscriber.get(wechat_openid=OPENID)
+    assert (sub.wechat_cs_sent, sub.wechat_followed) == (0, True)
+
+
+async def test_a_click_marks_a_follower_but_opens_no_window(client: TestClient, fake: FakeWeChat) -> None:
+    await ask(client, fake, "帮助")
+    await Subscriber.filter(wechat_openid=OPENID).update(wechat_cs_sent=2, wechat_followed=False)
+    await post(client, fake, fake.event_xml(OPENID, "CLICK", EventKey="MENU_HELP"))
+    sub = await Subscriber.get(wechat_openid=OPENID)
+    assert (sub.wechat_cs_sent, sub.wechat_followed) == (2, True)
+
+
 # --- bad input ---------------------------------------------------------------------------------
 
 BOMB = ('<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'

@@ -158,12 +158,10 @@ async def _answer_stored(app: web.Application, row: PushItem) -> None:
 
 async def _answer(app: web.Application, msg: InboundMessage, opens_window: bool,
                   duplicate_wait: float = 3.0) -> inbox.Outcome:
-    outcome = await inbox.process(app, msg, duplicate_wait=duplicate_wait)
-    if not outcome.duplicate:
-        # Only a follower can write to us; a message (not a click) opens a new 48-hour window of 5 texts.
-        fresh = {"wechat_cs_sent": 0} if opens_window else {}
-        await Subscriber.filter(wechat_openid=msg.address).update(wechat_followed=True, **fresh)
-    return outcome
+    # Only a follower can write to us; a message (not a click) opens a new 48-hour window of 5 texts.
+    # Written with the inbox's read of the villager's row (one statement), and not by a retry of a message.
+    touch = {"wechat_followed": True, "wechat_cs_sent": 0} if opens_window else {"wechat_followed": True}
+    return await inbox.process(app, msg, duplicate_wait=duplicate_wait, touch=touch)
 
 
 async def _deliver_later(app: web.Application, task: asyncio.Task[inbox.Outcome]) -> None:
