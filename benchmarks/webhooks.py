@@ -367,6 +367,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--wechat-concurrency", type=int, default=32)
     parser.add_argument("--no-wechat", action="store_true", help="SMS only")
+    parser.add_argument("--log-level", default="warning", help="the server's (info: a line per text and request)")
+    parser.add_argument("--log-format", default="text", choices=("text", "json"))
     parser.add_argument("--profile", help="profile the server's SMS closed loop with cProfile, writing PATH")
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -389,7 +391,8 @@ def main() -> None:
                "NONGBOT_SERVER_PORT": str(port), "NONGBOT_SERVER_PUBLIC_URL": f"http://127.0.0.1:{port}",
                "NONGBOT_SMS_PROVIDER": "twilio", "NONGBOT_TWILIO_ACCOUNT_SID": fake.account_sid,
                "NONGBOT_TWILIO_AUTH_TOKEN": fake.auth_token, "NONGBOT_TWILIO_FROM_NUMBER": "+15005550006",
-               "NONGBOT_SERVER_LOG_LEVEL": "warning", "BENCH_STATS": str(stats)}
+               "NONGBOT_SERVER_LOG_LEVEL": args.log_level, "NONGBOT_SERVER_LOG_FORMAT": args.log_format,
+               "BENCH_STATS": str(stats)}
         if args.profile:
             env["BENCH_PROFILE"] = str(Path(args.profile).resolve())
         if wechat is not None:
@@ -400,7 +403,8 @@ def main() -> None:
                     "NONGBOT_WECHAT_TOKEN": wechat.token, "NONGBOT_WECHAT_ENCODING_AES_KEY": wechat.aes_key,
                     "NONGBOT_WECHAT_API_BASE": f"http://127.0.0.1:{wechat_port}"}
         nongbot = subprocess.Popen([sys.executable, __file__, "--serve", "--config", str(ROOT / "config.toml"),
-                                    "serve", "--seed"], env=env, cwd=tmp, stdout=subprocess.DEVNULL)
+                                    "serve", "--seed"], env=env, cwd=tmp, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL if args.log_level != "warning" else None)
         bare_port = free_port()
         bare = subprocess.Popen([sys.executable, __file__, "--bare-server", str(bare_port)], cwd=tmp)
         try:

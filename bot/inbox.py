@@ -92,9 +92,6 @@ async def process(app: web.Application, msg: InboundMessage, *, duplicate_wait: 
         log.error("inbound message not recorded: %s", exc, extra={"channel": msg.channel})
         raise InboxUnavailable(str(exc)) from exc
 
-    if log.isEnabledFor(logging.INFO):
-        log.info("inbound", extra={"channel": msg.channel, "from": _show(address), "message_id": inbound.id,
-                                   "chars": len(msg.text)})
     ctx = Context(app=app, config=config, subscriber=subscriber, inbound=inbound)
     started = time.perf_counter()
     status = "answered"
@@ -110,9 +107,11 @@ async def process(app: web.Application, msg: InboundMessage, *, duplicate_wait: 
     except BaseORMException as exc:
         # The villager still gets the answer; only our log of it is missing.
         log.error("reply not recorded: %s", exc, extra={"message_id": inbound.id})
+    # One line per text, once answered (a text is in the message table from its arrival on).
     if log.isEnabledFor(logging.INFO):
-        log.info("reply", extra={"message_id": inbound.id, "handler": handler,
-                                 "chars": len(reply.text) if reply else 0})
+        log.info("inbound answered", extra={"channel": msg.channel, "from": _show(address), "message_id": inbound.id,
+                                            "chars": len(msg.text), "handler": handler,
+                                            "reply_chars": len(reply.text) if reply else 0})
     return Outcome(reply if reply else None, message_id=inbound.id, handler=handler)
 
 

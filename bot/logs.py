@@ -8,6 +8,7 @@ of a registered route (`hide_route`, e.g. `/webhooks/aliyun/{secret}`) is writte
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -36,6 +37,7 @@ def hide_secret(*values: str) -> None:
     """Never write these values (API keys, URL secrets) in a log line: they become `***`."""
     global _secrets
     _secrets = _secrets | {v for v in values if v and len(v) >= _MIN_SECRET}
+    _forget_redacted()
 
 
 def hide_route(template: str) -> None:
@@ -45,10 +47,32 @@ def hide_route(template: str) -> None:
     pattern = "".join(r"[^/\s?#\"'<>{}]+" if p.startswith("{") else re.escape(p) for p in parts)
     global _routes
     _routes = {**_routes, template: re.compile(pattern)}
+    _forget_redacted()
 
 
 def redact(text: str) -> str:
     """`text` with registered secrets, secret routes and phone numbers (in any form) hidden."""
+    if len(text) <= _SHORT:
+        return _redact_short(text, _generation)
+    return _redact(text)
+
+
+_SHORT = 64  # values this long repeat (an extra field, the access log's time to the second): remembered
+_generation = 0  # of the secrets and routes: a value remembered under an older one is never used
+
+
+def _forget_redacted() -> None:
+    global _generation
+    _generation += 1
+    _redact_short.cache_clear()
+
+
+@functools.lru_cache(maxsize=4096)
+def _redact_short(text: str, generation: int) -> str:
+    return _redact(text)
+
+
+def _redact(text: str) -> str:
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, "***")

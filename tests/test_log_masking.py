@@ -117,6 +117,15 @@ def test_masked_shape_is_kept() -> None:
     assert mask_phones_in("+86 138 0013 8000") == "+86138****8000"
 
 
+def test_a_short_value_redacted_before_is_hidden_once_it_is_a_secret() -> None:
+    # Short values are remembered once redacted: a secret registered later must still be hidden.
+    value = "late-secret-0123456789"
+    assert logs.redact(value) == value and logs.redact(value) == value
+    logs.hide_secret(value)
+    assert logs.redact(value) == "***"
+    assert logs.redact(f"tel {PHONE}") == logs.redact(f"tel {PHONE}") == "tel +86138****8001"
+
+
 def test_every_record_masked_extras_and_tracebacks_included(logged: Captured) -> None:
     lib = logging.getLogger("twilio.http_client")
     lib.info("GET Request: https://api.twilio.com/Messages.json?To=%2B8613800138001")
