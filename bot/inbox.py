@@ -147,9 +147,11 @@ def _datetime_columns(cls: type[Model]) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=256)
 def _dialect(sql: str, postgres: bool) -> str:
-    """asyncpg numbers its placeholders: ? → $1, $2 … (none of these statements has a literal ?)."""
+    """asyncpg numbers its placeholders: ? → $1, $2 … (none of these statements has a literal ?); a new
+    row's own id is DEFAULT there, NULL in SQLite (which has no DEFAULT in VALUES)."""
     if not postgres:
-        return sql
+        return sql.replace(_NEW_ID, "NULL")
+    sql = sql.replace(_NEW_ID, "DEFAULT")
     parts = sql.split("?")
     return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
 
@@ -216,13 +218,28 @@ async def _record_inbound(msg: InboundMessage, subscriber: Subscriber) -> Messag
                                  error_code=None, error=None, attempts=0)
 
 
+_NEW_ID = "{new id}"
+# The reply inserted and the text's status and handler set, in one statement: the text's row is "inserted"
+# again under its own id, which conflicts, so only its status, handler and updated_at change (its
+# provider_id is left out of that row, or it would conflict on (channel, provider_id) instead).
+_ANSWERED = (f"INSERT INTO message (id, {', '.join(_MESSAGE_COLUMNS)}) "
+             f"VALUES (?, {', '.join('?' * len(_MESSAGE_COLUMNS))}), "
+             f"({_NEW_ID}, {', '.join('?' * len(_MESSAGE_COLUMNS))}) "
+             "ON CONFLICT (id) DO UPDATE SET status = excluded.status, handler = excluded.handler, "
+             "updated_at = excluded.updated_at")
+
+
 async def _record_reply(inbound: Message, reply: Reply | None, handler: str, status: str) -> None:
     now = datetime.now(UTC)
     if reply:
-        await _rows(_INSERT_MESSAGE, ["out", inbound.channel, inbound.provider, None, inbound.address,
-                                      inbound.subscriber_id, inbound.id, reply.text, "sent", handler, now, now])
-    await _rows("UPDATE message SET status = ?, handler = ?, updated_at = ? WHERE id = ?",
-                [status, handler, now, inbound.id])
+        await _rows(_ANSWERED, [
+            inbound.id, "in", inbound.channel, inbound.provider, None, inbound.address, inbound.subscriber_id,
+            None, inbound.body, status, handler, inbound.created_at, now,
+            "out", inbound.channel, inbound.provider, None, inbound.address, inbound.subscriber_id,
+            inbound.id, reply.text, "sent", handler, now, now])
+    else:
+        await _rows("UPDATE message SET status = ?, handler = ?, updated_at = ? WHERE id = ?",
+                    [status, handler, now, inbound.id])
     inbound.status, inbound.handler, inbound.updated_at = status, handler, now
 
 

@@ -180,3 +180,44 @@ async def test_database_error_is_raised_not_swallowed(app: web.Application) -> N
             await say(app, "帮助")
     finally:
         await conn.execute_script("ALTER TABLE message_gone RENAME TO message")
+
+
+async def test_the_rows_a_text_leaves(app: web.Application) -> None:
+    """What the inbox writes, whichever way it writes it: the text (kept as it came), its reply, and
+    the villager stamped; a second text from the same number finds the same villager."""
+    first = await say(app, "帮助", provider_id="SM-rows-1")
+    row = await Message.get(id=first.message_id)
+    assert (row.direction, row.channel, row.provider, row.provider_id, row.address, row.body) == (
+        "in", "sms", "test", "SM-rows-1", PHONE, "帮助")
+    assert (row.status, row.handler) == ("answered", first.handler) and first.handler.startswith("help.")
+    assert row.created_at <= row.updated_at
+    out = await Message.get(reply_to_id=row.id)
+    assert (out.direction, out.status, out.handler, out.address, out.subscriber_id, out.provider_id) == (
+        "out", "sent", first.handler, PHONE, row.subscriber_id, None)
+    assert first.reply is not None and out.body == first.reply.text
+    sub = await Subscriber.get(phone=PHONE)
+    assert row.subscriber_id == sub.id and sub.last_inbound_at is not None
+    assert (sub.status, sub.preferred_channel, sub.consent_source, sub.dialog) == (
+        "active", "sms", "first_message:sms", {})
+    stamped = sub.last_inbound_at
+    second = await say(app, "帮助", provider_id="SM-rows-2")
+    again = await Subscriber.get(phone=PHONE)
+    assert again.last_inbound_at is not None and again.last_inbound_at >= stamped
+    assert (await Message.get(id=second.message_id)).subscriber_id == sub.id
+    assert await Subscriber.all().count() == 1 and await Message.all().count() == 4
+    assert await ConsentEvent.filter(subscriber=sub, action="opt_in").count() == 1
+
+
+async def test_a_text_without_an_answer_is_marked_and_leaves_no_reply(app: web.Application) -> None:
+    quiet = Router("quiet")
+
+    @quiet.keyword("嘘")
+    async def nothing(msg: InboundMessage, ctx: Context) -> Reply:
+        return Reply("")
+
+    app[ROUTER].include(quiet)
+    outcome = await say(app, "嘘")
+    assert outcome.reply is None
+    row = await Message.get(id=outcome.message_id)
+    assert (row.status, row.handler) == ("answered", "test_inbox.nothing")
+    assert not await Message.filter(reply_to_id=row.id).exists()
