@@ -1,7 +1,8 @@
 """Broadcast engine benchmark: N recipients, an approved send-now broadcast, W `nongbot serve --role
 worker` processes sending through the real Twilio SDK to a fake Twilio in its own process.
-Prints enqueue time (firing -> delivery rows), dispatch rate, end-to-end rate and the workers'
-peak RSS; with --rate, the achieved SMS segment rate against the limit.
+Prints enqueue time (firing -> delivery rows), dispatch rate, end-to-end rate, the workers'
+peak RSS and what the fake got (messages, and how many people got one twice); with --rate, the
+achieved SMS segment rate against the limit.
 In the same run it measures the limit: the twilio SDK alone (`create_async`, 50 in flight) sending as
 many messages to a fresh fake in its own process, and prints the ratio of each rate to it.
 --profile PATH runs each worker under cProfile (PATH.<n>.prof) and prints its top frames.
@@ -24,6 +25,7 @@ import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,8 +40,11 @@ TEXT = "县农技中心提醒：近期低温，柑橘园请及时覆盖防冻。
 def fake_server(port: int) -> None:
     from aiohttp import web
 
-    app = FakeTwilio().app()
+    fake = FakeTwilio()
+    app = fake.app()
     app.router.add_get("/healthz", lambda r: web.json_response({"status": "ok"}))
+    app.router.add_get("/count", lambda r: web.json_response(
+        {"messages": len(fake.messages), "people": len({m["to"] for m in fake.messages.values()})}))
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
@@ -173,6 +178,9 @@ async def measure(args: argparse.Namespace, url: str, tmp: str) -> dict[str, obj
             if sent >= args.recipients:
                 break
         done_at = time.perf_counter()
+        await asyncio.sleep(1.0)  # anything sent twice after the last row was marked would show now
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{fake_port}/count") as resp:
+            at_fake = await resp.json()
         rss = max(peak_rss_mb(w.pid) for w in workers)
         dispatch_cpu = sum(cpu_seconds(w.pid) for w in workers) - first_cpu
     finally:
@@ -186,6 +194,8 @@ async def measure(args: argparse.Namespace, url: str, tmp: str) -> dict[str, obj
         "dispatch_per_s": round((args.recipients - first_sent) / max(done_at - first_sent_at, 1e-9), 1),
         "end_to_end_per_s": round(args.recipients / (done_at - started), 1),
         "worker_peak_rss_mb": round(rss, 1),
+        # exactly once: every recipient got one message, nobody two
+        "messages_at_fake": at_fake["messages"], "doubled": at_fake["messages"] - at_fake["people"],
         "worker_cpu_ms_per_delivery": round(dispatch_cpu * 1000 / max(args.recipients - first_sent, 1), 3),
     }
     if args.rate:

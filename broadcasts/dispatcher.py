@@ -13,7 +13,8 @@ How a batch goes (issue 21: cheap per delivery, and still exactly once):
    outcome not yet written) forward every lease_seconds / 3. So a row never looks abandoned while
    its worker lives and reaches the database, whatever the batch's length (a slow provider, a low
    rate limit, a loaded machine). A provider call starts only while the lease is known to hold for
-   at least lease_seconds / 2 more; otherwise the row is handed back untried.
+   at least lease_seconds / 2 more (a send that finds it older than a third renews it first, should
+   the keeper lag); if the database cannot confirm that, the row is handed back untried.
 4. Every write names its claim (still `sending`, this worker, this attempt): a late write never
    undoes what someone else settled, and a write repeated after it was cut off changes nothing.
 
@@ -228,9 +229,20 @@ class Dispatcher:
         self._keep_outcome(store.Outcome(job.id, job.attempts, "queued", at=due, attempts=max(job.attempts - 1, 0),
                                          error_code=job.error_code))
 
-    def _lease_holds(self) -> bool:
-        """Whether the lease of the rows held here surely lasts lease_seconds / 2 more."""
-        return asyncio.get_running_loop().time() - self._renewed_at < self.config.broadcasts.lease_seconds / 2
+    def _lease_age(self) -> float:
+        """Seconds since the lease of the rows held here was last set (claimed or renewed)."""
+        return asyncio.get_running_loop().time() - self._renewed_at
+
+    async def _lease_holds(self) -> bool:
+        """Whether the lease of the rows held here surely lasts lease_seconds / 2 more; renewed first
+        when it is older than a third of it (the keeper may lag behind on a loaded machine)."""
+        if self._lease_age() >= self.config.broadcasts.lease_seconds / 3:
+            try:
+                await self.renew()
+            except Exception:  # the database does not answer: no send on an unsure lease
+                log.exception("lease not renewed")
+                return False
+        return self._lease_age() < self.config.broadcasts.lease_seconds / 2
 
     async def deliver(self, job: DeliveryJob, who: dict[str, Any] | None) -> None:
         if not await self._still_on(job):  # paused or cancelled after the batch was claimed
@@ -259,7 +271,7 @@ class Dispatcher:
                 log.warning("delivery in doubt found at the provider, not resent", extra={"delivery": job.id})
                 await self.record(job, found)
                 return
-        if not self._lease_holds():  # the database has not confirmed our lease lately: do not send
+        if not await self._lease_holds():  # the database has not confirmed our lease lately: do not send
             log.warning("lease not renewed; delivery handed back", extra={"delivery": job.id})
             self._hand_back(job, job.due_at)
             return
@@ -310,8 +322,8 @@ class Dispatcher:
     async def renew(self) -> None:
         """Push the lease of every row held here (claimed, outcome not yet written) forward."""
         async with self._write:
-            if not self._held:
-                return
+            if not self._held or self._lease_age() < self.config.broadcasts.lease_seconds / 3:
+                return  # nothing held, or renewed meanwhile (by the keeper or another send)
             started = asyncio.get_running_loop().time()
             lease = datetime.now(UTC) + timedelta(seconds=self.config.broadcasts.lease_seconds)
             await store.renew(list(self._held), WORKER, lease, self._postgres)
@@ -319,13 +331,11 @@ class Dispatcher:
 
     async def _keep(self) -> None:
         """While a batch is out: write outcomes every FLUSH_SECONDS, renew the lease every third of it."""
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(FLUSH_SECONDS)
             try:
                 await self.flush()
-                if loop.time() - self._renewed_at >= self.config.broadcasts.lease_seconds / 3:
-                    await self.renew()
+                await self.renew()  # when a third of the lease has gone
             except Exception:  # the rows stay ours until the lease runs out; sends stop before it does
                 log.exception("outcomes or lease not written; tried again shortly")
 

@@ -11,10 +11,11 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 from tortoise.functions import Count
 
+from bot import db
 from bot.config import Config
 from bot.models import Message, Officer, Subscriber
 from broadcasts import audience as audiences
-from broadcasts import schedules
+from broadcasts import schedules, store
 from broadcasts.models import KINDS, Broadcast, BroadcastRun, Delivery
 from broadcasts.placeholders import render
 from content.safety import explain, find_forbidden
@@ -168,13 +169,13 @@ async def fire(broadcast_id: int, fire_at: datetime, config: Config, *, skip_rea
     total = max(await audiences.matching(audience).count(), 1)
     spread = timedelta(minutes=broadcast.spread_minutes)
     position = 0
+    postgres = db.is_postgres(config.database.url)
     async for batch in audiences.recipients(audience):
         rows = []
         for subscriber_id, channel in batch:
-            rows.append(Delivery(run_id=run.id, subscriber_id=subscriber_id, channel=channel,
-                                 due_at=fire_at + spread * position / total))
+            rows.append((subscriber_id, channel, fire_at + spread * position / total))
             position += 1
-        await Delivery.bulk_create(rows, ignore_conflicts=True)
+        await store.enqueue(run.id, rows, postgres)  # rows already there (a firing finished again) are kept
     run.targeted = await Delivery.filter(run_id=run.id).count()
     run.state = "paused" if broadcast.state == "paused" else "sending"
     await run.save(update_fields=["targeted", "state"])

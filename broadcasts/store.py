@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from tortoise import connections
 
@@ -147,3 +147,25 @@ async def claim(runs: list[int], now: datetime, lease: datetime, worker: str, li
     claimed = [Claimed(int(r["id"]), int(r["run_id"]), int(r["subscriber_id"]), str(r["channel"]), int(r["priority"]),
                        int(r["attempts"]), due(r["due_at"]), r["error_code"]) for r in rows]
     return sorted(claimed, key=lambda c: (c.priority, c.due_at, c.id))
+
+
+ENQUEUE_CHUNK = 1000  # rows per INSERT: 5,000 parameters, within SQLite's and asyncpg's limits
+
+
+async def enqueue(run_id: int, rows: list[tuple[int, str, datetime]], postgres: bool) -> None:
+    """Insert a run's delivery rows ((subscriber, channel, due at) each, `queued`), skipping those
+    already there (a firing finished after a crash): what Delivery.bulk_create(ignore_conflicts=True)
+    wrote, without building a model object per row. Dates are written as the ORM writes them."""
+    conn = connections.get("default")
+    to_db = DUE_AT.to_db_value
+    now = to_db(datetime.now(UTC), Delivery)
+    types = ("bigint", "bigint", "text", "timestamptz", "timestamptz")
+    for start in range(0, len(rows), ENQUEUE_CHUNK):
+        chunk = rows[start:start + ENQUEUE_CHUNK]
+        marks = iter(_marks(len(chunk) * len(types), postgres, types))
+        tuples = ", ".join("(" + ", ".join(next(marks) for _ in types) + ")" for _ in chunk)
+        await conn.execute_query(
+            f"INSERT INTO delivery (run_id, subscriber_id, channel, due_at, updated_at) VALUES {tuples} "
+            "ON CONFLICT (run_id, subscriber_id) DO NOTHING",
+            [value for subscriber, channel, due in chunk for value in (run_id, subscriber, channel, to_db(due, Delivery),
+                                                                       now)])

@@ -15,6 +15,7 @@ from bot.app import create_app
 from bot.models import Subscriber, pack_set
 from bot.web import auth
 from broadcasts import schedules
+from broadcasts.api import SCHEDULER_WAKE
 from broadcasts.models import Broadcast, BroadcastRun, Delivery
 from tests.conftest import make_config
 from tests.fakes.twilio import FROM_NUMBER, FakeTwilio
@@ -271,23 +272,34 @@ async def test_orphaned_rows_are_reconciled_not_resent(aiohttp_client: Any, db_u
     """A worker died after Twilio accepted one message and before recording it, and before sending
     another: the first is found in Twilio's log, the second is sent, each exactly once."""
     fake_server = await aiohttp_server(fake.app())
-    await _twilio_app(aiohttp_client, db_url, fake_server, fake)  # its worker finds the rows below
+    client = await _twilio_app(aiohttp_client, db_url, fake_server, fake)  # its worker finds the rows below
     officer = await auth.add_officer("boss", "supervisor", "password-123")
     await villagers(2)
-    broadcast = await Broadcast.create(kind="tip", text="今天打药注意防护。", audience={}, state="sending",
-                                       created_by=officer, approved_by=officer)
-    run = await BroadcastRun.create(broadcast=broadcast, fire_at=datetime.now(UTC), state="sending", targeted=2)
+    # The state that worker left, built as the scheduler and the engine build it: the run is the
+    # broadcast's one firing (fire_at = approved_at), and both go `sending` only once the rows exist.
+    # Regression (a flaky test on loaded machines, once blamed on the engine): with approved_at left
+    # empty, a scheduler sync took the broadcast for one approved just now and fired it again (both
+    # villagers got it twice); and a run `sending` with no rows yet could be finished (done) by the
+    # engine before its rows were written, so they were never sent.
+    fired = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)  # the worker died since
+    broadcast = await Broadcast.create(kind="tip", text="今天打药注意防护。", audience={}, state="pending_approval",
+                                       created_by=officer, approved_by=officer, approved_at=fired)
+    run = await BroadcastRun.create(broadcast=broadcast, fire_at=fired, state="enqueuing", targeted=2)
     past = datetime.now(UTC) - timedelta(minutes=1)
     subs = await Subscriber.all().order_by("id")
     fake._record({"To": subs[0].phone, "Body": "【农技通】今天打药注意防护。", "From": FROM_NUMBER})
     for sub in subs:
         await Delivery.create(run=run, subscriber=sub, channel="sms", state="sending", due_at=past,
                               lease_until=past, attempts=1)
+    await BroadcastRun.filter(id=run.id).update(state="sending")
+    await Broadcast.filter(id=broadcast.id).update(state="sending")
+    client.app[SCHEDULER_WAKE]()  # the scheduler looks at once, while the broadcast is `sending`
 
     async def done() -> bool:
         return await Delivery.filter(state="sent").count() == 2
 
     await wait_for(done)
+    assert await BroadcastRun.filter(broadcast_id=broadcast.id).count() == 1
     assert sorted(m["to"] for m in fake.messages.values()) == sorted(s.phone for s in subs)
 
 
