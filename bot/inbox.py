@@ -3,8 +3,9 @@
 A text costs the database few statements, written here in plain SQL (building an ORM query took more
 CPU than SQLite took to run it: 0.15 ms against 0.07 ms); SQLite and PostgreSQL get the same statements
 (`$n` for `?`, DEFAULT for NULL as a new row's id):
-  1. the villager's row read and stamped in one UPDATE … RETURNING (a first text: INSERT … RETURNING,
-     and its consent row);
+  1. the villager's row read and stamped in one UPDATE … RETURNING (a first text: INSERT … ON CONFLICT
+     DO NOTHING RETURNING, and its consent row; which comes first depends on whether this process has
+     had a text from that address);
   2. the text INSERTed before anything answers it (its unique (channel, provider_id) drops a retry);
   3. the handler's own writes (the dialog, the answer log);
   4. the reply INSERTed and the text's status and handler set, in one statement.
@@ -17,6 +18,7 @@ import contextlib
 import functools
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -158,11 +160,12 @@ def _dialect(sql: str, postgres: bool) -> str:
 
 async def _subscriber_for(msg: InboundMessage, sandboxed: bool, touch: Mapping[str, Any]) -> Subscriber:
     """The sender's subscriber row, stamped with this arrival, created on first contact (a sandbox
-    villager by its reserved address): one statement for a villager we know."""
+    villager by its reserved address): one statement, an UPDATE for an address this process has seen
+    (or an INSERT for one it has not), and a second only when that guess was wrong."""
     field = "phone" if msg.channel == "sms" and not sandboxed else "wechat_openid"
     now = datetime.now(UTC)
-    stamp = await _touch(field, msg, now, touch)
-    if stamp is not None:
+    seen = _SEEN.get(msg.address)
+    if seen and (stamp := await _touch(field, msg, now, touch)) is not None:
         return stamp
     values: dict[str, Any] = {
         field: msg.address, "preferred_channel": msg.channel, "status": "active",
@@ -170,17 +173,29 @@ async def _subscriber_for(msg: InboundMessage, sandboxed: bool, touch: Mapping[s
         "opted_in_at": now, "last_inbound_at": now, "dialog": _EMPTY_DIALOG, "created_at": now, "updated_at": now,
         **touch,
     }
-    try:
-        rows = await _rows(f"INSERT INTO subscriber ({', '.join(values)}) VALUES ({', '.join('?' * len(values))}) "
-                           "RETURNING *", list(values.values()))
-    except IntegrityError:  # two first messages at once; the other one created it
+    rows = await _rows(f"INSERT INTO subscriber ({', '.join(values)}) VALUES ({', '.join('?' * len(values))}) "
+                       f"ON CONFLICT ({field}) DO NOTHING RETURNING *", list(values.values()))
+    _remember(msg.address)
+    if not rows:  # known after all (texted before this process started, or two first texts at once)
         stamp = await _touch(field, msg, now, touch)
-        if stamp is None:
-            raise
+        if stamp is None:  # removed in between: the next try creates it again
+            raise OperationalError(f"subscriber {field} vanished while it was stamped")
         return stamp
     subscriber = _model(Subscriber, rows[0])
     await consent.record(subscriber, "opt_in", msg.channel, f"first_message:{msg.provider}", msg.text)
     return subscriber
+
+
+# Addresses this process has had a text from (most recent last): they get the UPDATE first.
+_SEEN: OrderedDict[str, bool] = OrderedDict()
+_SEEN_MAX = 65536
+
+
+def _remember(address: str) -> None:
+    _SEEN[address] = True
+    _SEEN.move_to_end(address)
+    if len(_SEEN) > _SEEN_MAX:
+        _SEEN.popitem(last=False)
 
 
 async def _touch(field: str, msg: InboundMessage, now: datetime, touch: Mapping[str, Any]) -> Subscriber | None:
@@ -198,7 +213,11 @@ async def _touch(field: str, msg: InboundMessage, now: datetime, touch: Mapping[
             values += [msg.channel, msg.provider_id, value]
     rows = await _rows(f"UPDATE subscriber SET {', '.join(sets)} WHERE {field} = ? RETURNING *",
                        [*values, msg.address])
-    return _model(Subscriber, rows[0]) if rows else None
+    if not rows:
+        _SEEN.pop(msg.address, None)
+        return None
+    _remember(msg.address)
+    return _model(Subscriber, rows[0])
 
 
 _EMPTY_DIALOG = "{}"

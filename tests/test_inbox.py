@@ -221,3 +221,24 @@ async def test_a_text_without_an_answer_is_marked_and_leaves_no_reply(app: web.A
     row = await Message.get(id=outcome.message_id)
     assert (row.status, row.handler) == ("answered", "test_inbox.nothing")
     assert not await Message.filter(reply_to_id=row.id).exists()
+
+
+async def test_a_villager_is_found_whether_or_not_this_process_saw_them(app: web.Application) -> None:
+    """The inbox guesses from the addresses it has seen whether to stamp or create the villager's row
+    first; a wrong guess costs a statement, never a second villager or a lost one."""
+    await say(app, "帮助")
+    inbox._SEEN.clear()  # as after a restart: known to the database, not to this process
+    await say(app, "帮助")
+    assert await Subscriber.all().count() == 1 and await ConsentEvent.all().count() == 1
+    await Subscriber.filter(phone=PHONE).delete()  # removed, while this process remembers the number
+    outcome = await say(app, "帮助")
+    sub = await Subscriber.get(phone=PHONE)
+    assert (await Message.get(id=outcome.message_id)).subscriber_id == sub.id
+    assert await ConsentEvent.filter(subscriber=sub, action="opt_in").count() == 1
+
+
+async def test_two_first_texts_at_once_make_one_villager(app: web.Application) -> None:
+    first, second = await asyncio.gather(say(app, "帮助"), say(app, "我的"))
+    assert first.reply and second.reply
+    assert await Subscriber.all().count() == 1 and await ConsentEvent.all().count() == 1
+    assert {m.subscriber_id for m in await Message.all()} == {(await Subscriber.get(phone=PHONE)).id}
