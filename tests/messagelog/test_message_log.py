@@ -85,7 +85,10 @@ async def test_day_filter(console: Console) -> None:
     await _day()
     await console.login("officer")
     tz = console.app[CONFIG].tz
-    today = await (await console.client.get(f"/admin/messages?day={datetime.now(tz).date()}")).text()
+    # The county day of the broadcast's delivery (sent 29 minutes ago: just after county midnight that is
+    # still yesterday).
+    sent_day = (datetime.now(tz) - timedelta(minutes=29)).date()
+    today = await (await console.client.get(f"/admin/messages?day={sent_day}")).text()
     yesterday = (datetime.now(tz) - timedelta(days=2)).date()
     assert "明早有霜冻" in today
     assert "没有符合条件的消息" in await (await console.client.get(f"/admin/messages?day={yesterday}")).text()
