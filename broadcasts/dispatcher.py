@@ -32,8 +32,9 @@ The crash window, point by point (kill -9, power loss, the database gone for a w
   at most CONCURRENCY in flight plus the outcomes of the last FLUSH_SECONDS.
 - Nobody reclaims a live worker's rows: their lease is renewed (3.), reclaim() only takes rows
   whose lease ran out, and never the rows this process holds. If the database is unreachable for
-  longer than the lease, this worker stops calling the provider (3.) before the lease can run out,
-  and its late writes are refused (4.), so a row another worker took over is decided once, by it.
+  longer than the lease, this worker stops calling the provider (3.) while half the lease is left
+  (a send started then ends within the provider's timeout: seconds, against a 120 s lease), and
+  its late writes are refused (4.), so a row another worker took over is decided once, by it.
 - Lost: nothing. A row is `queued`, `sending` (settled by reclaim() after its lease) or settled.
   Doubled: nothing through the engine; the one case left is a provider log that does not answer
   (bot/channels/twilio.py find_sent returns None on a timeout, indistinguishable from "not sent"):
