@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import tortoise.backends.sqlite.executor  # noqa: F401  (registers its adapters first; ours below replaces one)
 from tortoise import Tortoise
 from tortoise.migrations.api import migrate
 
@@ -16,6 +19,16 @@ from bot import features
 MODEL_MODULES = ["bot.models", "content.models", *features.MODEL_MODULES]
 MIGRATION_LOCK = 0x6E6F6E67  # "nong": serialises migrate() across processes on PostgreSQL
 SQLITE_PRAGMAS = "busy_timeout=10000&synchronous=NORMAL"
+
+
+def _sqlite_moment(value: datetime) -> str:
+    """A moment as SQLite text in UTC, like every stored one. Tortoise passes an aware value in a filter or an
+    update() as given, and SQLite compares text: a +08:00 county-day bound was 8 hours off (PostgreSQL
+    compares instants, so both now behave alike)."""
+    return (value.astimezone(UTC) if value.tzinfo is not None else value).isoformat(" ")
+
+
+sqlite3.register_adapter(datetime, _sqlite_moment)
 
 
 def tortoise_config(url: str) -> dict[str, Any]:

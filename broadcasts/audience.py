@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.expressions import Q
@@ -59,7 +59,9 @@ class Audience:
         for name in ("registered_after", "registered_before"):
             if data.get(name):
                 try:
-                    values[name] = datetime.fromisoformat(str(data[name]))
+                    moment = datetime.fromisoformat(str(data[name]))
+                    # In UTC when it has a zone: SQLite compares the stored UTC text (a +08:00 bound is 8 h off).
+                    values[name] = moment.astimezone(UTC) if moment.tzinfo else moment
                 except ValueError:
                     raise AudienceError(f"audience.{name}: expected an ISO date or time") from None
         return cls(**values)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from tortoise.expressions import Q
@@ -119,8 +119,9 @@ class Entry:
 
 
 def day_range(day: date, tz: tzinfo) -> tuple[datetime, datetime]:
+    """A county day as UTC moments: SQLite compares the stored UTC text, so a +08:00 bound would be 8 hours off."""
     start = datetime.combine(day, time(), tzinfo=tz)
-    return start, start + timedelta(days=1)
+    return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
 
 
 def message_query(f: Filters, tz: tzinfo) -> Any:

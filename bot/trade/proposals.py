@@ -145,7 +145,7 @@ def outcome_question(number: int, commodity: str) -> str:
 async def ask_outcomes(now: datetime, days: int) -> int:
     """`days` after the phones were exchanged, each side is asked once whether they dealt."""
     due = await TradeMatch.filter(state="exchanged", outcome_asked_at__isnull=True,
-                                  exchanged_at__lte=now - timedelta(days=days)).prefetch_related("sell", "buy")
+                                  exchanged_at__lte=(now - timedelta(days=days)).astimezone(UTC)).prefetch_related("sell", "buy")
     asked = 0
     for match in due:
         if not await TradeMatch.filter(id=match.id, outcome_asked_at__isnull=True).update(

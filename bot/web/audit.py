@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from aiohttp import web
 from tortoise.expressions import Q
@@ -150,7 +150,8 @@ def sentence(event: AuditEvent, act: Act, named: dict[tuple[str, int], str]) -> 
 
 
 def _day_start(app: web.Application, day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=app[CONFIG].tz)
+    # In UTC: SQLite compares the stored UTC text, so a +08:00 bound would be 8 hours off.
+    return datetime.combine(day, time(), tzinfo=app[CONFIG].tz).astimezone(UTC)
 
 
 def filtered(request: web.Request) -> QuerySet[AuditEvent]:
