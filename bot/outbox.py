@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bot import sandbox
-from bot.channels.base import SendResult, provider_of, reconcile
+from bot.channels.base import LookupFailed, SendResult, provider_of, reconcile
 from bot.keys import CONFIG, METRICS, SENDERS
 from bot.models import Message, Subscriber
 from bot.phones import mask_phone
@@ -56,7 +56,14 @@ async def deliver(app: web.Application, row: Message, *, attempts: int = 3, back
     result: SendResult | None = None
     for attempt in range(attempts):
         if result is not None and result.in_doubt:  # the last try may have gone through: look first
-            found = await reconcile(sender, address, sent_as, since)
+            try:
+                found = await reconcile(sender, address, sent_as, since)
+            except LookupFailed:  # unknown: sending again could double it; look again later
+                log.warning("send in doubt and the provider's log did not answer", extra={"message_id": row.id})
+                if attempt == attempts - 1:
+                    break
+                await asyncio.sleep(backoff * 4**attempt)
+                continue
             if found is not None:
                 log.warning("send in doubt found at the provider, not resent", extra={"message_id": row.id})
                 result = found

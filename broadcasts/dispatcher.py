@@ -36,9 +36,8 @@ The crash window, point by point (kill -9, power loss, the database gone for a w
   (a send started then ends within the provider's timeout: seconds, against a 120 s lease), and
   its late writes are refused (4.), so a row another worker took over is decided once, by it.
 - Lost: nothing. A row is `queued`, `sending` (settled by reclaim() after its lease) or settled.
-  Doubled: nothing through the engine; the one case left is a provider log that does not answer
-  (bot/channels/twilio.py find_sent returns None on a timeout, indistinguishable from "not sent"):
-  a lookup that raises is treated as unknown here (the row waits and is looked up again).
+  Doubled: nothing through the engine. A provider log that does not answer raises LookupFailed
+  (bot/channels/twilio.py find_sent), never reads as "not sent": the row waits and is looked up again.
 """
 
 from __future__ import annotations

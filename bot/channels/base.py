@@ -48,12 +48,18 @@ class BulkSender(Protocol):
         """A result for every address."""
 
 
+class LookupFailed(Exception):
+    """The provider's log did not answer: whether the send went out is unknown (never read it as "not sent":
+    sending again could double it)."""
+
+
 @runtime_checkable
 class Reconciler(Protocol):
     """A sender whose provider keeps a log of what it sent, so a send left in doubt can be looked up."""
 
     async def find_sent(self, address: str, body: str, since: datetime) -> tuple[str, str] | None:
-        """(provider id, status) of a send of `body` to `address` since `since`, or None."""
+        """(provider id, status) of a send of `body` to `address` since `since`, or None when the log has
+        none; raises LookupFailed when the log could not be read."""
 
 
 @runtime_checkable
@@ -71,7 +77,8 @@ def provider_of(sender: Sender, address: str) -> str:
 
 async def reconcile(sender: Sender, address: str, body: str, since: datetime) -> SendResult | None:
     """Before a send left in doubt goes again: its result if the provider's log has it (`body` as the
-    provider got it, SMS signature included); None when it is not there, or the provider keeps no log."""
+    provider got it, SMS signature included); None when it is not there, or the provider keeps no log.
+    Raises LookupFailed when the log did not answer: the caller must not send again then."""
     if not isinstance(sender, Reconciler):
         return None
     found = await sender.find_sent(address, body, since)

@@ -23,7 +23,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from bot import consent, inbox
 from bot.channels import status as reports
-from bot.channels.base import BaseChannel, CleanupCtx, SendResult
+from bot.channels.base import BaseChannel, CleanupCtx, LookupFailed, SendResult
 from bot.channels.webhooks import read_body, reject
 from bot.config import Config, ConfigError, require, require_url
 from bot.keys import CONFIG, SENDERS
@@ -143,7 +143,10 @@ class TwilioSender:
         else:
             return SendResult(created.status or "queued", provider_id=created.sid)
         # The request may have created the message: look before anyone sends it again.
-        existing = await self.find_sent(address, body, started)
+        try:
+            existing = await self.find_sent(address, body, started)
+        except LookupFailed:
+            existing = None  # still in doubt: whoever retries looks again before sending
         if existing is not None:
             log.warning("send outcome unclear, found it at Twilio", extra={"sid": existing[0], "why": doubt})
             return SendResult(existing[1], provider_id=existing[0])
@@ -154,8 +157,8 @@ class TwilioSender:
         try:
             async with asyncio.timeout(self._settings.timeout):
                 recent = await self._client.messages.list_async(to=address, limit=20)
-        except (TimeoutError, aiohttp.ClientError, TwilioException):
-            return None
+        except (TimeoutError, aiohttp.ClientError, TwilioException) as exc:
+            raise LookupFailed(f"Twilio's message log did not answer ({type(exc).__name__})") from exc
         for message in recent:
             created = message.date_created
             if message.body == body and (created is None or created >= since - timedelta(minutes=2)):

@@ -73,3 +73,16 @@ async def test_5xx_after_create_broadcast_sends_once(aiohttp_client: Any, db_url
     assert await Delivery.filter(state="sent").count() == 8
     sids = set(await Delivery.all().values_list("provider_id", flat=True))
     assert sids == set(fake.messages)
+
+
+@pytest.mark.parametrize("log_fault", ["500", "timeout"])
+async def test_a_log_that_does_not_answer_is_not_read_as_not_sent(client: TestClient, fake: FakeTwilio,
+                                                                   log_fault: str) -> None:
+    """Twilio took the message but answered 500, and its message log did not answer either: unknown is not
+    "not sent". The reply is not sent again (it stays failed, for an officer to see) rather than doubled."""
+    fake.faults.append("500-after-create")
+    fake.list_faults.extend([log_fault] * 3)  # the sender's own look-up and the outbox's two
+    sub = await Subscriber.create(phone=PHONE)
+    row = await outbox.send_text(client.app, sub, TEXT, backoff=0.01)
+    assert fake.create_calls == 1 and len(fake.messages) == 1
+    assert row.status == "failed"

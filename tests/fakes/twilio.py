@@ -38,12 +38,14 @@ class FakeTwilio:
     "429", "500", "timeout" (hang, create nothing), "slow-create" (create, then hang),
     "close" (drop the connection, create nothing), "close-after-create",
     "500-after-create" (create, then answer 500 as Twilio's edge does when it fails after the write),
-    "500-after-create-late" (the same, and the message shows in the log only `late_seconds` later)."""
+    "500-after-create-late" (the same, and the message shows in the log only `late_seconds` later).
+    `list_faults` is consumed one per message-log request: "500", or "timeout" (hang, then 500)."""
 
     account_sid: str = ACCOUNT_SID
     auth_token: str = AUTH_TOKEN
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     faults: deque[str] = field(default_factory=deque)
+    list_faults: deque[str] = field(default_factory=deque)  # one per log request: "500" or "timeout" (hang)
     unsubscribed: set[str] = field(default_factory=set)
     create_calls: int = 0
     hang_seconds: float = 30.0
@@ -129,6 +131,11 @@ class FakeTwilio:
     async def list(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
             return self._error(401, 20003, "Authenticate")
+        if self.list_faults:
+            fault = self.list_faults.popleft()
+            if fault == "timeout":
+                await asyncio.sleep(self.hang_seconds)
+            return self._error(500, 20500, "Internal Server Error")
         to = request.query.get("To")
         now = time.monotonic()
         rows = [{k: v for k, v in m.items() if k != "status_callback"}

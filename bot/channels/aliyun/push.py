@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import inbox, intake, logs, outbox
-from bot.channels.base import reconcile
+from bot.channels.base import LookupFailed, reconcile
 from bot.channels.webhooks import reject
 from bot.keys import CONFIG, METRICS, SENDERS
 from bot.messages import InboundMessage
@@ -183,8 +183,12 @@ async def _answer(app: web.Application, row: Message) -> None:
     A row left "sending" by a crash may have gone out: the provider's send log is asked first."""
     if row.status == "sending":
         sender = app[SENDERS]["sms"]
-        found = await reconcile(sender, row.address, app[CONFIG].sms.signature + row.body,
-                                row.updated_at - timedelta(minutes=5))
+        try:
+            found = await reconcile(sender, row.address, app[CONFIG].sms.signature + row.body,
+                                    row.updated_at - timedelta(minutes=5))
+        except LookupFailed:  # unknown: left "sending", looked up again next time, never sent twice
+            log.warning("reply in doubt and the provider's log did not answer", extra={"message_id": row.id})
+            return
         if found is not None:
             await Message.filter(id=row.id).update(status=found.status, provider_id=found.provider_id,
                                                    updated_at=datetime.now(UTC))
