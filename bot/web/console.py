@@ -18,7 +18,7 @@ from bot import labels
 from bot.extend import MenuEntry, add_menu, extensions
 from bot.keys import CONFIG, OFFICER
 from bot.models import AuditEvent, Officer
-from bot.web import auth, fields, limits, openapi, params
+from bot.web import assets, auth, fields, limits, openapi, params
 from bot.web.view import render, see_other
 
 log = logging.getLogger("nongbot.console")
@@ -48,7 +48,7 @@ def setup(app: web.Application) -> None:
         dt.astimezone(app[CONFIG].tz).strftime(fmt) if dt else "")
     env.globals["labels"] = labels  # every template names channels, roles and states the same way
     app[limits.LIMITS] = limits.Limits.for_console(app[CONFIG].console)
-    app.router.add_static("/admin/static", HERE / "static", append_version=True, name="static")
+    assets.setup(app, "/admin/static", HERE / "static", name="static")
     app.router.add_get("/admin/login", login_form)
     app.router.add_post("/admin/login", login)
     app.router.add_post("/admin/logout", logout)
@@ -106,7 +106,10 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
             return auth.error(500, f"服务器出了问题，这次操作没有完成。请稍后再试；仍不行请告诉管理员编号 {ref}。")
         response = _error_page(request, 500, "", ref=ref)
     if is_console:
+        versioned = response.headers.get("Cache-Control") == assets.CACHED
         response.headers.update(SECURITY_HEADERS)
+        if versioned:  # a static file asked for by its hash (bot/web/assets.py) may be kept
+            response.headers["Cache-Control"] = assets.CACHED
     officer = request.get(OFFICER)
     if request.method in UNSAFE and officer is not None and response.status < 400:
         await _audit(request, officer)
