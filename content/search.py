@@ -250,7 +250,8 @@ class Searcher:
             return Result(hits, False, "weak", confidence)
         if not reordered and len(ranked) > 1 and ranked[1][1] >= ranked[0][1] * (1 - MIN_LEAD):
             return Result(hits, False, "tie", confidence)  # two articles fit equally: a coin toss is no answer
-        if not asked_crops and top.crops and self._other_crop_lead(ranked) < CROP_UNSAID_LEAD:
+        if (not asked_crops and top.crops and self._other_crop_lead(ranked) < CROP_UNSAID_LEAD
+                and not self._named_for(words, top)):
             return Result(hits, False, "crop_unsaid", confidence)  # 腻虫 on which crop? not 大豆花叶病毒病
         return Result(hits, True, "", confidence)
 
@@ -369,6 +370,17 @@ class Searcher:
         weights = {c: self._char_idf.get(c, top) for c in chars}
         have = self._about_chars[entry.id]
         return sum(wt for c, wt in weights.items() if c in have) / sum(weights.values())
+
+    def _named_for(self, words: list[str], entry: Entry) -> bool:
+        """The pest or disease the text names belongs to the article's crops alone: every article headed
+        with it is about one of them (大斑病 is maize's), so the crop went unsaid but not unknown."""
+        named = self.tokenizer.entities(words)
+        if not named:
+            return False
+        crops = set(entry.crops)
+        holders = [e for e in self.entries.values()
+                   if all(self._found(w, self._head[e.id]) for w in named)]
+        return bool(holders) and all(e.crops and crops & set(e.crops) for e in holders)
 
     def _other_crop_lead(self, ranked: list[tuple[int, float]]) -> float:
         """How far the top article leads the best one about other crops (1.0: none in sight). When the

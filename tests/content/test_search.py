@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from content.fold import fold
 from content.loader import BUNDLED, read_path
 from content.search import Entry, Searcher
 from content.tokenizer import Tokenizer
@@ -164,3 +165,39 @@ def test_words_that_only_start_like_a_crop_name_none(searcher: Searcher) -> None
     assert vocab.crops_within("荞麦") == ("荞麦",) and vocab.crop_within("荞麦地") == "荞麦"
     assert vocab.crops_within("马上") == () and vocab.crops_within("野猪") == ()
     assert "白菜" in vocab.crops_within("菜苗") and "辣椒" in vocab.crops_within("菜地")
+
+
+@pytest.mark.parametrize(("text", "ref"), [
+    ("🌽大斑病咋防", "maize-northern-leaf-blight"),  # an emoji names the crop
+    ("大斑病啥时候打药", "maize-northern-leaf-blight"),  # 大斑病 is maize's alone: the crop went unsaid
+    ("母猪人工授精咋输", "pig-artificial-insemination"),
+    ("猪人工授精输几次", "pig-artificial-insemination"),  # only a sow is inseminated
+    ("莲花白一亩栽好多苗", "veg-cabbage-spacing"),  # 莲花白 is 甘蓝, a crop of its own
+])
+def test_the_crop_or_subject_said_another_way(searcher: Searcher, text: str, ref: str) -> None:
+    result = searcher.search(text)
+    assert result.answered and result.best is not None and result.best.ref == ref, (result.reason, result.hits)
+
+
+def test_a_pest_named_for_several_crops_still_needs_the_crop(searcher: Searcher) -> None:
+    assert not searcher._named_for(["蚜虫"], next(e for e in searcher.entries.values() if e.ref == "maize-aphid"))
+
+
+def test_kinds_of_crop_and_leftovers(searcher: Searcher) -> None:
+    vocab = searcher.tokenizer.vocab
+    assert set(vocab.crops_within("粮食")) == {"玉米", "水稻", "小麦"}
+    assert vocab.crops_within("苞谷芯") == ()  # a cob grows mushrooms: no maize question
+    assert vocab.crops_within("包包白") == ("甘蓝",) and "甘蓝" in vocab.crops_within("菜苗")
+
+
+def test_pus_is_shown_by_an_article_that_says_it(searcher: Searcher) -> None:
+    entry = next(e for e in searcher.entries.values() if e.ref == "cattle-foot-rot")
+    assert searcher._unshown_sign("牛蹄子烂了流脓", entry) == ""
+    aphid = next(e for e in searcher.entries.values() if e.ref == "maize-aphid")
+    assert searcher._unshown_sign("苞谷秆子上流脓", aphid) == "流脓"
+
+
+def test_an_emoji_is_read_as_the_crop_it_shows(searcher: Searcher) -> None:
+    assert fold("🍊树叶子卷了🌶️") == "橘子树叶子卷了辣椒"
+    assert searcher.crops_asked(searcher.tokenizer.words("🐷拉稀咋办")) == {"生猪"}
+    assert searcher.crops_asked(searcher.tokenizer.words("🥔🥔晚疫病")) == {"马铃薯"}
