@@ -1,14 +1,17 @@
 """The one inbound path for every channel: dedupe → log → route → reply → log.
 
-A text costs the database few statements, written here in plain SQL (building an ORM query took more
-CPU than SQLite took to run it: 0.15 ms against 0.07 ms); SQLite and PostgreSQL get the same statements
-(`$n` for `?`, DEFAULT for NULL as a new row's id):
-  1. the villager's row read and stamped in one UPDATE … RETURNING (a first text: INSERT … ON CONFLICT
-     DO NOTHING RETURNING, and its consent row; which comes first depends on whether this process has
-     had a text from that address);
-  2. the text INSERTed before anything answers it (its unique (channel, provider_id) drops a retry);
-  3. the handler's own writes (the dialog, the answer log);
-  4. the reply INSERTed and the text's status and handler set, in one statement.
+A text costs the database two round trips, written here in plain SQL (building an ORM query took more
+CPU than SQLite took to run it: 0.15 ms against 0.07 ms), each one transaction (`_unit`); SQLite runs a
+unit's statements in one call to its thread (a call there, with the GIL handed back and forth, cost more
+than the statement), PostgreSQL in a transaction; both get the same statements (`$n` for `?`, DEFAULT for
+NULL as a new row's id):
+  1. on arrival: the villager's row read and stamped in one UPDATE … RETURNING (a first text: INSERT …
+     ON CONFLICT DO NOTHING RETURNING, and its consent row; which comes first depends on whether this
+     process has had a text from that address), and the text INSERTed before anything answers it (its
+     unique (channel, provider_id) drops a retry, and the retry's stamp with it);
+  2. once answered: the handler's own writes made through `write` (the dialog, the answer log, a
+     question for the officers), the reply INSERTed and the text's status and handler set, together:
+     a crash in between leaves the text "processing" with none of them, never half of them.
 """
 
 from __future__ import annotations
@@ -17,19 +20,24 @@ import asyncio
 import contextlib
 import functools
 import logging
+import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiohttp import web
 from tortoise import connections, fields
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
+from tortoise.backends.sqlite.client import SqliteClient
 from tortoise.exceptions import BaseORMException, IntegrityError, OperationalError
 from tortoise.models import Model
+from tortoise.transactions import in_transaction
 
-from bot import consent, sandbox
+from bot import sandbox
 from bot.keys import CONFIG, METRICS, ROUTER
 from bot.messages import InboundMessage, Reply
 from bot.models import Message, Subscriber
@@ -84,8 +92,7 @@ async def process(app: web.Application, msg: InboundMessage, *, duplicate_wait: 
         address = phone
         msg = replace(msg, address=phone)
     try:
-        subscriber = await _retry(lambda: _subscriber_for(msg, sandboxed, touch or {}))
-        inbound = await _retry(lambda: _record_inbound(msg, subscriber))
+        subscriber, inbound = await _retry(lambda: _arrive(msg, sandboxed, touch or {}))
     except IntegrityError:
         metrics.inbound.labels(msg.channel, "duplicate").inc()
         return await _earlier_outcome(msg, duplicate_wait)
@@ -97,17 +104,25 @@ async def process(app: web.Application, msg: InboundMessage, *, duplicate_wait: 
     ctx = Context(app=app, config=config, subscriber=subscriber, inbound=inbound)
     started = time.perf_counter()
     status = "answered"
+    writes = _Writes()
+    token = _WRITES.set(writes)
     try:
         handler, reply = await app[ROUTER].dispatch(msg, ctx)
     except Exception:
         log.exception("handler failed", extra={"message_id": inbound.id})
         handler, reply, status = "error", Reply(SORRY), "failed"
+    finally:
+        _WRITES.reset(token)
+        writes.closed = True  # a write made later (by a task the handler started) goes at once
     metrics.handler_seconds.labels(handler or "none").observe(time.perf_counter() - started)
     metrics.inbound.labels(msg.channel, status).inc()
     try:
-        await _retry(lambda: _record_reply(inbound, reply, handler, status))
+        now = datetime.now(UTC)
+        await _retry(lambda: _unit(_answered(inbound, reply, handler, status, writes.statements, now),
+                                   single=not writes.statements))
+        inbound.status, inbound.handler, inbound.updated_at = status, handler, now
     except BaseORMException as exc:
-        # The villager still gets the answer; only our log of it is missing.
+        # The villager still gets the answer; only our log of it (and the handler's writes) is missing.
         log.error("reply not recorded: %s", exc, extra={"message_id": inbound.id})
     # One line per text, once answered (a text is in the message table from its arrival on).
     if log.isEnabledFor(logging.INFO):
@@ -119,12 +134,90 @@ async def process(app: web.Application, msg: InboundMessage, *, duplicate_wait: 
 
 # --- the inbox's statements ------------------------------------------------------------------------
 
+Statement = tuple[str, Sequence[Any]]
+Rows = list[dict[str, Any]]
+Steps = Generator[Statement, Rows, T]
+
+
+@dataclass
+class _Writes:
+    """The writes handlers made on one text, written with its reply."""
+
+    statements: list[Statement] = field(default_factory=list)
+    closed: bool = False
+
+
+_WRITES: ContextVar[_Writes | None] = ContextVar("nongbot_inbox_writes", default=None)
+
+
+async def write(sql: str, values: Sequence[Any]) -> None:
+    """A write a handler makes while answering a text (one statement, ? placeholders, a new row's id as
+    `NEW_ID`): kept and written in one transaction with the reply once the handler is done, so a text's
+    writes cost one round trip and land together or not at all; written at once anywhere else. Nothing
+    on the inbound path may read back what it wrote this way (the villager's row is updated in memory)."""
+    writes = _WRITES.get()
+    if writes is None or writes.closed:
+        await _rows(sql, list(values))
+    else:
+        writes.statements.append((sql, values))
+
+
 async def _rows(sql: str, values: list[Any]) -> list[dict[str, Any]]:
     """Run one statement (written with ? placeholders) on the current connection; the rows it returns."""
     client = connections.get("default")
     rows: list[dict[str, Any]] = await client.execute_query_dict(
         _dialect(sql, client.capabilities.dialect == "postgres"), values)
     return rows
+
+
+async def _unit(steps: Steps[T], *, single: bool = False) -> T:
+    """Run the statements `steps` yields (each is sent the rows of the one before; its return value is
+    ours) as one transaction. SQLite: all in one call to its connection's thread, holding the ORM's lock on
+    that connection, BEGIN IMMEDIATE … COMMIT. PostgreSQL (or inside a transaction already): in a
+    transaction, a round trip a statement (`single`: there is one, it needs no transaction)."""
+    client = connections.get("default")
+    if isinstance(client, SqliteClient) and not isinstance(client, TransactionalDBClient):
+        async with client.acquire_connection() as connection:
+            try:
+                result: T = await connection._execute(_run_in_thread, connection._conn, steps, client.log)
+            except sqlite3.IntegrityError as exc:
+                raise IntegrityError(exc) from exc
+            except sqlite3.OperationalError as exc:
+                raise OperationalError(exc) from exc
+            return result
+    if single:
+        return await _run_awaiting(client, steps)
+    async with in_transaction("default") as transaction:
+        return await _run_awaiting(transaction, steps)
+
+
+def _run_in_thread(conn: sqlite3.Connection, steps: Steps[T], db_log: logging.Logger) -> T:
+    """`_unit` on SQLite, in its connection's thread (nothing here touches the event loop)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        sql, values = next(steps)
+        while True:
+            db_log.debug("%s: %s", sql, values)  # as the ORM logs each statement it runs
+            rows = [dict(row) for row in conn.execute(_dialect(sql, False), values).fetchall()]
+            sql, values = steps.send(rows)
+    except StopIteration as done:
+        conn.execute("COMMIT")
+        return done.value  # type: ignore[no-any-return]
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+async def _run_awaiting(client: BaseDBAsyncClient, steps: Steps[T]) -> T:
+    postgres = client.capabilities.dialect == "postgres"
+    try:
+        sql, values = next(steps)
+        while True:
+            rows: Rows = await client.execute_query_dict(_dialect(sql, postgres), list(values))
+            sql, values = steps.send(rows)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
 
 
 M = TypeVar("M", bound=Model)
@@ -152,38 +245,49 @@ def _dialect(sql: str, postgres: bool) -> str:
     """asyncpg numbers its placeholders: ? → $1, $2 … (none of these statements has a literal ?); a new
     row's own id is DEFAULT there, NULL in SQLite (which has no DEFAULT in VALUES)."""
     if not postgres:
-        return sql.replace(_NEW_ID, "NULL")
-    sql = sql.replace(_NEW_ID, "DEFAULT")
+        return sql.replace(NEW_ID, "NULL")
+    sql = sql.replace(NEW_ID, "DEFAULT")
     parts = sql.split("?")
     return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
 
 
-async def _subscriber_for(msg: InboundMessage, sandboxed: bool, touch: Mapping[str, Any]) -> Subscriber:
-    """The sender's subscriber row, stamped with this arrival, created on first contact (a sandbox
-    villager by its reserved address): one statement, an UPDATE for an address this process has seen
-    (or an INSERT for one it has not), and a second only when that guess was wrong."""
-    field = "phone" if msg.channel == "sms" and not sandboxed else "wechat_openid"
+async def _arrive(msg: InboundMessage, sandboxed: bool, touch: Mapping[str, Any]) -> tuple[Subscriber, Message]:
+    """The sender's subscriber row, stamped with this arrival (created on first contact, a sandbox villager
+    by its reserved address, with its consent row), and the text's row: one transaction."""
     now = datetime.now(UTC)
-    seen = _SEEN.get(msg.address)
-    if seen and (stamp := await _touch(field, msg, now, touch)) is not None:
-        return stamp
-    values: dict[str, Any] = {
-        field: msg.address, "preferred_channel": msg.channel, "status": "active",
-        "consent_source": sandbox.CONSENT_SOURCE if sandboxed else f"first_message:{msg.channel}",
-        "opted_in_at": now, "last_inbound_at": now, "dialog": _EMPTY_DIALOG, "created_at": now, "updated_at": now,
-        **touch,
-    }
-    rows = await _rows(f"INSERT INTO subscriber ({', '.join(values)}) VALUES ({', '.join('?' * len(values))}) "
-                       f"ON CONFLICT ({field}) DO NOTHING RETURNING *", list(values.values()))
+    row, message_id, values = await _unit(_arrival(msg, sandboxed, touch, now, msg.address in _SEEN))
     _remember(msg.address)
-    if not rows:  # known after all (texted before this process started, or two first texts at once)
-        stamp = await _touch(field, msg, now, touch)
-        if stamp is None:  # removed in between: the next try creates it again
-            raise OperationalError(f"subscriber {field} vanished while it was stamped")
-        return stamp
-    subscriber = _model(Subscriber, rows[0])
-    await consent.record(subscriber, "opt_in", msg.channel, f"first_message:{msg.provider}", msg.text)
-    return subscriber
+    return _model(Subscriber, row), Message._init_from_db(
+        **dict(zip(_MESSAGE_COLUMNS, values, strict=True)), id=message_id, error_code=None, error=None, attempts=0)
+
+
+def _arrival(msg: InboundMessage, sandboxed: bool, touch: Mapping[str, Any], now: datetime,
+             seen: bool) -> Steps[tuple[dict[str, Any], int, list[Any]]]:
+    """`_arrive`'s statements: an UPDATE for an address this process has seen (or an INSERT for one it
+    has not), and a second only when that guess was wrong; then the text (IntegrityError when its
+    provider_id was kept before)."""
+    field = "phone" if msg.channel == "sms" and not sandboxed else "wechat_openid"
+    rows = (yield _touch(field, msg, now, touch)) if seen else []
+    if not rows:
+        values: dict[str, Any] = {
+            field: msg.address, "preferred_channel": msg.channel, "status": "active",
+            "consent_source": sandbox.CONSENT_SOURCE if sandboxed else f"first_message:{msg.channel}",
+            "opted_in_at": now, "last_inbound_at": now, "dialog": _EMPTY_DIALOG, "created_at": now,
+            "updated_at": now, **touch,
+        }
+        rows = yield (f"INSERT INTO subscriber ({', '.join(values)}) VALUES ({', '.join('?' * len(values))}) "
+                      f"ON CONFLICT ({field}) DO NOTHING RETURNING *", list(values.values()))
+        if rows and not sandboxed:  # its consent, as consent.record writes it (none for a sandbox villager)
+            yield _INSERT_CONSENT, [rows[0]["id"], "opt_in", msg.channel, f"first_message:{msg.provider}"[:64],
+                                    msg.text[:200], now]
+        elif not rows:  # known after all (texted before this process started, or two first texts at once)
+            rows = yield _touch(field, msg, now, touch)
+            if not rows:  # removed in between: the next try creates it again
+                raise OperationalError(f"subscriber {field} vanished while it was stamped")
+    text = ["in", msg.channel, msg.provider, msg.provider_id, msg.address, rows[0]["id"], None, msg.text,
+            "processing", "", now, now]
+    ids = yield _INSERT_MESSAGE + " RETURNING id", text
+    return rows[0], ids[0]["id"], text
 
 
 # Addresses this process has had a text from (most recent last): they get the UPDATE first.
@@ -198,9 +302,9 @@ def _remember(address: str) -> None:
         _SEEN.popitem(last=False)
 
 
-async def _touch(field: str, msg: InboundMessage, now: datetime, touch: Mapping[str, Any]) -> Subscriber | None:
+def _touch(field: str, msg: InboundMessage, now: datetime, touch: Mapping[str, Any]) -> Statement:
     """Stamp the row's last arrival (and `touch`'s columns, unless the text was recorded before: a
-    retry changes nothing of the villager's) and read it, in one statement; None when there is no row."""
+    retry changes nothing of the villager's) and read it, in one statement; no row when there is none."""
     sets = ["last_inbound_at = ?"]
     values: list[Any] = [now]
     for column, value in touch.items():
@@ -211,63 +315,52 @@ async def _touch(field: str, msg: InboundMessage, now: datetime, touch: Mapping[
             sets.append(f"{column} = CASE WHEN EXISTS (SELECT 1 FROM message WHERE channel = ? AND provider_id = ?) "
                         f"THEN {column} ELSE ? END")
             values += [msg.channel, msg.provider_id, value]
-    rows = await _rows(f"UPDATE subscriber SET {', '.join(sets)} WHERE {field} = ? RETURNING *",
-                       [*values, msg.address])
-    if not rows:
-        _SEEN.pop(msg.address, None)
-        return None
-    _remember(msg.address)
-    return _model(Subscriber, rows[0])
+    return f"UPDATE subscriber SET {', '.join(sets)} WHERE {field} = ? RETURNING *", [*values, msg.address]
 
 
 _EMPTY_DIALOG = "{}"
+_INSERT_CONSENT = ("INSERT INTO consent_event (subscriber_id, action, channel, source, text, created_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?)")
 _MESSAGE_COLUMNS = ("direction", "channel", "provider", "provider_id", "address", "subscriber_id", "reply_to_id",
                     "body", "status", "handler", "created_at", "updated_at")
 _INSERT_MESSAGE = (f"INSERT INTO message ({', '.join(_MESSAGE_COLUMNS)}) "
                    f"VALUES ({', '.join('?' * len(_MESSAGE_COLUMNS))})")
 
 
-async def _record_inbound(msg: InboundMessage, subscriber: Subscriber) -> Message:
-    """The text, kept before anything answers it; IntegrityError when its provider_id was kept before."""
-    now = datetime.now(UTC)
-    values = ["in", msg.channel, msg.provider, msg.provider_id, msg.address, subscriber.id, None, msg.text,
-              "processing", "", now, now]
-    rows = await _rows(_INSERT_MESSAGE + " RETURNING id", values)
-    return Message._init_from_db(**dict(zip(_MESSAGE_COLUMNS, values, strict=True)), id=rows[0]["id"],
-                                 error_code=None, error=None, attempts=0)
-
-
-_NEW_ID = "{new id}"
+NEW_ID = "{new id}"
 # The reply inserted and the text's status and handler set, in one statement: the text's row is "inserted"
 # again under its own id, which conflicts, so only its status, handler and updated_at change (the other
 # values of that row are never written; its provider_id is left out, or it would conflict on
 # (channel, provider_id) instead).
 _ANSWERED = (f"INSERT INTO message (id, {', '.join(_MESSAGE_COLUMNS)}) "
              f"VALUES (?, {', '.join('?' * len(_MESSAGE_COLUMNS))}), "
-             f"({_NEW_ID}, {', '.join('?' * len(_MESSAGE_COLUMNS))}) "
+             f"({NEW_ID}, {', '.join('?' * len(_MESSAGE_COLUMNS))}) "
              "ON CONFLICT (id) DO UPDATE SET status = excluded.status, handler = excluded.handler, "
              "updated_at = excluded.updated_at")
 
 
-async def _record_reply(inbound: Message, reply: Reply | None, handler: str, status: str) -> None:
-    now = datetime.now(UTC)
+def _answered(inbound: Message, reply: Reply | None, handler: str, status: str, writes: list[Statement],
+              now: datetime) -> Steps[None]:
+    """The handler's writes, then the reply and the text's status and handler."""
+    for statement in writes:  # noqa: UP028 (rows are sent back: a list iterator takes no send())
+        yield statement
     if reply:
-        await _rows(_ANSWERED, [
+        yield _ANSWERED, [
             inbound.id, "in", inbound.channel, inbound.provider, None, inbound.address, None,
             None, inbound.body, status, handler, inbound.created_at, now,
             "out", inbound.channel, inbound.provider, None, inbound.address, inbound.subscriber_id,
-            inbound.id, reply.text, "sent", handler, now, now])
+            inbound.id, reply.text, "sent", handler, now, now]
     else:
-        await _rows("UPDATE message SET status = ?, handler = ?, updated_at = ? WHERE id = ?",
-                    [status, handler, now, inbound.id])
-    inbound.status, inbound.handler, inbound.updated_at = status, handler, now
+        yield "UPDATE message SET status = ?, handler = ?, updated_at = ? WHERE id = ?", [status, handler, now,
+                                                                                          inbound.id]
 
 
 async def save_dialog(subscriber: Subscriber, dialog: dict[str, Any]) -> None:
-    """Keep where the villager is in a conversation (one statement; handlers on the inbound path)."""
+    """Keep where the villager is in a conversation (one statement, written with the reply on the
+    inbound path: see `write`)."""
     now = datetime.now(UTC)
     stored = Subscriber._meta.fields_map["dialog"].to_db_value(dialog, subscriber)  # as the ORM stores it
-    await _rows("UPDATE subscriber SET dialog = ?, updated_at = ? WHERE id = ?", [stored, now, subscriber.id])
+    await write("UPDATE subscriber SET dialog = ?, updated_at = ? WHERE id = ?", [stored, now, subscriber.id])
     subscriber.dialog, subscriber.updated_at = dialog, now
 
 

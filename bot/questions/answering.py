@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bot import inbox
@@ -33,10 +34,16 @@ class Asker:
     channel: str
 
 
-async def to_inbox(asker: Asker, text: str, reason: str, *, best_ref: str = "", best_score: float = 0.0) -> Question:
-    """Put a villager's text in the officers' inbox (问答收件箱) with the reason it is there."""
-    return await Question.create(subscriber=asker.subscriber, message=asker.inbound, channel=asker.channel,
-                                 text=text[:MAX_TEXT], reason=reason, best_ref=best_ref, best_score=best_score)
+_INSERT_QUESTION = ("INSERT INTO question (subscriber_id, message_id, channel, text, status, reason, best_ref, "
+                    "best_score, article_ref, given_answer, created_at) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, '', '', ?)")
+
+
+async def to_inbox(asker: Asker, text: str, reason: str, *, best_ref: str = "", best_score: float = 0.0) -> None:
+    """Put a villager's text in the officers' inbox (问答收件箱) with the reason it is there (one statement,
+    written with the reply when a handler answers a text: `bot.inbox.write`)."""
+    await inbox.write(_INSERT_QUESTION, [
+        asker.subscriber.id if asker.subscriber else None, asker.inbound.id if asker.inbound else None,
+        asker.channel, text[:MAX_TEXT], reason, best_ref, float(best_score), datetime.now(UTC)])
 
 
 async def answer(searcher: Searcher, config: Config, asker: Asker, text: str) -> str:
@@ -48,8 +55,8 @@ async def answer(searcher: Searcher, config: Config, asker: Asker, text: str) ->
     result = composed.result
     if result is not None and result.answered and result.best is not None:
         best = result.best
-        await answers.record(asker.subscriber, asker.inbound, asker.channel, text, best.ref, best.title,
-                             result.confidence)
+        await answers.log(asker.subscriber, asker.inbound, asker.channel, text, best.ref, best.title,
+                          result.confidence)
     if result is not None and not result.answered and result.reason != "vague" and hands_off(text):
         near = result.best
         await to_inbox(asker, text, result.reason, best_ref=near.ref if near else "",
@@ -85,7 +92,7 @@ async def open_choice(searcher: Searcher, config: Config, asker: Asker, text: st
     await _save_dialog(asker.subscriber, shown.dialog)
     entry = searcher.entries[chosen]
     # The villager chose it, so "不对" after it is about this article too.
-    await answers.record(asker.subscriber, asker.inbound, asker.channel, text, entry.ref, entry.title, 0.0)
+    await answers.log(asker.subscriber, asker.inbound, asker.channel, text, entry.ref, entry.title, 0.0)
     return shown.text
 
 

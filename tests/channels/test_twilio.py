@@ -266,11 +266,49 @@ def test_signature_one_hmac_then_the_sdks_full_check() -> None:
     from bot.channels.twilio import _signed
 
     validator = RequestValidator("12345")
-    form = MultiDict([("Body", "你好"), ("From", "+8613800138000"), ("Body", "再见")])
+    pairs = [("Body", "你好"), ("From", "+8613800138000"), ("Body", "再见")]
+    form = MultiDict(pairs)
     url = "https://example.org/webhooks/twilio/sms"
-    assert _signed(validator, url, form, validator.compute_signature(url, form))
+    assert _signed("12345", url, pairs, validator.compute_signature(url, form))
     # Signed with the default port written out: the SDK's check still accepts it.
-    assert _signed(validator, url, form, validator.compute_signature("https://example.org:443/webhooks/twilio/sms",
-                                                                     form))
-    assert not _signed(validator, url, form, validator.compute_signature(url + "?x=1", form))
-    assert not _signed(validator, url, form, "forged")
+    assert _signed("12345", url, pairs, validator.compute_signature("https://example.org:443/webhooks/twilio/sms",
+                                                                    form))
+    assert not _signed("12345", url, pairs, validator.compute_signature(url + "?x=1", form))
+    assert not _signed("12345", url, pairs, "forged")
+    assert not _signed("54321", url, pairs, validator.compute_signature(url, form))
+
+
+@pytest.mark.parametrize("pairs", [
+    [], [("Body", "")], [("Body", "你好"), ("Body", "你好"), ("Body", "再见")], [("a", "2"), ("a", "1"), ("ab", "")],
+    [("From", "+8613800138000"), ("To", "+15005550006"), ("Body", "洋芋 叶子 有 黑斑 & 100% = ?"),
+     ("MessageSid", "SM" + "0" * 32), ("NumMedia", "0"), ("FromCountry", "CN")],
+])
+def test_our_signature_is_the_sdks(pairs: list[tuple[str, str]]) -> None:
+    from multidict import MultiDict
+    from twilio.request_validator import RequestValidator
+
+    from bot.channels.twilio import signature_of
+
+    url = "https://example.org/webhooks/twilio/sms?x=1"
+    for token in ("12345", "密钥", ""):
+        assert signature_of(token, url, pairs) == RequestValidator(token).compute_signature(url, MultiDict(pairs))
+
+
+@pytest.mark.parametrize("body", [
+    "", "&", "&&a=1&", "a", "a=", "=b", "a=1&a=2&b=", "Body=%E4%BD%A0%E5%A5%BD+%2B86&From=%2B8613800138000",
+    "a+b=c+d&%41=%42", "a=1=2", "a=%", "a=%zz&b=%4", "x=%E4%BD", "k%E4=v", "a=+&+=b",
+])
+def test_form_fields_are_read_as_parse_qsl_reads_them(body: str) -> None:
+    from urllib.parse import parse_qsl
+
+    from bot.channels.twilio import form_pairs
+
+    try:
+        expected: list[tuple[str, str]] | type[Exception] = parse_qsl(body, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError as exc:
+        expected = type(exc)
+    if isinstance(expected, list):
+        assert form_pairs(body) == expected
+    else:
+        with pytest.raises(expected):
+            form_pairs(body)
