@@ -20,20 +20,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import logging
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -43,21 +40,22 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks.retrieval import machine  # noqa: E402
+from benchmarks.servers import (  # noqa: E402  (free_port, wait_healthy: also benchmarks/broadcast.py's)
+    WeChatLoad,
+    at_pace,
+    free_port,
+    questions,
+    server_env,
+    wait_healthy,
+    wechat_env,
+)
 from tests.fakes.twilio import FakeTwilio  # noqa: E402
-from tests.fakes.wechat import FakeWeChat, User  # noqa: E402
+from tests.fakes.wechat import FakeWeChat  # noqa: E402
 
-WECHAT_PATH = "/webhooks/wechat"
-WECHAT_GIVES_UP = 5.0  # seconds
 COUNT = signal.SIGUSR1  # the server counts SQL statements between two of these
 PROFILE = signal.SIGUSR2  # the server runs cProfile between two of these
 
 TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response><Message>收到</Message></Response>'
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def bare_server(port: int) -> None:
@@ -72,18 +70,6 @@ def bare_server(port: int) -> None:
     app.router.add_post("/webhooks/twilio/sms", reply)
     app.router.add_get("/healthz", healthz)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
-
-
-def wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(2400):  # two minutes at most: a profiled server under load starts slowly
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("server exited") from None
-            time.sleep(0.05)
-    raise RuntimeError("server did not start")
 
 
 class Load:
@@ -117,16 +103,7 @@ class Load:
         errors: list[int] = []
         connector = aiohttp.TCPConnector(limit=256)
         async with aiohttp.ClientSession(connector=connector) as session:
-            tasks = []
-            started = time.perf_counter()
-            total = int(rate * seconds)
-            for i in range(total):
-                delay = started + i / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(self.one(session, latencies, errors)))
-            await asyncio.gather(*tasks)
-            elapsed = time.perf_counter() - started
+            elapsed = await at_pace(rate, int(rate * seconds), lambda _: self.one(session, latencies, errors))
         return summary(latencies, errors, elapsed)
 
     async def closed_loop(self, concurrency: int, seconds: float) -> dict[str, float]:
@@ -216,81 +193,6 @@ def taken(stats: Path) -> int | None:
     n = int(stats.read_text())
     stats.unlink()
     return n
-
-
-class WeChatLoad:
-    """WeChat safe-mode texts, encrypted ahead (encrypting is the client's main cost), sent and timed."""
-
-    def __init__(self, base: str, fake: FakeWeChat, questions: list[str]) -> None:
-        self.url = base + WECHAT_PATH
-        self.fake = fake
-        self.questions = itertools.cycle(questions)
-        self.users = itertools.count(1)
-        self.openids: list[str] = []  # known followers to write from; none: a new follower each time
-
-    def build(self, count: int, openid: str | None = None) -> list[tuple[dict[str, str], bytes]]:
-        out = []
-        for _ in range(count):
-            sender = openid or (random.choice(self.openids) if self.openids else f"oBench{next(self.users):022d}")
-            xml = self.fake.text_xml(sender, next(self.questions))
-            self.fake.users[sender] = User(last_message=time.time())  # they just wrote: the window is open
-            query, body = self.fake.envelope(xml, "safe")
-            out.append((query, body.encode()))
-        return out
-
-    async def send(self, session: aiohttp.ClientSession, request: tuple[dict[str, str], bytes],
-                   results: list[tuple[float, str]]) -> None:
-        query, body = request
-        started = time.perf_counter()
-        try:
-            async with session.post(self.url, params=query, data=body, headers={"Content-Type": "text/xml"}) as resp:
-                text = await resp.text()
-                answered = "deferred" if text == "success" else "passive"
-                outcome = answered if resp.status == 200 else f"http {resp.status}"
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            outcome = type(exc).__name__
-        results.append((time.perf_counter() - started, outcome))
-
-    async def paced(self, rate: float, seconds: float) -> dict[str, Any]:
-        requests = self.build(int(rate * seconds))
-        results: list[tuple[float, str]] = []
-        timeout = aiohttp.ClientTimeout(total=30)
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as session:
-            tasks = []
-            started = time.perf_counter()
-            for i, request in enumerate(requests):
-                delay = started + i / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(self.send(session, request, results)))
-            await asyncio.gather(*tasks)
-            elapsed = time.perf_counter() - started
-        return wechat_summary(results, elapsed)
-
-    async def closed_loop(self, concurrency: int, seconds: float) -> dict[str, Any]:
-        requests = iter(self.build(int(concurrency * seconds * 60) + 500))
-        results: list[tuple[float, str]] = []
-        deadline = time.perf_counter() + seconds
-
-        async def worker(session: aiohttp.ClientSession) -> None:
-            while time.perf_counter() < deadline:
-                await self.send(session, next(requests), results)
-
-        started = time.perf_counter()
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
-            await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-        return wechat_summary(results, time.perf_counter() - started)
-
-
-def wechat_summary(results: list[tuple[float, str]], elapsed: float) -> dict[str, Any]:
-    latencies = sorted(r[0] * 1000 for r in results)
-    outcomes = [r[1] for r in results]
-    n = len(latencies)
-    return {"requests": n, "rps": round(n / elapsed, 1), "p50_ms": round(latencies[n // 2], 2),
-            "p99_ms": round(latencies[int(0.99 * (n - 1))], 2), "max_ms": round(latencies[-1], 1),
-            "over_5s": sum(1 for t in latencies if t > WECHAT_GIVES_UP * 1000),
-            "passive": outcomes.count("passive"), "deferred": outcomes.count("deferred"),
-            "errors": n - outcomes.count("passive") - outcomes.count("deferred")}
 
 
 async def measure_wechat(base: str, fake: FakeWeChat, questions: list[str], args: argparse.Namespace) -> None:
@@ -383,27 +285,20 @@ def main() -> None:
           flush=True)
     fake = FakeTwilio()
     wechat = None if args.no_wechat else FakeWeChat()
-    questions = [json.loads(line)["q"] for line in (ROOT / "tests/data/queries.jsonl").read_text("utf-8").splitlines()]
+    texts = questions()
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         stats = Path(tmp) / "statements"
-        env = {**os.environ,
-               # The engine without the optional meaning model (its cost is measured by benchmarks/answers.py).
-               "NONGBOT_BOT_MEANING": "false", "NONGBOT_DATABASE_URL": f"sqlite://{tmp}/bench.sqlite3",
-               "NONGBOT_SERVER_PORT": str(port), "NONGBOT_SERVER_PUBLIC_URL": f"http://127.0.0.1:{port}",
-               "NONGBOT_SMS_PROVIDER": "twilio", "NONGBOT_TWILIO_ACCOUNT_SID": fake.account_sid,
-               "NONGBOT_TWILIO_AUTH_TOKEN": fake.auth_token, "NONGBOT_TWILIO_FROM_NUMBER": "+15005550006",
-               "NONGBOT_SERVER_LOG_LEVEL": args.log_level, "NONGBOT_SERVER_LOG_FORMAT": args.log_format,
-               "BENCH_STATS": str(stats)}
+        env = server_env(tmp, port, log_level=args.log_level, log_format=args.log_format)
+        env |= {"NONGBOT_SMS_PROVIDER": "twilio", "NONGBOT_TWILIO_ACCOUNT_SID": fake.account_sid,
+                "NONGBOT_TWILIO_AUTH_TOKEN": fake.auth_token, "NONGBOT_TWILIO_FROM_NUMBER": "+15005550006",
+                "BENCH_STATS": str(stats)}
         if args.profile:
             env["BENCH_PROFILE"] = str(Path(args.profile).resolve())
         if wechat is not None:
             wechat_port = free_port()
             fake_wechat_api(wechat, wechat_port)
-            env |= {"NONGBOT_WECHAT_ENABLED": "true", "NONGBOT_WECHAT_MODE": "safe",
-                    "NONGBOT_WECHAT_APP_ID": wechat.app_id, "NONGBOT_WECHAT_APP_SECRET": wechat.app_secret,
-                    "NONGBOT_WECHAT_TOKEN": wechat.token, "NONGBOT_WECHAT_ENCODING_AES_KEY": wechat.aes_key,
-                    "NONGBOT_WECHAT_API_BASE": f"http://127.0.0.1:{wechat_port}"}
+            env |= wechat_env(wechat, wechat_port)
         nongbot = subprocess.Popen([sys.executable, __file__, "--serve", "--config", str(ROOT / "config.toml"),
                                     "serve", "--seed"], env=env, cwd=tmp, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL if args.log_level != "warning" else None)
@@ -413,11 +308,11 @@ def main() -> None:
             wait_healthy(port, nongbot)
             wait_healthy(bare_port, bare)
             base = f"http://127.0.0.1:{port}"
-            counts = asyncio.run(statements(base, fake, wechat, questions, nongbot.pid, stats))
+            counts = asyncio.run(statements(base, fake, wechat, texts, nongbot.pid, stats))
             print(json.dumps({"sql_statements_per_inbound": counts}), flush=True)
-            ours = asyncio.run(measure("nongbot", base, fake, questions, args, nongbot.pid,
+            ours = asyncio.run(measure("nongbot", base, fake, texts, args, nongbot.pid,
                                        profile=bool(args.profile)))
-            limit = asyncio.run(measure("bare aiohttp", f"http://127.0.0.1:{bare_port}", fake, questions, args,
+            limit = asyncio.run(measure("bare aiohttp", f"http://127.0.0.1:{bare_port}", fake, texts, args,
                                         bare.pid))
             # The CPU ratio (bare CPU per request over ours) is what the rate ratio would be with the
             # server alone on a core: the number to trust on a shared machine.
@@ -426,7 +321,7 @@ def main() -> None:
                               "cpu_ratio": round(limit["server_cpu_ms_per_request"]
                                                  / max(ours["server_cpu_ms_per_request"], 1e-9), 2)}), flush=True)
             if wechat is not None:
-                asyncio.run(measure_wechat(base, wechat, questions, args))
+                asyncio.run(measure_wechat(base, wechat, texts, args))
         finally:
             for proc in (nongbot, bare):
                 proc.terminate()

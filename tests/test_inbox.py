@@ -242,3 +242,70 @@ async def test_two_first_texts_at_once_make_one_villager(app: web.Application) -
     assert first.reply and second.reply
     assert await Subscriber.all().count() == 1 and await ConsentEvent.all().count() == 1
     assert {m.subscriber_id for m in await Message.all()} == {(await Subscriber.get(phone=PHONE)).id}
+
+
+async def test_a_handlers_writes_land_with_its_reply(app: web.Application) -> None:
+    """What a handler writes through inbox.write is kept with the reply, in one transaction, once the
+    handler is done; a write made after (by a task it started) or off the inbound path goes at once."""
+    seen: list[bool] = []
+    later: list[asyncio.Task[None]] = []
+    writes = Router("writes")
+
+    @writes.keyword("记")
+    async def remember(msg: InboundMessage, ctx: Context) -> Reply:
+        assert ctx.subscriber is not None
+        await inbox.save_dialog(ctx.subscriber, {"flow": "test", "step": 1})
+        seen.append((await Subscriber.get(id=ctx.subscriber.id)).dialog == {})  # not written yet
+
+        async def afterwards() -> None:
+            await asyncio.sleep(0.05)
+            await inbox.write("UPDATE subscriber SET name = ? WHERE id = ?", ["后来", ctx.subscriber.id])
+
+        later.append(asyncio.create_task(afterwards()))
+        return Reply("记下了")
+
+    app[ROUTER].include(writes)
+    outcome = await say(app, "记")
+    assert outcome.reply == Reply("记下了") and seen == [True]
+    sub = await Subscriber.get(phone=PHONE)
+    assert sub.dialog == {"flow": "test", "step": 1}
+    assert (await Message.get(id=outcome.message_id)).status == "answered"
+    await later[0]
+    assert (await Subscriber.get(phone=PHONE)).name == "后来"
+    await inbox.write("UPDATE subscriber SET name = ? WHERE id = ?", ["此刻", sub.id])  # no text: at once
+    assert (await Subscriber.get(phone=PHONE)).name == "此刻"
+
+
+async def test_a_handlers_writes_are_lost_with_its_reply_never_apart(app: web.Application) -> None:
+    """When the reply cannot be recorded, the handler's writes are not kept either: the text stays
+    "processing" with nothing of its answer written."""
+    conn = connections.get("default")
+    broken = Router("broken_store")
+
+    @broken.keyword("丢")
+    async def lose(msg: InboundMessage, ctx: Context) -> Reply:
+        assert ctx.subscriber is not None
+        await inbox.save_dialog(ctx.subscriber, {"flow": "test"})
+        await conn.execute_script("ALTER TABLE message RENAME TO message_gone")
+        return Reply("丢了")
+
+    app[ROUTER].include(broken)
+    try:
+        outcome = await say(app, "丢")
+    finally:
+        await conn.execute_script("ALTER TABLE message_gone RENAME TO message")
+    assert outcome.reply == Reply("丢了")  # the villager still gets the answer
+    assert (await Subscriber.get(phone=PHONE)).dialog == {}
+    assert (await Message.get(id=outcome.message_id)).status == "processing"
+    assert not await Message.filter(direction="out").exists()
+
+
+async def test_a_retry_leaves_the_villager_as_it_was(app: web.Application) -> None:
+    """A provider's retry of a kept text stamps nothing: its arrival is one transaction that the
+    duplicate text undoes."""
+    first = await say(app, "帮助", provider_id="SM-stamp")
+    stamped = (await Subscriber.get(phone=PHONE)).last_inbound_at
+    await asyncio.sleep(0.01)
+    again = await say(app, "帮助", provider_id="SM-stamp")
+    assert again.duplicate and again.message_id == first.message_id
+    assert (await Subscriber.get(phone=PHONE)).last_inbound_at == stamped
