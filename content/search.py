@@ -378,8 +378,7 @@ class Searcher:
         if not named:
             return False
         crops = set(entry.crops)
-        holders = [e for e in self.entries.values()
-                   if all(self._found(w, self._head[e.id]) for w in named)]
+        holders = [e for e in self.entries.values() if named <= self._head[e.id]]  # as written: 斑病 is not 大斑病
         return bool(holders) and all(e.crops and crops & set(e.crops) for e in holders)
 
     def _other_crop_lead(self, ranked: list[tuple[int, float]]) -> float:

@@ -180,7 +180,11 @@ def test_the_crop_or_subject_said_another_way(searcher: Searcher, text: str, ref
 
 
 def test_a_pest_named_for_several_crops_still_needs_the_crop(searcher: Searcher) -> None:
-    assert not searcher._named_for(["蚜虫"], next(e for e in searcher.entries.values() if e.ref == "maize-aphid"))
+    by_ref = {e.ref: e for e in searcher.entries.values()}
+    assert not searcher._named_for(["蚜虫"], by_ref["maize-aphid"])
+    assert not searcher._named_for(["炭疽病"], by_ref["tea-anthracnose"])  # tea's, walnut's, pepper's …
+    assert searcher._named_for(["大斑病"], by_ref["maize-northern-leaf-blight"])
+    assert not searcher._named_for(["斑病"], by_ref["maize-northern-leaf-blight"])  # as written, not near
 
 
 def test_kinds_of_crop_and_leftovers(searcher: Searcher) -> None:
