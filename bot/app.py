@@ -59,7 +59,7 @@ def create_app(config: Config, *, role: str = "all", seed: bool = False) -> web.
 
 
 async def orm_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with db.database(app[CONFIG].database.url):
+    async with db.database(app[CONFIG].database.url, schema_template=True):
         if app[SEED]:
             await seed_if_empty(app[CONFIG])
         if app[ROLE] in ("all", "web") and not await Officer.exists():
@@ -69,12 +69,15 @@ async def orm_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def search_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Load the dictionary (about a second, in a thread, before traffic) and keep the index fresh."""
+    """Load the dictionary (half a second, in a thread, before traffic) and keep the index fresh."""
     tokenizer = await asyncio.to_thread(tokenizer_shared)
     searcher = Searcher(tokenizer)
     if app[CONFIG].bot.meaning:  # the optional second opinion by meaning, if its extra is installed
         searcher.use_meaning(await asyncio.to_thread(meaning.load))
-    await searcher.refresh()
+    # The articles' cuts are remembered for the next start (content/tokenizer.py: a second of CPU here).
+    with tokenizer.recording() as cuts:
+        await searcher.refresh()
+    await asyncio.to_thread(tokenizer.keep, cuts)
     app[SEARCH] = searcher
 
     async def refresh(_: web.Application) -> None:

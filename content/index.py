@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -45,34 +46,44 @@ class Index:
     def __init__(self, docs: Sequence[Doc]) -> None:
         self.keys = np.array([d.key for d in docs], dtype=np.int64)
         self.size = len(docs)
-        # One row per (document, group, term) with its weighted count, built in Python once; the BM25
-        # arithmetic is done in numpy (10,000 articles index in a couple of seconds).
+        # One row per (document, group, term) with its weighted count: each field's distinct terms and
+        # counts are listed once in Python, then repeated for each group the field counts in by numpy
+        # (10,000 articles index in a couple of seconds). Term ids are given in order of first use.
         groups = list(GROUPS)
-        doc_rows: list[int] = []
-        group_rows: list[int] = []
-        term_rows: list[str] = []
-        tf_rows: list[float] = []
+        pooled = {name: [(groups.index(g), w) for g, w in spec] for name, spec in FIELDS.items()}
+        default = [(groups.index(g), w) for g, w in DEFAULT_FIELD]
+        term_ids: dict[str, int] = {}
+        number = term_ids.setdefault
+        field_ids: list[int] = []  # the distinct terms of each (document, field), one after the other
+        field_counts: list[int] = []
+        chunks: list[tuple[int, int, float, int, int]] = []  # (document, group, weight, offset, length)
         self.doc_terms: list[frozenset[str]] = []
         for i, doc in enumerate(docs):
             seen: set[str] = set()
             for name, terms in doc.fields.items():
                 counts = Counter(terms)
                 seen.update(counts)
-                for group, weight in FIELDS.get(name, DEFAULT_FIELD):
-                    doc_rows += [i] * len(counts)
-                    group_rows += [groups.index(group)] * len(counts)
-                    term_rows += counts
-                    tf_rows += [weight * n for n in counts.values()]
+                offset = len(field_ids)
+                field_ids += [number(t, len(term_ids)) for t in counts]
+                field_counts += counts.values()
+                chunks += [(i, g, w, offset, len(counts)) for g, w in pooled.get(name, default)]
             self.doc_terms.append(frozenset(seen))
-        term_ids = {t: k for k, t in enumerate(dict.fromkeys(term_rows))}
+        chunk_doc, chunk_group, chunk_weight, chunk_offset, chunk_length = (
+            np.array(col) for col in zip(*chunks, strict=True)) if chunks else (np.zeros(0, np.int64),) * 5
+        lengths = chunk_length.astype(np.int64)
+        # Row r of chunk c reads field_ids[offset_c + (r - first row of c)].
+        first = np.cumsum(lengths) - lengths
+        at = np.arange(int(lengths.sum())) + np.repeat(chunk_offset.astype(np.int64) - first, lengths)
+        doc_rows = np.repeat(chunk_doc.astype(np.int64), lengths)
+        group_rows = np.repeat(chunk_group.astype(np.int64), lengths)
+        term_rows = np.array(field_ids, dtype=np.int64)[at]
+        tf_rows = np.repeat(chunk_weight.astype(np.float64), lengths) * np.array(field_counts, dtype=np.float64)[at]
         terms_n, groups_n, size = max(len(term_ids), 1), len(groups), max(self.size, 1)
         # Rows of one (document, term, group) add up: fields pooled in a group (sorted by document, then
         # term, then group).
-        key = np.array(doc_rows, dtype=np.int64) * terms_n + np.fromiter(
-            map(term_ids.__getitem__, term_rows), dtype=np.int64, count=len(term_rows))
-        key = key * groups_n + np.array(group_rows, dtype=np.int64)
+        key = (doc_rows * terms_n + term_rows) * groups_n + group_rows
         cell, where = np.unique(key, return_inverse=True)
-        tf = np.bincount(where, weights=np.array(tf_rows, dtype=np.float64), minlength=len(cell))
+        tf = np.bincount(where, weights=tf_rows, minlength=len(cell))
         group_col = cell % groups_n
         pair_col = cell // groups_n  # document * terms_n + term
         doc_col = pair_col // terms_n
@@ -96,8 +107,8 @@ class Index:
         order = np.argsort(term_of, kind="stable")
         self._docs = doc_of[order]
         self._weights = weights[order].astype(np.float32)
-        bounds = np.searchsorted(term_of[order], np.arange(len(term_ids) + 1))
-        self._postings = {t: (int(bounds[k]), int(bounds[k + 1])) for t, k in term_ids.items()}
+        bounds = np.searchsorted(term_of[order], np.arange(len(term_ids) + 1)).tolist()
+        self._postings = dict(zip(term_ids, itertools.pairwise(bounds), strict=True))
 
     def search(self, terms: Iterable[str], limit: int = 10) -> list[tuple[int, float]]:
         """(article id, score) best first; only articles sharing at least one term."""

@@ -1,18 +1,33 @@
-"""Cut Chinese text into search terms: jieba words + character bigrams, dialect mapped, stop words out."""
+"""Cut Chinese text into search terms: jieba words + character bigrams, dialect mapped, stop words out.
+
+Start-up is most of a process's first second, so two things are read from files in the temp directory
+rather than worked out again: jieba's own cache of its dictionary (read in one piece, see _load_jieba),
+and a memo of what each article's fields cut to (see Tokenizer.recording), written by the previous
+process and used only when every input of the cut (these modules, the dictionaries, the libraries'
+versions) is the same as it was then."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import io
 import logging
+import marshal
+import os
 import re
-from collections.abc import Callable
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 
 import jieba
+import opencc
+import pypinyin
 
 from content.fold import fold, syllables
-from content.vocab import Vocabulary, vocabulary
+from content.vocab import VOCAB_FILE, Vocabulary, vocabulary
 
 DICT_DIR = Path(__file__).parent / "dict"
 CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
@@ -20,6 +35,13 @@ KEEP = re.compile(r"^[\u3400-\u9fff0-9a-z.%]+$")  # words, numbers and units; no
 NAME_PIECE = re.compile(r"^(?:[\u3400-\u9fff]|[0-9a-z]*[0-9][0-9a-z]*|[a-z])$")  # one character or a code
 DIGIT = re.compile(r"[0-9]")
 UNITS = frozenset("年月日天时分秒周岁代次个只头株粒穗叶片亩斤克吨米升度倍元万亿千百%℃")  # 2019年 is no name
+# What the shared tokenizer's cuts of article fields are remembered in, for the next process (one file a user).
+MEMO_FILE = Path(tempfile.gettempdir()) / f"nongbot-terms-{getattr(os, 'getuid', lambda: 0)()}.marshal"
+MEMO_LIMIT = 8000  # cuts kept (the bundled knowledge base needs 2,430: six fields of 405 articles)
+log = logging.getLogger("nongbot.search")
+# ("t" for terms or "s" for sounds, the text) -> what it cut to.
+Memo = dict[tuple[str, str], tuple[str, ...]]
+_RECORDING: ContextVar[Memo | None] = ContextVar("nongbot_tokenizer_recording", default=None)
 
 
 @functools.lru_cache(maxsize=1 << 15)
@@ -33,11 +55,60 @@ def _lines(path: Path) -> list[str]:
     return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
 
 
-class Tokenizer:
-    """Load once at start-up (about a second, off the event loop); cutting is thread-safe."""
+def _load_jieba(tk: jieba.Tokenizer) -> None:
+    """jieba's own initialize(), reading its cache file in one piece: jieba's marshal.load(file) pulls the
+    9 MB file through Python a few bytes at a time (0.6 s of CPU), marshal.loads of its bytes takes 0.2 s.
+    The same file and the same condition as jieba's (its default dictionary trusts its cache); anything
+    else, or a cache that does not load, is left to jieba, which builds and writes the cache."""
+    if tk.dictionary is None and not tk.initialized:  # jieba.DEFAULT_DICT
+        cache = os.path.join(tk.tmp_dir or tempfile.gettempdir(), tk.cache_file or "jieba.cache")
+        try:
+            with open(cache, "rb") as f:
+                tk.FREQ, tk.total = marshal.loads(f.read())
+            tk.initialized = True
+            return
+        except Exception:  # as jieba does: a missing or broken cache is rebuilt
+            tk.FREQ, tk.total = {}, 0
+    tk.initialize()
 
-    def __init__(self, vocab: Vocabulary | None = None, dict_dir: Path = DICT_DIR) -> None:
+
+def fingerprint(dict_dir: Path = DICT_DIR) -> str:
+    """Everything a cut may depend on: every module of content/ (this one, fold.py, vocab.py …), every file
+    of the dictionaries, and the versions of Python (unicodedata, marshal), jieba, pypinyin and OpenCC.
+    A memo made under another fingerprint is not used (any edit there makes the next start cut again)."""
+    digest = hashlib.sha256(repr((sys.version, jieba.__version__, pypinyin.__version__,
+                                  opencc.__version__)).encode())
+    here = Path(__file__).parent
+    files = {*here.glob("*.py"), *DICT_DIR.rglob("*"), *dict_dir.rglob("*"), VOCAB_FILE}
+    for path in sorted(f for f in files if f.is_file()):
+        digest.update(f"{path.name}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _read_memo(path: Path, expected: str) -> Memo:
+    """The memo file's cuts when it is ours (this user's, not writable by others) and made under the same
+    fingerprint; else nothing."""
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if st.st_uid != getattr(os, "getuid", lambda: st.st_uid)() or st.st_mode & 0o022:
+                return {}
+            made_under, memo = marshal.loads(f.read())
+    except (OSError, ValueError, EOFError, TypeError):
+        return {}
+    return memo if made_under == expected and isinstance(memo, dict) else {}
+
+
+class Tokenizer:
+    """Load once at start-up (about half a second, off the event loop); cutting is thread-safe.
+    memo: a file of remembered cuts (see recording); only with the default vocabulary."""
+
+    def __init__(self, vocab: Vocabulary | None = None, dict_dir: Path = DICT_DIR, memo: Path | None = None) -> None:
         jieba.setLogLevel(logging.WARNING)
+        self._memo_file = memo if vocab is None else None
+        self._fingerprint = fingerprint(dict_dir) if self._memo_file is not None else ""
+        self._memo: Memo = _read_memo(self._memo_file, self._fingerprint) if self._memo_file is not None else {}
         self.vocab = vocab or vocabulary()
         self.stop = frozenset(w for line in _lines(dict_dir / "stopwords.txt") for w in line.split())
         self.out_of_scope = frozenset(w for line in _lines(dict_dir / "out_of_scope.txt") for w in line.split())
@@ -52,6 +123,7 @@ class Tokenizer:
         names = [*self.vocab.aliases, *self.vocab.crops, *self.vocab.aliases.values(), *self.out_of_scope]
         entries.extend(f"{word} 2000" for word in names if " " not in word and word not in self.tags)
         self._jieba = jieba.Tokenizer()
+        _load_jieba(self._jieba)
         # A file object, not a path: jieba never closes a path it opens (ResourceWarning).
         self._jieba.load_userdict(io.BytesIO("\n".join(entries).encode("utf-8")))
 
@@ -95,8 +167,58 @@ class Tokenizer:
                     out.append("".join(tail))
         return out
 
+    def _remembered(self, kind: str, text: str, cut: Callable[[str], list[str]]) -> list[str]:
+        key = (kind, text)
+        known = self._memo.get(key)
+        out = list(known) if known is not None else cut(text)
+        recording = _RECORDING.get()
+        if recording is not None:
+            recording[key] = tuple(out)
+        return out
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[Memo]:
+        """Within this block (and the threads asyncio.to_thread starts from it, which copy its context),
+        every terms() and sounds() cut is also kept in the memo it yields; write it with keep()."""
+        memo: Memo = {}
+        token = _RECORDING.set(memo)
+        try:
+            yield memo
+        finally:
+            _RECORDING.reset(token)
+
+    def keep(self, memo: Memo) -> bool:
+        """Add `memo` to the memo file for the next process when it holds a cut the loaded one did not
+        (blocking: a few MB). The file keeps the newest MEMO_LIMIT cuts (a test run's articles do not push
+        out the bundled ones); this process uses them too. Never fails: without a writable temp directory
+        the next start cuts again."""
+        if self._memo_file is None or not memo or memo.keys() <= self._memo.keys():
+            return False
+        merged = {k: v for k, v in self._memo.items() if k not in memo}
+        merged.update(memo)  # newest last
+        if len(merged) > MEMO_LIMIT:
+            merged = dict(list(merged.items())[-max(MEMO_LIMIT, len(memo)):])
+        self._memo = merged
+        try:
+            fd, temp = tempfile.mkstemp(dir=self._memo_file.parent, prefix=self._memo_file.name)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(marshal.dumps((self._fingerprint, merged)))
+                os.replace(temp, self._memo_file)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+                raise
+        except OSError as exc:
+            log.debug("could not write the tokenizer's memo %s: %s", self._memo_file, exc)
+            return False
+        return True
+
     def terms(self, text: str) -> list[str]:
         """Words plus the character bigrams of the (dialect-mapped) text: robust to typos and odd cuts."""
+        return self._remembered("t", text, self._terms)
+
+    def _terms(self, text: str) -> list[str]:
         pieces = self._pieces(text)
         words = self._words(pieces)
         bigrams = [
@@ -115,6 +237,9 @@ class Tokenizer:
         and as mapped to standard names: '洋玉' (a slip for 洋芋) still sounds like the 洋芋 of an
         article. With `known`, only the pairs of characters it does not know (where the spelling found
         nothing) are sounded. The space keeps them apart from every word and character pair."""
+        return self._remembered("s", text, self._sounds) if known is None else self._sounds(text, known)
+
+    def _sounds(self, text: str, known: Callable[[str], bool] | None = None) -> list[str]:
         out: set[str] = set()
         typed: list[str] = []
         mapped: list[str] = []
@@ -137,5 +262,6 @@ class Tokenizer:
 
 @functools.cache
 def shared() -> Tokenizer:
-    """The process's tokenizer: the dictionary is loaded once however many apps or commands ask."""
-    return Tokenizer()
+    """The process's tokenizer: the dictionary is loaded once however many apps or commands ask; the
+    articles' cuts the last process remembered (MEMO_FILE) are used."""
+    return Tokenizer(memo=MEMO_FILE)
