@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib.util
 import io
 import logging
 import marshal
@@ -24,7 +25,6 @@ from pathlib import Path
 
 import jieba
 import opencc
-import pypinyin
 
 from content.fold import fold, syllables
 from content.vocab import VOCAB_FILE, Vocabulary, vocabulary
@@ -76,10 +76,13 @@ def fingerprint(dict_dir: Path = DICT_DIR) -> str:
     """Everything a cut may depend on: every module of content/ (this one, fold.py, vocab.py …), every file
     of the dictionaries, and the versions of Python (unicodedata, marshal), jieba, pypinyin and OpenCC.
     A memo made under another fingerprint is not used (any edit there makes the next start cut again)."""
-    digest = hashlib.sha256(repr((sys.version, jieba.__version__, pypinyin.__version__,
-                                  opencc.__version__)).encode())
+    digest = hashlib.sha256(repr((sys.version, jieba.__version__, opencc.__version__)).encode())
     here = Path(__file__).parent
     files = {*here.glob("*.py"), *DICT_DIR.rglob("*"), *dict_dir.rglob("*"), VOCAB_FILE}
+    # pypinyin's version is in its __init__.py; read, not imported (it is only needed to sound a text out).
+    pinyin = importlib.util.find_spec("pypinyin")
+    if pinyin is not None and pinyin.origin:
+        files.add(Path(pinyin.origin))
     for path in sorted(f for f in files if f.is_file()):
         digest.update(f"{path.name}\0".encode())
         digest.update(path.read_bytes())
