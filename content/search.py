@@ -127,11 +127,13 @@ class Searcher:
         self._text: dict[int, str] = {}  # an article's whole text, folded: for the signs it mentions
         self._about_chars: dict[int, frozenset[str]] = {}
         self._char_idf: dict[str, float] = {}
+        self._char_unseen = 1.0  # the weight of a character no article has: above the rarest one
         # The optional second opinion by meaning (content/meaning.py): the model, each article's vector by
         # id with the stamp it was made from, and the matrix of all of them once every article has one.
         self.meaning: Meaning | None = None
         self._vectors: dict[int, tuple[str, Vector]] = {}
         self._matrix: tuple[list[int], np.ndarray] | None = None
+        self._row: dict[int, int] = {}  # article id -> its row in the matrix
         self._filling: asyncio.Task[None] | None = None
         self._questions: dict[str, Vector] = {}  # the last questions' vectors (see understand)
         # Everyday word counts from the tokenizer's dictionary: how rare a word unknown to the articles is.
@@ -172,6 +174,7 @@ class Searcher:
                 df[c] = df.get(c, 0) + 1
         n = max(len(ordered), 1)
         self._char_idf = {c: math.log((n + 1) / (k + 0.5)) for c, k in df.items()}
+        self._char_unseen = max(self._char_idf.values(), default=1.0) + 1.0
 
     def _field_terms(self, e: Entry) -> dict[str, list[str]]:
         tk = self.tokenizer
@@ -303,15 +306,20 @@ class Searcher:
             return ranked, False
         first_id, first = ranked[0]
         crops = set(self.entries[first_id].crops)
+        # Siblings, and any article tied with the first by words (which alone would be a coin toss).
         near = [key for key, score in ranked[:SIBLINGS] if (score >= first * SIBLING_SHARE
-                and set(self.entries[key].crops) == crops) or key == first_id]
+                and set(self.entries[key].crops) == crops) or score >= first * (1 - MIN_LEAD)]
         if len(near) < 2:
             return ranked, False
-        ids, matrix = self._matrix
+        _, matrix = self._matrix
         question = self._question(text)
-        sims = {key: float(matrix[ids.index(key)] @ question) for key in near if key in self._positions}
-        best = max(sims, key=sims.__getitem__)
-        if best == first_id or sims[best] - sims[first_id] < SIBLING_MARGIN:
+        sims = {key: float(matrix[self._row[key]] @ question) for key in near if key in self._row}
+        if len(sims) < 2:
+            return ranked, False
+        best, runner_up = sorted(sims, key=sims.__getitem__, reverse=True)[:2]
+        if best == first_id:  # clearly the closest of those near it: no coin toss
+            return ranked, sims[best] - sims[runner_up] >= SIBLING_MARGIN
+        if first_id not in sims or sims[best] - sims[first_id] < SIBLING_MARGIN:
             return ranked, False
         order = [best, *(key for key, _ in ranked if key != best)]
         moved = Ranking(zip(order, (score for _, score in ranked), strict=True), ranked.by_sound, ranked.rescued)
@@ -324,10 +332,10 @@ class Searcher:
         if self.meaning is None or self._matrix is None or not text:
             return None
         ids, matrix = self._matrix
-        if key not in self._positions or len(ids) < 2:
+        if key not in self._row or len(ids) < 2:
             return None
         sims = matrix @ self._question(text)
-        at = ids.index(key)
+        at = self._row[key]
         mine = float(sims[at])
         sims[at] = -2.0
         other = int(np.argmax(sims))
@@ -366,8 +374,7 @@ class Searcher:
         chars = {c for w in problem for c in CJK.findall(w)}
         if not chars:
             return 0.0
-        top = max(self._char_idf.values(), default=1.0) + 1.0
-        weights = {c: self._char_idf.get(c, top) for c in chars}
+        weights = {c: self._char_idf.get(c, self._char_unseen) for c in chars}
         have = self._about_chars[entry.id]
         return sum(wt for c, wt in weights.items() if c in have) / sum(weights.values())
 
@@ -538,6 +545,7 @@ class Searcher:
             return
         ids = sorted(self.entries)
         self._matrix = (ids, np.stack([self._vectors[i][1] for i in ids]))
+        self._row = {key: n for n, key in enumerate(ids)}
 
     def _start_filling(self) -> None:
         self._settle()
