@@ -113,6 +113,7 @@ def test_results_are_deterministic(tokenizer: Tokenizer) -> None:
     ("洋芋挖出来切开中间是空的 咋回事", "空心"),  # the potato-harvest article never says 空
     ("黄瓜结的瓜是苦的", "发苦"),  # the fruit-set article never says 苦
     ("茶叶新梢上有好多卷叶的虫 把叶子包起来", "有虫"),  # the summer-drought article has no pest
+    ("母猪怀起小产了", "流产"),  # the farrowing-care article never says 流产
 ])
 def test_a_sign_the_article_never_mentions_is_not_answered(searcher: Searcher, text: str, sign: str) -> None:
     result = searcher.search(text)
@@ -124,6 +125,8 @@ def test_a_sign_the_article_never_mentions_is_not_answered(searcher: Searcher, t
 def test_signs_the_article_shows_are_still_answered(searcher: Searcher) -> None:
     result = searcher.search("板栗空苞咋回事")
     assert result.answered and result.best is not None and result.best.ref == "chestnut-empty-bur"
+    result = searcher.search("发霉玉米喂母猪会流产不")
+    assert result.answered and result.best is not None and result.best.ref == "pig-moldy-feed"
 
 
 def test_one_vague_sign_is_no_grave_diagnosis(searcher: Searcher) -> None:
