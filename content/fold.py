@@ -9,7 +9,6 @@ import unicodedata
 from pathlib import Path
 
 import opencc
-from pypinyin import Style, lazy_pinyin
 
 EMOJI_FILE = Path(__file__).parent / "dict" / "emoji.toml"
 VARIATION_SELECTOR = 0xFE0F
@@ -38,4 +37,6 @@ def fold(text: str) -> str:
 
 def syllables(word: str) -> list[str]:
     """Toneless pinyin of each Chinese character ('打要' -> ['da', 'yao']); other characters kept as is."""
+    from pypinyin import Style, lazy_pinyin  # only a text that must be sounded out needs it (0.2 s to load)
+
     return lazy_pinyin(word, style=Style.NORMAL, errors="default")

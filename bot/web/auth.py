@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import secrets
@@ -28,8 +29,13 @@ CSRF_FIELD = "_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _hasher = PasswordHasher()
-# Verified against when the name is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the name is unknown, so a wrong name costs as long as a wrong password; made
+    at the first login, not at start (0.25 s)."""
+    return _hasher.hash(secrets.token_hex(16))
 
 
 def hash_password(password: str) -> str:
@@ -60,7 +66,7 @@ def may_publish_articles(officer: Officer, self_publish: bool) -> bool:
 
 def verify_password(officer: Officer | None, password: str) -> bool:
     try:
-        return _hasher.verify(officer.password_hash if officer else _DUMMY_HASH, password) and officer is not None
+        return _hasher.verify(officer.password_hash if officer else _dummy_hash(), password) and officer is not None
     except (VerificationError, InvalidHashError):
         return False
 

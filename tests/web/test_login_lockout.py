@@ -27,7 +27,8 @@ async def cheap_hashes(console: Console, monkeypatch: pytest.MonkeyPatch) -> Non
     """argon2 at its real cost takes 0.35 s a check here: these tests check hundreds of passwords.
     What is counted and when does not depend on the cost."""
     cheap = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    monkeypatch.setattr(auth, "_DUMMY_HASH", cheap.hash("not-anybody's-password"))
+    dummy = cheap.hash("not-anybody's-password")
+    monkeypatch.setattr(auth, "_dummy_hash", lambda: dummy)
     await Officer.all().update(password_hash=cheap.hash(OFFICER_PASSWORD))
     monkeypatch.setattr(auth, "needs_rehash", lambda officer: False)
 
