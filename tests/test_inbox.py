@@ -346,3 +346,27 @@ async def test_a_text_waits_for_a_write_lock_held_elsewhere(app: web.Application
     assert await Message.filter(direction="in").count() == 3 and await Message.filter(direction="out").count() == 3
     assert await Subscriber.all().count() == 2 and await ConsentEvent.all().count() == 2
     assert (await Message.get(id=first.message_id)).status == "answered"
+
+
+async def test_the_wal_is_checkpointed_through_the_orms_connection(app: web.Application, db_url: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite: the inbox's own connection never checkpoints (an fsync in the event loop); every so many
+    of its units, the ORM's connection does, in its thread."""
+    if not db_url.startswith("sqlite://"):
+        pytest.skip("SQLite's WAL")
+    await say(app, "帮助")
+    client = connections.get("default")
+    ran: list[str] = []
+    script = client.execute_script
+
+    async def recorded(query: str) -> None:
+        ran.append(query)
+        await script(query)
+
+    monkeypatch.setattr(client, "execute_script", recorded)
+    monkeypatch.setattr(inbox, "_CHECKPOINT_EVERY", 2)
+    monkeypatch.setattr(inbox, "_written", 0)
+    for _ in range(3):
+        assert (await say(app, "帮助")).reply
+    assert ran == ["PRAGMA wal_checkpoint(PASSIVE)"] * 3  # two units a text
+    assert inbox._own is not None and inbox._own[1].execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
