@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from bot import consent
+from bot import consent, inbox
 from bot.labour.arrears import active_arrears
 from bot.labour.matching import LOCAL_WORDS, PLACES, find_jobs, local_places, place_stem
 from bot.labour.models import Job, WorkerProfile
@@ -58,9 +58,9 @@ def _local(ctx: Context) -> tuple[str, ...]:
 
 
 async def _save_dialog(ctx: Context, dialog: dict[str, Any]) -> None:
+    """Through the inbox, so it lands with the reply and in order with the text's other writes."""
     if ctx.subscriber is not None and ctx.subscriber.dialog != dialog:
-        ctx.subscriber.dialog = dialog
-        await ctx.subscriber.save(update_fields=["dialog", "updated_at"])
+        await inbox.save_dialog(ctx.subscriber, dialog)
 
 
 def _split_unspaced(word: str, county: str) -> list[str]:

@@ -7,6 +7,7 @@ import re
 from datetime import date, datetime
 from typing import Any
 
+from bot import inbox
 from bot.extend import MARKET_PRICE, ask
 from bot.messages import InboundMessage, Reply
 from bot.phones import normalise_phone
@@ -36,9 +37,9 @@ def _today(ctx: Context) -> date:
 
 
 async def _save_dialog(ctx: Context, dialog: dict[str, Any]) -> None:
+    """Through the inbox, so it lands with the reply and in order with the text's other writes."""
     if ctx.subscriber is not None and ctx.subscriber.dialog != dialog:
-        ctx.subscriber.dialog = dialog
-        await ctx.subscriber.save(update_fields=["dialog", "updated_at"])
+        await inbox.save_dialog(ctx.subscriber, dialog)
 
 
 def _fit(text: str, ctx: Context, channel: str) -> str:

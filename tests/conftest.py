@@ -44,10 +44,10 @@ if BACKEND == "postgres" and not PG_ADMIN_URL:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked `postgres` need several processes on one database: they are deselected (not
-    skipped) in the SQLite pass and run in the PostgreSQL pass of scripts/test."""
-    if BACKEND == "postgres":
-        return
-    keep = [i for i in items if i.get_closest_marker("postgres") is None]
+    skipped) in the SQLite pass and run in the PostgreSQL pass of scripts/test; tests marked `sqlite`
+    (its file's write lock, its WAL) the other way round."""
+    other = "sqlite" if BACKEND == "postgres" else "postgres"
+    keep = [i for i in items if i.get_closest_marker(other) is None]
     if len(keep) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in keep])
         items[:] = keep

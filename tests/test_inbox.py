@@ -312,13 +312,12 @@ async def test_a_retry_leaves_the_villager_as_it_was(app: web.Application) -> No
     assert (await Subscriber.get(phone=PHONE)).last_inbound_at == stamped
 
 
+@pytest.mark.sqlite
 async def test_a_text_waits_for_a_write_lock_held_elsewhere(app: web.Application, db_url: str,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """SQLite: the inbox writes on its own connection without waiting; while another connection (another
     process, a transaction of the ORM's) holds the file's write lock, its statements go through the ORM's
     connection, which waits for the lock, and nothing is lost or written twice."""
-    if not db_url.startswith("sqlite://"):
-        pytest.skip("SQLite's write lock")
     import sqlite3
     import threading
 
@@ -348,12 +347,11 @@ async def test_a_text_waits_for_a_write_lock_held_elsewhere(app: web.Application
     assert (await Message.get(id=first.message_id)).status == "answered"
 
 
+@pytest.mark.sqlite
 async def test_the_wal_is_checkpointed_through_the_orms_connection(app: web.Application, db_url: str,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """SQLite: the inbox's own connection never checkpoints (an fsync in the event loop); every so many
     of its units, the ORM's connection does, in its thread."""
-    if not db_url.startswith("sqlite://"):
-        pytest.skip("SQLite's WAL")
     await say(app, "帮助")
     client = connections.get("default")
     ran: list[str] = []
