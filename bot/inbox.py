@@ -1,8 +1,10 @@
 """The one inbound path for every channel: dedupe → log → route → reply → log.
 
-A text costs the database two units of plain SQL (building an ORM query took more CPU than SQLite took
-to run it: 0.15 ms against 0.07 ms), each one transaction (`_unit`), the same statements on SQLite and
-PostgreSQL (`$n` for `?`, DEFAULT for NULL as a new row's id):
+A text costs the database two round trips, written here in plain SQL (building an ORM query took more
+CPU than SQLite took to run it: 0.15 ms against 0.07 ms), each one transaction (`_unit`); SQLite runs a
+unit's statements in one call to its thread (a call there, with the GIL handed back and forth, cost more
+than the statement), PostgreSQL in a transaction; both get the same statements (`$n` for `?`, DEFAULT for
+NULL as a new row's id):
   1. on arrival: the villager's row read and stamped in one UPDATE … RETURNING (a first text: INSERT …
      ON CONFLICT DO NOTHING RETURNING, and its consent row; which comes first depends on whether this
      process has had a text from that address), and the text INSERTed before anything answers it (its
@@ -10,10 +12,6 @@ PostgreSQL (`$n` for `?`, DEFAULT for NULL as a new row's id):
   2. once answered: the handler's own writes made through `write` (the dialog, the answer log, a
      question for the officers), the reply INSERTed and the text's status and handler set, together:
      a crash in between leaves the text "processing" with none of them, never half of them.
-On SQLite a unit runs at once in the event loop on the inbox's own connection, which never waits for
-the file's write lock (then the unit goes through the ORM's connection thread, which does) and leaves
-the WAL's checkpoints (an fsync) to the ORM's connection: a call to that thread per statement, the GIL
-handed back and forth, cost the process more than the statements.
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ import functools
 import logging
 import sqlite3
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from contextvars import ContextVar
@@ -175,117 +172,41 @@ async def _rows(sql: str, values: list[Any]) -> list[dict[str, Any]]:
 
 async def _unit(steps: Steps[T], *, single: bool = False) -> T:
     """Run the statements `steps` yields (each is sent the rows of the one before; its return value is
-    ours) as one transaction (BEGIN IMMEDIATE … COMMIT on SQLite).
-
-    SQLite (a file): at once, in the event loop, on the inbox's own connection to the file, which never
-    waits for the file's write lock: when another connection holds it, the unit goes to the ORM's
-    connection instead, in its thread, under the ORM's lock (waiting there as every write does). Nothing
-    awaits between BEGIN and COMMIT, so no other coroutine's statement falls inside the transaction, and
-    its write lock is held for the statements' own time (a call to the ORM's thread, with the GIL handed
-    back and forth for each statement, cost the process more than the statements). PostgreSQL (or inside
-    a transaction already): in a transaction, a round trip a statement (`single`: there is one, it needs
-    no transaction)."""
+    ours) as one transaction. SQLite: all in one call to its connection's thread, holding the ORM's lock on
+    that connection, BEGIN IMMEDIATE … COMMIT. PostgreSQL (or inside a transaction already): in a
+    transaction, a round trip a statement (`single`: there is one, it needs no transaction)."""
     client = connections.get("default")
     if isinstance(client, SqliteClient) and not isinstance(client, TransactionalDBClient):
-        try:
-            own = _own_connection(client)
-            if own is not None and _began(own):
-                done = _run_begun(own, steps, client.log)
-                await _checkpoint(client)
-                return done
-            async with client.acquire_connection() as connection:
-                result: T = await connection._execute(_run_sqlite, connection._conn, steps, client.log)
-                return result
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(exc) from exc
-        except sqlite3.OperationalError as exc:
-            raise OperationalError(exc) from exc
+        async with client.acquire_connection() as connection:
+            try:
+                result: T = await connection._execute(_run_in_thread, connection._conn, steps, client.log)
+            except sqlite3.IntegrityError as exc:
+                raise IntegrityError(exc) from exc
+            except sqlite3.OperationalError as exc:
+                raise OperationalError(exc) from exc
+            return result
     if single:
         return await _run_awaiting(client, steps)
     async with in_transaction("default") as transaction:
         return await _run_awaiting(transaction, steps)
 
 
-# The inbox's own connection to the SQLite file, for the ORM connection it was opened beside.
-_own: tuple[weakref.ref[Any], sqlite3.Connection] | None = None
-
-
-def _own_connection(client: SqliteClient) -> sqlite3.Connection | None:
-    """The inbox's connection to the ORM's SQLite file, set as the ORM's is but never waiting for a lock
-    (busy_timeout 0); opened on first use, and again (the last one closed) for a new ORM connection.
-    None for an in-memory database, which a second connection would not share."""
-    global _own
-    orm = client._connection
-    if orm is None or client.filename == ":memory:" or "mode=memory" in client.filename:
-        return None
-    if _own is not None and _own[0]() is orm:
-        return _own[1]
-    if _own is not None:
-        _own[1].close()
-        _own = None
-    conn = sqlite3.connect(client.filename, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    for pragma, value in client.pragmas.items():
-        if pragma not in ("busy_timeout", "journal_mode"):  # journal_mode is the file's (WAL), set by the ORM
-            conn.execute(f"PRAGMA {pragma}={value}")
-    conn.execute("PRAGMA busy_timeout=0")
-    conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints are the ORM connection's: see _checkpoint
-    _own = (weakref.ref(orm), conn)
-    return conn
-
-
-_CHECKPOINT_EVERY = 250  # units written on the inbox's connection (2 to 4 pages of the WAL each)
-_written = 0
-
-
-async def _checkpoint(client: SqliteClient) -> None:
-    """Now and then, copy the WAL into the file through the ORM's connection, in its thread: the inbox's
-    own connection never does it (its checkpoints, with their fsync, stopped the event loop for up to
-    50 ms; a commit is 50 µs)."""
-    global _written
-    _written += 1
-    if _written % _CHECKPOINT_EVERY:
-        return
-    try:
-        await client.execute_script("PRAGMA wal_checkpoint(PASSIVE)")
-    except (BaseORMException, sqlite3.Error, ValueError) as exc:  # a closing connection: the next one will
-        log.debug("WAL checkpoint not made: %s", exc)
-
-
-def _began(conn: sqlite3.Connection) -> bool:
-    """BEGIN IMMEDIATE on the inbox's connection; False when another connection holds the write lock."""
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-            return False
-        raise
-    return True
-
-
-def _run_sqlite(conn: sqlite3.Connection, steps: Steps[T], db_log: logging.Logger) -> T:
-    """`_unit` on the ORM's SQLite connection, in its thread (nothing here touches the event loop)."""
+def _run_in_thread(conn: sqlite3.Connection, steps: Steps[T], db_log: logging.Logger) -> T:
+    """`_unit` on SQLite, in its connection's thread (nothing here touches the event loop)."""
     conn.execute("BEGIN IMMEDIATE")
-    return _run_begun(conn, steps, db_log)
-
-
-def _run_begun(conn: sqlite3.Connection, steps: Steps[T], db_log: logging.Logger) -> T:
-    """The statements of a unit on SQLite, after its BEGIN; COMMIT, or ROLLBACK on any error."""
     try:
-        try:
-            sql, values = next(steps)
-            while True:
-                db_log.debug("%s: %s", sql, values)  # as the ORM logs each statement it runs
-                rows = [dict(row) for row in conn.execute(_dialect(sql, False), values).fetchall()]
-                sql, values = steps.send(rows)
-        except StopIteration as done:
-            result: T = done.value
+        sql, values = next(steps)
+        while True:
+            db_log.debug("%s: %s", sql, values)  # as the ORM logs each statement it runs
+            rows = [dict(row) for row in conn.execute(_dialect(sql, False), values).fetchall()]
+            sql, values = steps.send(rows)
+    except StopIteration as done:
         conn.execute("COMMIT")
+        return done.value  # type: ignore[no-any-return]
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    return result
 
 
 async def _run_awaiting(client: BaseDBAsyncClient, steps: Steps[T]) -> T:

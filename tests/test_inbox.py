@@ -254,13 +254,12 @@ async def test_a_handlers_writes_land_with_its_reply(app: web.Application) -> No
     @writes.keyword("记")
     async def remember(msg: InboundMessage, ctx: Context) -> Reply:
         assert ctx.subscriber is not None
-        villager = ctx.subscriber.id
         await inbox.save_dialog(ctx.subscriber, {"flow": "test", "step": 1})
-        seen.append((await Subscriber.get(id=villager)).dialog == {})  # not written yet
+        seen.append((await Subscriber.get(id=ctx.subscriber.id)).dialog == {})  # not written yet
 
         async def afterwards() -> None:
             await asyncio.sleep(0.05)
-            await inbox.write("UPDATE subscriber SET name = ? WHERE id = ?", ["后来", villager])
+            await inbox.write("UPDATE subscriber SET name = ? WHERE id = ?", ["后来", ctx.subscriber.id])
 
         later.append(asyncio.create_task(afterwards()))
         return Reply("记下了")
@@ -310,61 +309,3 @@ async def test_a_retry_leaves_the_villager_as_it_was(app: web.Application) -> No
     again = await say(app, "帮助", provider_id="SM-stamp")
     assert again.duplicate and again.message_id == first.message_id
     assert (await Subscriber.get(phone=PHONE)).last_inbound_at == stamped
-
-
-@pytest.mark.sqlite
-async def test_a_text_waits_for_a_write_lock_held_elsewhere(app: web.Application, db_url: str,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """SQLite: the inbox writes on its own connection without waiting; while another connection (another
-    process, a transaction of the ORM's) holds the file's write lock, its statements go through the ORM's
-    connection, which waits for the lock, and nothing is lost or written twice."""
-    import sqlite3
-    import threading
-
-    await say(app, "帮助")  # the connections are open
-    refused: list[bool] = []
-    began = inbox._began
-
-    def counted(conn: sqlite3.Connection) -> bool:
-        refused.append(not began(conn))
-        return not refused[-1]
-
-    monkeypatch.setattr(inbox, "_began", counted)
-    other = sqlite3.connect(db_url.removeprefix("sqlite://").split("?")[0], isolation_level=None,
-                            check_same_thread=False)
-    other.execute("BEGIN IMMEDIATE")
-    threading.Timer(0.3, lambda: other.execute("COMMIT")).start()
-    try:
-        first, second = await asyncio.gather(say(app, "帮助", provider_id="SM-locked"),
-                                             say(app, "我的", address="+8613900139000"))
-    finally:
-        await asyncio.sleep(0.4)
-        other.close()
-    assert first.reply and second.reply and not first.duplicate
-    assert any(refused)  # went through the ORM's connection
-    assert await Message.filter(direction="in").count() == 3 and await Message.filter(direction="out").count() == 3
-    assert await Subscriber.all().count() == 2 and await ConsentEvent.all().count() == 2
-    assert (await Message.get(id=first.message_id)).status == "answered"
-
-
-@pytest.mark.sqlite
-async def test_the_wal_is_checkpointed_through_the_orms_connection(app: web.Application, db_url: str,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """SQLite: the inbox's own connection never checkpoints (an fsync in the event loop); every so many
-    of its units, the ORM's connection does, in its thread."""
-    await say(app, "帮助")
-    client = connections.get("default")
-    ran: list[str] = []
-    script = client.execute_script
-
-    async def recorded(query: str) -> None:
-        ran.append(query)
-        await script(query)
-
-    monkeypatch.setattr(client, "execute_script", recorded)
-    monkeypatch.setattr(inbox, "_CHECKPOINT_EVERY", 2)
-    monkeypatch.setattr(inbox, "_written", 0)
-    for _ in range(3):
-        assert (await say(app, "帮助")).reply
-    assert ran == ["PRAGMA wal_checkpoint(PASSIVE)"] * 3  # two units a text
-    assert inbox._own is not None and inbox._own[1].execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
