@@ -6,8 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
+from tortoise import connections
 from tortoise.functions import Count
 
+from bot import db
 from bot.keys import CONFIG, OFFICER
 from bot.models import CHANNELS
 from bot.web.auth import error, json_body, requires
@@ -21,6 +23,8 @@ from broadcasts.placeholders import render
 
 DELIVERY_STATES = ("queued", "sending", "sent", "delivered", "failed", "skipped")
 SCHEDULER_WAKE = web.AppKey("scheduler_wake", object)
+
+
 HHMM = Text(5, label="时刻 HH:MM")
 AUDIENCE = Obj(
     closed=True, label="受众（都不填 = 所有接收中的农户）",
@@ -68,11 +72,15 @@ async def _broadcast(request: web.Request) -> Broadcast | web.Response:
     return broadcast if broadcast is not None else error(404, "no such broadcast")
 
 
-def wake(request: web.Request) -> None:
-    """Let this process's scheduler (if it runs one) see a change at once instead of at its next sync."""
+async def wake(request: web.Request) -> None:
+    """Let the scheduler see a change at once instead of at its next sync: this process's, if it runs
+    one, and on PostgreSQL the elected one in whichever process it runs (it listens on wake_channel)."""
     nudge = request.app.get(SCHEDULER_WAKE)
     if callable(nudge):
         nudge()
+    config = request.app[CONFIG]
+    if db.is_postgres(config.database.url):
+        await connections.get("default").execute_script(f"NOTIFY {service.wake_channel(config)}")
 
 
 async def run_detail(run: BroadcastRun) -> dict[str, Any]:
@@ -182,7 +190,7 @@ async def act(request: web.Request) -> web.Response:
             broadcast = await service.cancel(broadcast, str(body.get("reason") or ""))
     except service.BroadcastError as exc:
         return error(exc.status, str(exc))
-    wake(request)
+    await wake(request)
     return web.json_response({"id": broadcast.id, "state": broadcast.state})
 
 

@@ -317,7 +317,7 @@ async def approve(request: web.Request) -> web.Response:
         await service.approve(broadcast, request[OFFICER], request.app[CONFIG])
     except service.BroadcastError as exc:
         return see_other(_back(form, broadcast), err=chinese(exc))
-    api.wake(request)
+    await api.wake(request)
     when = "马上开始发送" if not broadcast.schedule else "将按计划发送"
     return see_other(_back(form, broadcast), ok=f"已批准群发 #{broadcast.id}，{when}。")
 
@@ -357,5 +357,5 @@ async def control(request: web.Request) -> web.Response:
             await (service.pause if action == "pause" else service.resume)(broadcast)
     except service.BroadcastError as exc:
         return see_other(back, err=chinese(exc))
-    api.wake(request)
+    await api.wake(request)
     return see_other(back, ok=CONTROLS[action])

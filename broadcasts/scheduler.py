@@ -74,7 +74,12 @@ class Scheduler:
         if self._lock_conn is None or self._lock_conn.is_closed():
             self._lock_conn = await asyncpg.connect("postgres://" + url.split("://", 1)[1].split("?", 1)[0])
         got = await self._lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", self.config.broadcasts.leader_lock)
+        if got:  # an approval in another process wakes this one (broadcasts/api.py wake)
+            await self._lock_conn.add_listener(service.wake_channel(self.config), self._notified)
         return bool(got)
+
+    def _notified(self, *_: object) -> None:
+        self._wake.set()
 
     async def _resign(self) -> None:
         self.leader = False

@@ -56,6 +56,11 @@ def validate(data: dict[str, Any], config: Config) -> tuple[str, str, audiences.
     return kind, text, audience, data.get("schedule"), spread
 
 
+def wake_channel(config: Config) -> str:
+    """The PostgreSQL channel the elected scheduler listens on (one per leader lock: per deployment)."""
+    return f"nongbot_broadcasts_{config.broadcasts.leader_lock}"
+
+
 async def create(data: dict[str, Any], officer: Officer, config: Config) -> tuple[Broadcast, dict[str, Any]]:
     kind, text, audience, schedule, spread = validate(data, config)
     broadcast = await Broadcast.create(

@@ -242,7 +242,7 @@ async def send_message(request: web.Request) -> web.Response:
     broadcast = await pushes.push("notice", text, [person.id], officer=officer)
     if broadcast is None:
         return await _profile(request, message=text, flash_error="消息没有发出：这位农户不能接收消息。", status=400)
-    broadcasts_api.wake(request)  # this process's scheduler fires it now, not at its next sync
+    await broadcasts_api.wake(request)  # the scheduler fires it now, not at its next sync
     request[console.AUDIT_DETAIL] = f"群发 #{broadcast.id}：{text[:100]}"
     config = request.app[CONFIG]
     when = "马上发送"

@@ -322,6 +322,25 @@ async def test_concurrent_claims_are_disjoint_regression_values_drops_for_update
     assert len(ids) == len(set(ids)) == 60
 
 
+@pytest.mark.postgres
+async def test_an_approval_in_another_process_wakes_the_elected_scheduler(app: Any) -> None:
+    """On PostgreSQL the console may run in a process without the scheduler: its wake() reaches the
+    elected one by NOTIFY, so a send-now broadcast goes out at once, not at the next sync (2 s)."""
+    from aiohttp.test_utils import make_mocked_request
+
+    from broadcasts.api import wake
+    from broadcasts.scheduler import Scheduler
+
+    scheduler = Scheduler(app)
+    assert await scheduler._elect()
+    try:
+        assert not scheduler._wake.is_set()
+        await wake(make_mocked_request("POST", "/api/v1/broadcasts/1/approve", app=app))
+        await asyncio.wait_for(scheduler._wake.wait(), timeout=5)
+    finally:
+        await scheduler._resign()
+
+
 async def test_token_bucket_paces_one_process() -> None:
     from broadcasts.ratelimit import TokenBucket
 
