@@ -262,7 +262,15 @@ class Searcher:
         """The crops the words name (洋芋) or are made from (麦穗, 猪圈, 春茶). Not guessed from the problem:
         that only peach's article is headed with 流胶 does not make 「花椒树流胶」 a peach question."""
         vocab = self.tokenizer.vocab
-        return {c for w in words for c in vocab.crops_within(w)}
+        asked = [vocab.crops_within(w) for w in words]
+        named = {c for w, crops in zip(words, asked, strict=True) if vocab.crop(w) is not None for c in crops}
+        # A word that only implies a whole kind of crop (青虫: any vegetable) yields to a crop named outright:
+        # 「魔芋叶子被大青虫吃了」 is about konjac, not about the cabbage caterpillar. One crop implied stays
+        # (「猪饲料 苞谷咋配」 is about pigs).
+        broad = {c for w, crops in zip(words, asked, strict=True) if vocab.crop(w) is None and len(crops) > 1
+                 for c in crops}
+        every = {c for crops in asked for c in crops}
+        return every - broad if named and not named & broad else every
 
     def confidence(self, words: list[str], asked_crops: set[str], ranked: list[tuple[int, float]],
                    text: str = "") -> float:

@@ -208,3 +208,17 @@ def test_an_emoji_is_read_as_the_crop_it_shows(searcher: Searcher) -> None:
     assert fold("🍊树叶子卷了🌶️") == "橘子树叶子卷了辣椒"
     assert searcher.crops_asked(searcher.tokenizer.words("🐷拉稀咋办")) == {"生猪"}
     assert searcher.crops_asked(searcher.tokenizer.words("🥔🥔晚疫病")) == {"马铃薯"}
+
+
+def test_a_crop_named_outright_outweighs_a_word_that_implies_a_whole_kind(searcher: Searcher) -> None:
+    # 青虫 implies every vegetable; on konjac or sweet potato a big green caterpillar is another pest.
+    assert searcher.crops_asked(searcher.tokenizer.words("魔芋叶子被大青虫吃了")) == {"魔芋"}
+    assert not searcher.search("魔芋叶子被大青虫吃了好多").answered
+    assert "白菜" in searcher.crops_asked(searcher.tokenizer.words("白菜上好多青虫"))
+    # One crop implied stays beside one named: pig feed made of maize is about pigs.
+    assert searcher.crops_asked(searcher.tokenizer.words("猪饲料 苞谷咋配")) == {"生猪", "玉米"}
+
+
+@pytest.mark.parametrize("text", ["洋玉好久挖", "红韶施啥子肥", "猕候桃叶子边边焦了"])
+def test_common_slips_in_crop_names_name_the_crop(searcher: Searcher, text: str) -> None:
+    assert searcher.crops_asked(searcher.tokenizer.words(text)), text
