@@ -5,7 +5,8 @@ tests/data/answers_heldout.jsonl, written by someone who saw neither the tuning 
 it prints: right-outcome rate, wrong-article rate, answer rate on answerable texts, the outcome per
 intent, the precision–coverage curve of the answer-or-abstain threshold with the operating point,
 and (unless --only-own) the public TAQA and CROP figures next to baseline.py run in the same process.
-Usage: python benchmarks/answers.py [--set tuning|heldout|both|new-tuning|new-heldout|new|tuning-b|heldout-b|b|tuning-c|all] [--only-own] [--show-misses]
+Usage: python benchmarks/answers.py [--set tuning|heldout|both|new-tuning|new-heldout|new|tuning-b|heldout-b|b|
+                                           tuning-c|all] [--only-own] [--show-misses]
 """
 
 from __future__ import annotations

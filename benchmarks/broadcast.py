@@ -23,7 +23,6 @@ import tempfile
 import time
 import uuid
 import warnings
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
