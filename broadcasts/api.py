@@ -23,8 +23,6 @@ from broadcasts.placeholders import render
 
 DELIVERY_STATES = ("queued", "sending", "sent", "delivered", "failed", "skipped")
 SCHEDULER_WAKE = web.AppKey("scheduler_wake", object)
-
-
 HHMM = Text(5, label="时刻 HH:MM")
 AUDIENCE = Obj(
     closed=True, label="受众（都不填 = 所有接收中的农户）",
