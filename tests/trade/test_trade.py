@@ -14,6 +14,7 @@ from aiohttp import web
 import handlers.trade
 from bot.extend import DEAL_PRICES, MARKET_PRICE, provide
 from bot.keys import CONFIG, SENDERS
+from bot.messages import InboundMessage
 from bot.models import Message, Subscriber
 from bot.prices import quotes
 from bot.prices.models import Commodity, Market, PriceRecord
@@ -294,6 +295,15 @@ async def test_everyday_words_and_keywords_keep_their_meaning(quick_app: web.App
     # Price questions and topic opt-outs are not listings.
     assert "供求" not in await reply_text(quick_app, "柑橘卖多少钱", address=SELLER)
     assert "已退订" in await reply_text(quick_app, "取消 价格", address=SELLER)
+
+
+@pytest.mark.parametrize(("text", "listing"), [
+    ("买了20只小鸡 晚上挤在一起 是冷了吧", False), ("买的玉米种子包了衣 还用拌药不", False),
+    ("买 猪崽 10头", True), ("卖 柑橘 2000斤 2.5元", True),
+])
+def test_what_was_bought_is_the_setting_of_a_question_not_a_listing(text: str, listing: bool) -> None:
+    msg = InboundMessage(channel="sms", provider="test", address=SELLER, text=text, provider_id="1")
+    assert handlers.trade._posts(msg, None) is listing  # type: ignore[arg-type]
 
 
 def test_the_fast_score_is_the_explained_score() -> None:
