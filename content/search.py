@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import re
@@ -39,13 +40,13 @@ MIN_GRAVE_SIGNS = 2  # signs a text must share with a grave-disease article that
 
 # Answer only at or above this confidence (see Searcher.confidence); chosen from the precision–coverage
 # curve that benchmarks/answers.py prints for the tuning sets. The weights were fitted there too
-# (`--fit`: logistic regression, right article vs anything else, on the three tuning sets only:
-# answers_tuning, new_topics_tuning and answers_tuning_b; never a held-out set).
+# (`--fit`: logistic regression, right article vs anything else, on the tuning sets only — answers_tuning,
+# new_topics_tuning and answers_tuning_b … _h; never a held-out set).
 MIN_CONFIDENCE = 0.6
 # Weights of Searcher.features, then the bias.
-WEIGHTS = (0.7, 4.2, -0.0, -1.2, 0.3, 0.7, 0.7, 0.7, 1.6, 3.0, -4.0)
+WEIGHTS = (0.8, 4.0, -0.1, -1.1, -0.3, 1.0, 1.0, 0.2, 1.7, 2.8, 1.8, -4.8)
 # With the meaning model (content/meaning.py): the same features, then Searcher.by_meaning's two, then the bias.
-WEIGHTS_MEANING = (0.5, 2.8, -0.5, -0.4, 0.8, 1.5, 0.7, 0.7, 1.5, 1.8, 1.8, 2.4, -3.9)
+WEIGHTS_MEANING = (0.5, 3.0, -0.3, -0.6, -0.1, 1.2, 0.7, -0.2, 1.7, 1.9, 1.8, 1.8, 2.7, -4.4)
 EMBED_BATCH = 8  # articles embedded per thread hop
 # Siblings (see Searcher.by_meaning_first): among this many best articles, scoring at least this share of
 # the first, the closest in meaning goes first when its similarity is higher by at least the margin.
@@ -129,6 +130,7 @@ class Searcher:
         self.sound_pass = True  # rank()'s second pass on pinyin when the first is weak (off: to measure it)
         self._head: dict[int, frozenset[str]] = {}
         self._text: dict[int, str] = {}  # an article's whole text, folded: for the signs it mentions
+        self._phrases: dict[int, list[frozenset[str]]] = {}  # filled as articles come top (_phrase_share)
         self._about_chars: dict[int, frozenset[str]] = {}
         self._char_idf: dict[str, float] = {}
         self._char_unseen = 1.0  # the weight of a character no article has: above the rarest one
@@ -166,6 +168,7 @@ class Searcher:
                       for i, e in enumerate(ordered)}
         self._text = {e.id: fold(" ".join((e.title, *e.keywords, *e.phrasings, e.summary, e.body)))
                       for e in ordered}
+        self._phrases = {}
         # The characters an article is about (title, keywords, questions, summary), and how telling each
         # character is among the articles: the problem's characters match where its words were cut
         # differently (胀起 against 胀肚, 翻白 against 浮头翻白).
@@ -360,7 +363,8 @@ class Searcher:
         keywords, summary); how far it leads the next article; how strongly it matched for this question;
         whether the crop went unsaid; whether a pest or disease was named; how much of the problem the
         article contains at all; the weightiest problem word it lacks; how much of the problem its title and
-        keywords carry; how far it leads the best article about another crop."""
+        keywords carry; how far it leads the best article about another crop; how much of the problem's
+        characters its about-text holds; the largest share of one of its own phrasings the question says."""
         top = self.entries[ranked[0][0]]
         about = self._about_share(words, top)
         if about is None:
@@ -379,7 +383,8 @@ class Searcher:
         miss = max([wt for w, wt in zip(problem, weights, strict=True) if not self._found(w, have)] or [0.0])
         head = sum(wt for w, wt in zip(problem, weights, strict=True) if self._found(w, self._head[top.id]))
         return (about, margin, strength, unsaid, named, body, miss / self.index.max_idf,
-                head / sum(weights), self._other_crop_lead(ranked), self._char_share(problem, top))
+                head / sum(weights), self._other_crop_lead(ranked), self._char_share(problem, top),
+                self._phrase_share(words, top))
 
     def _char_share(self, problem: list[str], entry: Entry) -> float:
         """Share of the problem's characters (weighted by how rare each is among the articles; a character
@@ -390,6 +395,23 @@ class Searcher:
         weights = {c: self._char_idf.get(c, self._char_unseen) for c in chars}
         have = self._about_chars[entry.id]
         return sum(wt for c, wt in weights.items() if c in have) / sum(weights.values())
+
+    def _phrase_share(self, words: list[str], entry: Entry) -> float:
+        """The largest share of one of the article's own phrasings (its title, a keyword, a way villagers ask
+        it) that the question says, in pairs of characters, crops aside: 「红苕下窖一个冬天烂了一半多 心疼死了」
+        says most of 「红苕下窖烂了」 though its other words are the villager's own."""
+        said = self._pairs(words)
+        if not said:
+            return 0.0
+        phrases = self._phrases.get(entry.id)
+        if phrases is None:
+            own = (entry.title, *entry.keywords, *entry.phrasings)
+            phrases = self._phrases[entry.id] = [p for p in (self._pairs(self.tokenizer.words(x)) for x in own) if p]
+        return max((len(p & said) / len(p) for p in phrases), default=0.0)
+
+    def _pairs(self, words: list[str]) -> frozenset[str]:
+        chars = [c for w in words if self.tokenizer.vocab.crop(w) is None for c in CJK.findall(w)]
+        return frozenset(a + b for a, b in itertools.pairwise(chars))
 
     def _named_for(self, words: list[str], entry: Entry) -> bool:
         """The pest or disease the text names belongs to the article's crops alone: every article headed

@@ -222,3 +222,13 @@ def test_a_crop_named_outright_outweighs_a_word_that_implies_a_whole_kind(search
 @pytest.mark.parametrize("text", ["洋玉好久挖", "红韶施啥子肥", "猕候桃叶子边边焦了"])
 def test_common_slips_in_crop_names_name_the_crop(searcher: Searcher, text: str) -> None:
     assert searcher.crops_asked(searcher.tokenizer.words(text)), text
+
+
+
+def test_the_share_of_an_articles_own_phrasing_a_question_says(searcher: Searcher) -> None:
+    # 头回, 自己弄, 怕发炎 are the villager's own; 「小公猪多大阉最好」 is one of the castration article's questions.
+    castration = next(e for e in searcher.entries.values() if e.ref == "pig-piglet-castration")
+    said = searcher._phrase_share(searcher.tokenizer.words("小公猪多大阉最好 头回自己弄 怕发炎"), castration)
+    assert said == 1.0
+    assert 0.0 < searcher._phrase_share(searcher.tokenizer.words("刀口肿了"), castration) < 1.0  # 伤口肿, half said
+    assert searcher._phrase_share(searcher.tokenizer.words("头回自己弄 怕发炎"), castration) == 0.0
