@@ -9,7 +9,7 @@ import pytest
 
 from content.fold import fold
 from content.loader import BUNDLED, read_path
-from content.search import Entry, Searcher
+from content.search import Entry, Ranking, Searcher
 from content.tokenizer import Tokenizer
 
 QUERIES = [json.loads(line)
@@ -232,3 +232,14 @@ def test_the_share_of_an_articles_own_phrasing_a_question_says(searcher: Searche
     assert said == 1.0
     assert 0.0 < searcher._phrase_share(searcher.tokenizer.words("刀口肿了"), castration) < 1.0  # 伤口肿, half said
     assert searcher._phrase_share(searcher.tokenizer.words("头回自己弄 怕发炎"), castration) == 0.0
+
+
+def test_a_sibling_that_shows_the_sign_said_goes_before_one_that_never_mentions_it(searcher: Searcher) -> None:
+    ids = {e.ref: e.id for e in searcher.entries.values()}
+    harvest, rot, peach = ids["herb-tianma-harvest"], ids["herb-tianma-rot"], ids["peach-brown-rot"]
+    ranked = Ranking([(harvest, 10.0), (rot, 9.0)])
+    moved, _ = searcher.by_signs_first("天麻挖出来好多都烂了", ranked)
+    assert list(moved) == [(rot, 10.0), (harvest, 9.0)]  # the harvest article never says 烂; the scores stay
+    assert searcher.by_signs_first("天麻啥时候挖", ranked)[0] == ranked  # no sign said: no move
+    other_crop = Ranking([(harvest, 10.0), (peach, 9.0)])
+    assert searcher.by_signs_first("天麻挖出来好多都烂了", other_crop)[0] == other_crop  # a sibling only
