@@ -6,7 +6,7 @@ it prints: right-outcome rate, wrong-article rate, answer rate on answerable tex
 intent, the precision–coverage curve of the answer-or-abstain threshold with the operating point,
 and (unless --only-own) the public TAQA and CROP figures next to baseline.py run in the same process.
 Usage: python benchmarks/answers.py [--set tuning|heldout|both|new-tuning|new-heldout|new|tuning-b|heldout-b|b|
-                                           tuning-c|tuning-d|tuning-e|tuning-f|tuning-g|tuning-h|all] [--only-own] [--show-misses]
+                                           tuning-c|tuning-d|tuning-e|tuning-f|tuning-g|tuning-h|tuning-i|tuning-j|all] [--only-own] [--show-misses]
 """
 
 from __future__ import annotations
@@ -50,10 +50,11 @@ SETS = {"tuning": DATA / "answers_tuning.jsonl", "heldout": DATA / "answers_held
         "tuning-e": DATA / "answers_tuning_e.jsonl",  # more blind writers, tuned on
         # Stop 28's blind writers (titles only; the answerable rows drawn at random over the catalogue).
         "tuning-f": DATA / "answers_tuning_f.jsonl", "tuning-g": DATA / "answers_tuning_g.jsonl",
-        "tuning-h": DATA / "answers_tuning_h.jsonl"}
+        "tuning-h": DATA / "answers_tuning_h.jsonl", "tuning-i": DATA / "answers_tuning_i.jsonl",
+        "tuning-j": DATA / "answers_tuning_j.jsonl"}
 GROUPS = {"both": ("tuning", "heldout"), "new": ("new-tuning", "new-heldout"), "b": ("tuning-b", "heldout-b"),
           "all": ("tuning", "heldout", "new-tuning", "new-heldout", "tuning-b", "heldout-b", "tuning-c", "tuning-d",
-                  "tuning-e", "tuning-f", "tuning-g", "tuning-h")}
+                  "tuning-e", "tuning-f", "tuning-g", "tuning-h", "tuning-i", "tuning-j")}
 TOPIC_REFS = DATA / "new_topics_refs.toml"
 
 
@@ -228,7 +229,7 @@ async def main() -> None:
             print("meaning model off: words alone (install the `meaning` extra to compare)")
         if args.fit:
             rows = [row for name in ("tuning", "new-tuning", "tuning-b", "tuning-c", "tuning-d", "tuning-e",
-                                                  "tuning-f", "tuning-g", "tuning-h")
+                                                  "tuning-f", "tuning-g", "tuning-h", "tuning-i", "tuning-j")
                     if SETS[name].exists() for row in load_set(name)]
             await app[SEARCH].refresh()
             fit(app[SEARCH], rows)
