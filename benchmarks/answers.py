@@ -6,7 +6,8 @@ it prints: right-outcome rate, wrong-article rate, answer rate on answerable tex
 intent, the precision–coverage curve of the answer-or-abstain threshold with the operating point,
 and (unless --only-own) the public TAQA and CROP figures next to baseline.py run in the same process.
 Usage: python benchmarks/answers.py [--set tuning|heldout|both|new-tuning|new-heldout|new|tuning-b|heldout-b|b|
-                                           tuning-c|tuning-d|tuning-e|tuning-f|tuning-g|tuning-h|tuning-i|tuning-j|all] [--only-own] [--show-misses]
+                                           tuning-c|tuning-d|tuning-e|tuning-f|tuning-g|tuning-h|
+                                           tuning-i|tuning-j|all] [--only-own] [--show-misses]
 """
 
 from __future__ import annotations
