@@ -243,3 +243,8 @@ def test_a_sibling_that_shows_the_sign_said_goes_before_one_that_never_mentions_
     assert searcher.by_signs_first("天麻啥时候挖", ranked)[0] == ranked  # no sign said: no move
     other_crop = Ranking([(harvest, 10.0), (peach, 9.0)])
     assert searcher.by_signs_first("天麻挖出来好多都烂了", other_crop)[0] == other_crop  # a sibling only
+
+
+@pytest.mark.parametrize("text", ["驴子不吃草 老回头看肚子", "天麻窝子里有白蚁", "段木种灵芝咋弄", "麦子里有吸浆虫咋办"])
+def test_an_animal_crop_or_pest_no_article_covers_is_not_answered(searcher: Searcher, text: str) -> None:
+    assert not searcher.search(text).answered, text
