@@ -35,6 +35,7 @@ class _Rule:
     whole: bool
     filler: tuple[str, ...]
     words: tuple[str, ...] = ()  # cues and strong words, longest first: cut out before `unless` is looked for
+    sure: tuple[re.Pattern[str], ...] = ()  # forms that decide the intent whatever else the text says
 
 
 def form(text: str) -> str:
@@ -69,6 +70,7 @@ class Classifier:
             needs=tuple(spec.get("needs", ())), unless=tuple(spec.get("unless", ())),
             whole=bool(spec.get("whole", False)), filler=_longest_first(spec.get("filler", ())),
             words=_longest_first((*spec.get("cues", ()), *spec.get("strong", ()))),
+            sure=tuple(re.compile(p) for p in spec.get("sure", ())),
         )
 
     def classify(self, text: str) -> Intent:
@@ -84,6 +86,8 @@ class Classifier:
     def _match(self, rule: _Rule, text: str) -> str:
         if rule.whole:
             return _made_of(text, rule.cues, rule.filler)
+        if sure := next((p for p in rule.sure if p.search(text)), None):
+            return sure.pattern
         if rule.unless and any(_first(_without(text, rule.words), self.lists[n]) for n in rule.unless):
             return ""
         if cue := _first(text, rule.strong):

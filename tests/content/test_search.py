@@ -248,3 +248,10 @@ def test_a_sibling_that_shows_the_sign_said_goes_before_one_that_never_mentions_
 @pytest.mark.parametrize("text", ["驴子不吃草 老回头看肚子", "天麻窝子里有白蚁", "段木种灵芝咋弄", "麦子里有吸浆虫咋办"])
 def test_an_animal_crop_or_pest_no_article_covers_is_not_answered(searcher: Searcher, text: str) -> None:
     assert not searcher.search(text).answered, text
+
+
+def test_dialect_fillers_weigh_nothing(searcher: Searcher) -> None:
+    # 么样 (Hubei "how"), 老鼻子 (Henan "a lot"), 家人们 … say how, not what: they are dropped like 咋个.
+    words = searcher.tokenizer.words("柑橘么样剪 虫子老鼻子了 家人们 求助 在线等")
+    assert "样" not in words and "老鼻子" not in words and "求助" not in words and "家人们" not in words
+    assert "柑橘" in words and "剪" in words
