@@ -7,7 +7,7 @@ intent, the precision–coverage curve of the answer-or-abstain threshold with t
 and (unless --only-own) the public TAQA and CROP figures next to baseline.py run in the same process.
 Usage: python benchmarks/answers.py [--set tuning|heldout|both|new-tuning|new-heldout|new|tuning-b|heldout-b|b|
                                            tuning-c|tuning-d|tuning-e|tuning-f|tuning-g|tuning-h|
-                                           tuning-i|tuning-j|tuning-k|tuning-l|all] [--only-own] [--show-misses]
+                                           tuning-i|tuning-j|tuning-k|tuning-l|tuning-m|tuning-n|all] [--only-own] [--show-misses]
 """
 
 from __future__ import annotations
@@ -53,11 +53,12 @@ SETS = {"tuning": DATA / "answers_tuning.jsonl", "heldout": DATA / "answers_held
         "tuning-f": DATA / "answers_tuning_f.jsonl", "tuning-g": DATA / "answers_tuning_g.jsonl",
         "tuning-h": DATA / "answers_tuning_h.jsonl", "tuning-i": DATA / "answers_tuning_i.jsonl",
         "tuning-j": DATA / "answers_tuning_j.jsonl", "tuning-k": DATA / "answers_tuning_k.jsonl",
-        "tuning-l": DATA / "answers_tuning_l.jsonl"}
+        "tuning-l": DATA / "answers_tuning_l.jsonl", "tuning-m": DATA / "answers_tuning_m.jsonl",
+        "tuning-n": DATA / "answers_tuning_n.jsonl"}
 GROUPS = {"both": ("tuning", "heldout"), "new": ("new-tuning", "new-heldout"), "b": ("tuning-b", "heldout-b"),
           "all": ("tuning", "heldout", "new-tuning", "new-heldout", "tuning-b", "heldout-b", "tuning-c", "tuning-d",
                   "tuning-e", "tuning-f", "tuning-g", "tuning-h", "tuning-i", "tuning-j", "tuning-k",
-                  "tuning-l")}
+                  "tuning-l", "tuning-m", "tuning-n")}
 TOPIC_REFS = DATA / "new_topics_refs.toml"
 
 
@@ -233,7 +234,7 @@ async def main() -> None:
         if args.fit:
             rows = [row for name in ("tuning", "new-tuning", "tuning-b", "tuning-c", "tuning-d", "tuning-e",
                                                   "tuning-f", "tuning-g", "tuning-h", "tuning-i", "tuning-j",
-                                                  "tuning-k", "tuning-l")
+                                                  "tuning-k", "tuning-l", "tuning-m", "tuning-n")
                     if SETS[name].exists() for row in load_set(name)]
             await app[SEARCH].refresh()
             fit(app[SEARCH], rows)
