@@ -36,6 +36,8 @@ _SIGNS_FILE = tomllib.loads((Path(__file__).parent / "dict" / "signs.toml").read
 SIGNS: dict[str, dict[str, list[str]]] = _SIGNS_FILE["signs"]
 # Grave diseases (鸭瘟, 黄龙病 …) by the name an article's title uses → every name a villager may say.
 GRAVE: dict[str, list[str]] = _SIGNS_FILE["grave"]
+# 「不是蚜虫」 denies a pest or disease; 「是不是蚜虫」, 「像不像」 and 「有没得蚜虫」 ask about it.
+DENIED = r"(?<!是)不是{0}|(?<!像)不像{0}|(?<!有)(没得|莫得){0}"
 MIN_GRAVE_SIGNS = 2  # signs a text must share with a grave-disease article that it does not name
 
 # Answer only at or above this confidence (see Searcher.confidence); chosen from the precision–coverage
@@ -246,7 +248,11 @@ class Searcher:
             return Result(hits, False, "subject_mismatch", confidence)  # a sow article for any pig
         head = self._head[top.id]
         named = tk.entities(list(head))
-        if any(not self._found(w, head) or self._names_another(w, named) for w in tk.entities(words)):
+        folded = fold(text)
+        denied = {w for w in tk.entities(words) if re.search(DENIED.format(re.escape(w)), folded)}
+        if any(self._found(w, head) for w in denied):
+            return Result(hits, False, "topic_mismatch", confidence)  # 「不是霜霉病」: not the downy-mildew article
+        if any(not self._found(w, head) or self._names_another(w, named) for w in tk.entities(words) - denied):
             return Result(hits, False, "topic_mismatch", confidence)  # 晚疫病 asked, the article is about 早疫病
         if self._unshown_sign(text, top):
             return Result(hits, False, "sign_unshown", confidence)  # hollow potatoes, a potato-harvest article

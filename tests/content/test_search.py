@@ -255,3 +255,19 @@ def test_dialect_fillers_weigh_nothing(searcher: Searcher) -> None:
     words = searcher.tokenizer.words("柑橘么样剪 虫子老鼻子了 家人们 求助 在线等")
     assert "样" not in words and "老鼻子" not in words and "求助" not in words and "家人们" not in words
     assert "柑橘" in words and "剪" in words
+
+
+def test_a_pest_the_villager_says_it_is_not_does_not_count_as_named(searcher: Searcher) -> None:
+    # 「不是蚜虫」: not the aphid article, and no refusal of the others for want of aphids.
+    negated = searcher.search("桃树新叶子皱起鼓泡 发红发厚 不是蚜虫 翻过来没有虫")
+    assert not (negated.answered and negated.best is not None and negated.best.ref == "peach-aphid")
+    pear = searcher.search("梨树叶子发黑 不是蚜虫")
+    assert pear.reason != "topic_mismatch" or (pear.best is not None and "蚜" in pear.best.title)
+    # 「是不是黄龙病」 asks about it; it denies nothing.
+    asked = searcher.search("橘子叶子黄一块绿一块 果子红鼻子 是不是黄龙病")
+    assert asked.best is not None and asked.best.ref == "citrus-huanglongbing" and asked.reason != "topic_mismatch"
+
+
+def test_the_disease_the_villager_says_it_is_not_is_not_sent(searcher: Searcher) -> None:
+    result = searcher.search("黄瓜叶子有斑 不是霜霉病")
+    assert not (result.answered and result.best is not None and result.best.ref == "veg-cucumber-downy-mildew")
