@@ -238,7 +238,7 @@ class Searcher:
         asked_crops = self.crops_asked(words)
         ranked, reordered = self.by_meaning_first(text, ranked)
         if not reordered:
-            ranked, reordered = self.by_signs_first(text, ranked)
+            ranked = self.by_signs_first(text, ranked)
         hits = tuple(Hit(i, self.entries[i].ref, self.entries[i].title, round(s, 4)) for i, s in ranked[:limit])
         top = self.entries[ranked[0][0]]
         confidence = self.confidence(words, asked_crops, ranked)
@@ -349,20 +349,20 @@ class Searcher:
         moved = Ranking(zip(order, (score for _, score in ranked), strict=True), ranked.by_sound, ranked.rescued)
         return moved, True
 
-    def by_signs_first(self, text: str, ranked: Ranking) -> tuple[Ranking, bool]:
+    def by_signs_first(self, text: str, ranked: Ranking) -> Ranking:
         """When the first article never mentions a sign the question says (「天麻挖出来烂了」: the harvest
         article) and a sibling among the best few (same crops, near in score) mentions every one (天麻 rot),
-        the sibling goes first; the scores stay in order. Also says if it moved: the sign settled the toss."""
+        the sibling goes first; the scores stay in order, so a near tie is still no answer."""
         if len(ranked) < 2 or not self._unshown_sign(text, self.entries[ranked[0][0]]):
-            return ranked, False
+            return ranked
         first_id, first = ranked[0]
         crops = set(self.entries[first_id].crops)
         for key, score in ranked[1:SIBLINGS]:
             entry = self.entries[key]
             if score >= first * SIBLING_SHARE and set(entry.crops) == crops and not self._unshown_sign(text, entry):
                 order = [key, *(k for k, _ in ranked if k != key)]
-                return Ranking(zip(order, (s for _, s in ranked), strict=True), ranked.by_sound, ranked.rescued), False
-        return ranked, False
+                return Ranking(zip(order, (s for _, s in ranked), strict=True), ranked.by_sound, ranked.rescued)
+        return ranked
 
     def by_meaning(self, text: str, key: int) -> tuple[float, float] | None:
         """Whether article `key` is also the closest in meaning to the text (1.0 or 0.0), and by how much
