@@ -116,6 +116,11 @@ class Ranking(list[tuple[int, float]]):
         self.by_sound = by_sound
         self.rescued = rescued
 
+    def first(self, key: int) -> Ranking:
+        """Article `key` moved to the first place; the scores stay in order (the first keeps the first score)."""
+        order = [key, *(k for k, _ in self if k != key)]
+        return Ranking(zip(order, (score for _, score in self), strict=True), self.by_sound, self.rescued)
+
 
 class Searcher:
     """Holds the tokenizer, the index and the entries it was built from; swap-in rebuilds."""
@@ -345,9 +350,7 @@ class Searcher:
             return ranked, sims[best] - sims[runner_up] >= SIBLING_MARGIN
         if first_id not in sims or sims[best] - sims[first_id] < SIBLING_MARGIN:
             return ranked, False
-        order = [best, *(key for key, _ in ranked if key != best)]
-        moved = Ranking(zip(order, (score for _, score in ranked), strict=True), ranked.by_sound, ranked.rescued)
-        return moved, True
+        return ranked.first(best), True
 
     def by_signs_first(self, text: str, ranked: Ranking) -> Ranking:
         """When the first article never mentions a sign the question says (「天麻挖出来烂了」: the harvest
@@ -360,8 +363,7 @@ class Searcher:
         for key, score in ranked[1:SIBLINGS]:
             entry = self.entries[key]
             if score >= first * SIBLING_SHARE and set(entry.crops) == crops and not self._unshown_sign(text, entry):
-                order = [key, *(k for k, _ in ranked if k != key)]
-                return Ranking(zip(order, (s for _, s in ranked), strict=True), ranked.by_sound, ranked.rescued)
+                return ranked.first(key)
         return ranked
 
     def by_meaning(self, text: str, key: int) -> tuple[float, float] | None:
