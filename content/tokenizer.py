@@ -37,6 +37,8 @@ DIGIT = re.compile(r"[0-9]")
 UNITS = frozenset("年月日天时分秒周岁代次个只头株粒穗叶片亩斤克吨米升度倍元万亿千百%℃")  # 2019年 is no name
 # What the shared tokenizer's cuts of article fields are remembered in, for the next process (one file a user).
 MEMO_FILE = Path(tempfile.gettempdir()) / f"nongbot-terms-{getattr(os, 'getuid', lambda: 0)()}.marshal"
+HEARD_MAX = 4  # pieces a name typed by sound may span (米/猴/桃 for 猕猴桃)
+RARE = 10  # jieba's count below which a whole word may still be a slip (甘子 for 柑子; 秆子 is a word)
 MEMO_LIMIT = 8000  # cuts kept (the bundled knowledge base needs 2,430: six fields of 405 articles)
 log = logging.getLogger("nongbot.search")
 # ("t" for terms or "s" for sounds, the text) -> what it cut to.
@@ -129,11 +131,42 @@ class Tokenizer:
         _load_jieba(self._jieba)
         # A file object, not a path: jieba never closes a path it opens (ResourceWarning).
         self._jieba.load_userdict(io.BytesIO("\n".join(entries).encode("utf-8")))
+        # Crops, pests and diseases: the names a slip must not lose (not every dialect word: 再剪 is no 再见).
+        self._heard = _by_sound([*self.vocab.crops, *(a for a, std in self.vocab.aliases.items() if std in self.vocab.crops),
+                                 *(w for w, tag in self.tags.items() if tag in ("dis", "pest"))], self.vocab.canonical)
+
+    def _as_heard(self, pieces: list[str]) -> list[str]:
+        """Names typed by sound joined again and spelled right: 米/猴/桃 → 猕猴桃, 甘子 → 柑子, 红/知/珠 → 红蜘蛛.
+        Only where jieba found no word (three single characters or more, or one word it has barely seen:
+        two common characters, 买苗, are too often meant) and the slip keeps a character of the name; a
+        sound two names share is never guessed."""
+        out: list[str] = []
+        i = 0
+        while i < len(pieces):
+            for end in range(min(len(pieces), i + HEARD_MAX), i, -1):
+                run = pieces[i:end]
+                typed = "".join(run)
+                if not (2 <= len(typed) <= 5 and CJK_RUN.fullmatch(typed)):
+                    continue
+                if not ((len(run) > 2 and all(len(p) == 1 for p in run))
+                        or (len(run) == 1 and self._jieba.FREQ.get(typed, 0) < RARE)):
+                    continue
+                name = self._heard.get(" ".join(_sound(c) for c in typed))
+                if len(run) == 1 and name is not None and self.vocab.crop(name) is None:
+                    continue  # 老树 is an old tree, not 老鼠: a whole word is only ever a crop's slip
+                if name is not None and name != typed and set(name) & set(typed):
+                    out.append(name)
+                    i = end
+                    break
+            else:
+                out.append(pieces[i])
+                i += 1
+        return out
 
     def _pieces(self, text: str) -> list[str]:
         """jieba's cut of the folded text (traditional → simplified, full-width → half-width, lower case
         first); white space stays as one " " piece: it separates words and keywords."""
-        return [raw.strip() or " " for raw in self._jieba.lcut(fold(text), HMM=False)]
+        return self._as_heard([raw.strip() or " " for raw in self._jieba.lcut(fold(text), HMM=False)])
 
     def words(self, text: str) -> list[str]:
         """Standard-name words of `text`, stop words and punctuation removed."""
@@ -141,9 +174,9 @@ class Tokenizer:
 
     def _words(self, pieces: list[str]) -> list[str]:
         out: list[str] = []
-        for word in pieces:
-            if not KEEP.match(word):
-                continue
+        for n, word in enumerate(pieces):
+            if not KEEP.match(word) or (word == "子" and n and self.vocab.crop(pieces[n - 1])):
+                continue  # 猪娃子, 羊羔子: the 子 only makes the animal small
             out.extend(std for std in self.vocab.canonical(word).split() if std not in self.stop)
         return out
 
@@ -261,6 +294,19 @@ class Tokenizer:
     def entities(self, words: list[str]) -> set[str]:
         """The disease, pest and product names among `words` (used to refuse mismatched answers)."""
         return {w for w in words if self.tags.get(w) in ("dis", "pest")}
+
+
+def _by_sound(names: list[str], canonical: Callable[[str], str]) -> dict[str, str]:
+    """Each name of two to five Chinese characters by its toneless pinyin; a sound that names two different
+    things is left out (猕猴桃 and its alias 迷猴桃 sound alike and name one)."""
+    heard: dict[str, str] = {}
+    shared_sound: set[str] = set()
+    for name in names:
+        if 2 <= len(name) <= 5 and CJK_RUN.fullmatch(name):
+            key = " ".join(_sound(c) for c in name)
+            if canonical(heard.setdefault(key, name)) != canonical(name):
+                shared_sound.add(key)
+    return {k: v for k, v in heard.items() if k not in shared_sound}
 
 
 @functools.cache
