@@ -225,6 +225,20 @@ def test_common_slips_in_crop_names_name_the_crop(searcher: Searcher, text: str)
 
 
 
+def test_names_typed_by_sound_are_spelled_right(searcher: Searcher) -> None:
+    words = searcher.tokenizer.words
+    assert "猕猴桃" in words("米猴桃冬天咋剪")  # jieba: 米/猴/桃
+    assert "柑橘" in words("甘子皮发黑")  # 甘子: a word jieba has barely seen
+    assert "红蜘蛛" in words("叶子背面有红知珠")
+    # Real words and two common characters stay as typed: 老树 is an old tree, 买苗 buys seedlings.
+    assert "老鼠" not in words("老树不结果") and "小麦" not in words("买苗栽")
+    assert "柑橘" not in words("苞谷秆子还青的")  # 秆子 is a word: no 柑子
+
+
+def test_the_small_of_an_animal_and_voice_fillers_weigh_nothing(searcher: Searcher) -> None:
+    assert searcher.tokenizer.words("羊羔子拉稀 就是说是么回事 打么事药") == ["山羊", "腹泻", "打", "药"]
+
+
 def test_the_share_of_an_articles_own_phrasing_a_question_says(searcher: Searcher) -> None:
     # 头回, 自己弄, 怕发炎 are the villager's own; 「小公猪多大阉最好」 is one of the castration article's questions.
     castration = next(e for e in searcher.entries.values() if e.ref == "pig-piglet-castration")
