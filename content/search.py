@@ -37,7 +37,7 @@ SIGNS: dict[str, dict[str, list[str]]] = _SIGNS_FILE["signs"]
 # Grave diseases (鸭瘟, 黄龙病 …) by the name an article's title uses → every name a villager may say.
 GRAVE: dict[str, list[str]] = _SIGNS_FILE["grave"]
 # 「不是蚜虫」 denies a pest or disease; 「是不是蚜虫」, 「像不像」 and 「有没得蚜虫」 ask about it.
-DENIED = r"(?<!是)不是{0}|(?<!像)不像{0}|(?<!有)(没得|莫得){0}"
+DENIED = r"(?<!是)不是{0}|(?<!像)不像{0}|(?<!有)(没得|莫得){0}|(跟|和|与){0}不一样"
 MIN_GRAVE_SIGNS = 2  # signs a text must share with a grave-disease article that it does not name
 
 # Answer only at or above this confidence (see Searcher.confidence); chosen from the precision–coverage

@@ -285,3 +285,14 @@ def test_a_pest_the_villager_says_it_is_not_does_not_count_as_named(searcher: Se
 def test_the_disease_the_villager_says_it_is_not_is_not_sent(searcher: Searcher) -> None:
     result = searcher.search("黄瓜叶子有斑 不是霜霉病")
     assert not (result.answered and result.best is not None and result.best.ref == "veg-cucumber-downy-mildew")
+
+
+def test_a_disease_said_to_be_unlike_the_one_asked_is_not_sent(searcher: Searcher) -> None:
+    result = searcher.search("麦子白穗 茎基部黑了 跟纹枯病不一样")
+    assert not (result.answered and result.best is not None and "纹枯" in result.best.title)
+
+
+def test_a_cow_that_calved_is_a_cow(searcher: Searcher) -> None:
+    cow = next(e for e in searcher.entries.values() if e.ref == "cattle-retained-placenta")
+    assert searcher._subject_said("牛下了犊子 衣胞还没下来", cow)
+    assert not searcher._subject_said("牛衣胞还没下来", cow)
