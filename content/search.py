@@ -491,22 +491,23 @@ class Searcher:
     def _unshown_sign(self, text: str, entry: Entry) -> str:
         """The first sign the question names (content/dict/signs.toml) that the article never mentions, or "":
         an article that never says 空 does not answer "洋芋切开中间是空的"."""
-        folded, article = fold(text), self._text.get(entry.id, "")
-        for sign, forms in SIGNS.items():
-            if any(w in folded for w in forms["said"]) and not any(w in article for w in forms["shown"]):
-                return sign
-        return ""
+        article = self._text.get(entry.id, "")
+        return next((sign for sign in self._said_signs(text)
+                     if not any(w in article for w in SIGNS[sign]["shown"])), "")
 
     def _said_signs(self, text: str) -> list[str]:
+        """The signs the text names, not those it denies: 「不是虫咬的」 says no insect."""
         folded = fold(text)
-        return [sign for sign, forms in SIGNS.items() if any(w in folded for w in forms["said"])]
+        return [sign for sign, forms in SIGNS.items()
+                if any(w in folded and not re.search(DENIED.format(re.escape(w)), folded) for w in forms["said"])]
 
     def _guessed_grave(self, text: str, entry: Entry) -> bool:
         """The article diagnoses a grave disease the text does not name, from fewer than MIN_GRAVE_SIGNS of
         the signs it describes. A text that says no sign at all (禽流感疫苗要打不) is not a diagnosis."""
         names = [name for disease, names in GRAVE.items() if disease in entry.title for name in names]
-        if not names:
-            return False
+        head = self._head[entry.id]
+        if not names or any(self._found(w, head) for w in self.tokenizer.entities(self.tokenizer.words(text))):
+            return False  # 「是木虱吗」: the pest the article is headed with (柑橘木虱，传黄龙病) named, no guess
         folded = fold(text)
         said = self._said_signs(text)
         return bool(said) and not any(name in folded for name in names) and len(said) < MIN_GRAVE_SIGNS

@@ -296,3 +296,13 @@ def test_a_cow_that_calved_is_a_cow(searcher: Searcher) -> None:
     cow = next(e for e in searcher.entries.values() if e.ref == "cattle-retained-placenta")
     assert searcher._subject_said("牛下了犊子 衣胞还没下来", cow)
     assert not searcher._subject_said("牛衣胞还没下来", cow)
+
+
+def test_a_sign_the_villager_denies_is_not_said(searcher: Searcher) -> None:
+    assert "有虫" in searcher._said_signs("番茄屁股黑了一块 有虫眼")
+    assert "有虫" not in searcher._said_signs("番茄屁股黑了一块 凹进去 不是虫咬的")
+
+
+def test_naming_the_pest_an_article_is_headed_with_is_no_guess_at_the_grave_disease(searcher: Searcher) -> None:
+    psyllid = next(e for e in searcher.entries.values() if e.ref == "citrus-psyllid")
+    assert not searcher._guessed_grave("橘子嫩梢上有小虫 屁股翘起来 是木虱吗", psyllid)
