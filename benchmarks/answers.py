@@ -55,8 +55,8 @@ SETS = {"tuning": DATA / "answers_tuning.jsonl", "heldout": DATA / "answers_held
         "tuning-l": DATA / "answers_tuning_l.jsonl", "tuning-m": DATA / "answers_tuning_m.jsonl",
         "tuning-n": DATA / "answers_tuning_n.jsonl",
         # Stop 29's blind writers: four more in the same mix, and two more new-topics sets (topic labels only).
-        **{f"tuning-{x}": DATA / f"answers_tuning_{x}.jsonl" for x in "opqr"},
-        **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in "st"}}
+        **{f"tuning-{x}": DATA / f"answers_tuning_{x}.jsonl" for x in "opqruvwx"},
+        **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in "styz"}}
 GROUPS = {"both": ("tuning", "heldout"), "new": ("new-tuning", "new-heldout"), "b": ("tuning-b", "heldout-b"),
           "all": tuple(SETS)}
 TUNING = tuple(name for name in SETS if "heldout" not in name)  # the only sets --fit may learn from
