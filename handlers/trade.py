@@ -28,7 +28,7 @@ STOP_WORDS = ("算了", "不发了", "不卖了", "不买了", "不要了", "不
 OPEN_PRICE = ("面议", "不定", "不定价", "价格面议", "再说", "商量", "跳过", "不知道")
 # A post written as a command: starts with a side word and names goods, and is not a question.
 STARTS = ("卖", "出售", "收", "收购", "求购", "买")
-QUESTION = re.compile(r"咋|怎么|什么|啥|如何|为什么|哪种|多少钱|几块|行情|价格多少|要不要|得行不|合适")
+QUESTION = re.compile(r"咋|怎么|什么|啥|如何|为什么|哪种|多少钱|几块|行情|价格多少|要不要|得行不|合适|么样|么事")
 DONE = re.compile(r"^(卖|收|买)(了|的|回|来)")  # 买了50只小鸡 … / 买的种子 …: what was bought is the question's setting
 MAX_RETRIES = 2
 

@@ -306,3 +306,14 @@ def test_a_sign_the_villager_denies_is_not_said(searcher: Searcher) -> None:
 def test_naming_the_pest_an_article_is_headed_with_is_no_guess_at_the_grave_disease(searcher: Searcher) -> None:
     psyllid = next(e for e in searcher.entries.values() if e.ref == "citrus-psyllid")
     assert not searcher._guessed_grave("橘子嫩梢上有小虫 屁股翘起来 是木虱吗", psyllid)
+
+
+def test_wen_for_the_plague_names_the_plague(searcher: Searcher) -> None:
+    # 温 and 瘟 sound alike (wen): a keyboard's first choice for 猪瘟 is 猪温.
+    words = searcher.tokenizer.words
+    assert "非洲猪瘟" in words("隔壁村说是非洲猪温") and "新城疫" in words("鸡温疫苗")
+    assert words("大棚温度高") == ["大棚", "温度", "高"]
+
+
+def test_a_size_like_an_egg_is_no_chicken(searcher: Searcher) -> None:
+    assert "鸡" not in searcher.crops_asked(searcher.tokenizer.words("茄子长到鸡蛋大就不长了"))
