@@ -37,6 +37,8 @@ SIGNS: dict[str, dict[str, list[str]]] = _SIGNS_FILE["signs"]
 # Grave diseases (鸭瘟, 黄龙病 …) by the name an article's title uses → every name a villager may say.
 GRAVE: dict[str, list[str]] = _SIGNS_FILE["grave"]
 # 「不是蚜虫」 denies a pest or disease; 「是不是蚜虫」, 「像不像」 and 「有没得蚜虫」 ask about it.
+# A sign denied a character or two on (不是烂软的 denies 软的): a sign is a description, not a name.
+SIGN_DENIED = r"(?<!是)不是[^\s,，。]{{0,2}}{0}|(?<!像)不像{0}|(?<!有)(没得|莫得){0}"
 DENIED = r"(?<!是)不是{0}|(?<!像)不像{0}|(?<!有)(没得|莫得){0}|(跟|和|与){0}不一样"
 MIN_GRAVE_SIGNS = 2  # signs a text must share with a grave-disease article that it does not name
 
@@ -499,7 +501,7 @@ class Searcher:
         """The signs the text names, not those it denies: 「不是虫咬的」 says no insect."""
         folded = fold(text)
         return [sign for sign, forms in SIGNS.items()
-                if any(w in folded and not re.search(DENIED.format(re.escape(w)), folded) for w in forms["said"])]
+                if any(w in folded and not re.search(SIGN_DENIED.format(re.escape(w)), folded) for w in forms["said"])]
 
     def _guessed_grave(self, text: str, entry: Entry) -> bool:
         """The article diagnoses a grave disease the text does not name, from fewer than MIN_GRAVE_SIGNS of

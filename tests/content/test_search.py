@@ -317,3 +317,8 @@ def test_wen_for_the_plague_names_the_plague(searcher: Searcher) -> None:
 
 def test_a_size_like_an_egg_is_no_chicken(searcher: Searcher) -> None:
     assert "鸡" not in searcher.crops_asked(searcher.tokenizer.words("茄子长到鸡蛋大就不长了"))
+
+
+def test_a_sign_denied_a_character_on_is_not_said(searcher: Searcher) -> None:
+    assert "发软" not in searcher._said_signs("番茄屁股上一块黑 凹下去干硬 不是烂软的")
+    assert "发软" in searcher._said_signs("番茄屁股上一块黑 是不是烂软的")
