@@ -56,7 +56,10 @@ SETS = {"tuning": DATA / "answers_tuning.jsonl", "heldout": DATA / "answers_held
         "tuning-n": DATA / "answers_tuning_n.jsonl",
         # Stop 29's blind writers: four more in the same mix, and two more new-topics sets (topic labels only).
         **{f"tuning-{x}": DATA / f"answers_tuning_{x}.jsonl" for x in "opqruvwx"},
-        **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in "styz"}}
+        **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in "styz"},
+        # Stop 29's third round.
+        **{f"tuning-{x}": DATA / f"answers_tuning_{x}.jsonl" for x in ("aa", "ab", "ac", "ad")},
+        **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in ("ae", "af")}}
 GROUPS = {"both": ("tuning", "heldout"), "new": ("new-tuning", "new-heldout"), "b": ("tuning-b", "heldout-b"),
           "all": tuple(SETS)}
 TUNING = tuple(name for name in SETS if "heldout" not in name)  # the only sets --fit may learn from
