@@ -38,7 +38,7 @@ SIGNS: dict[str, dict[str, list[str]]] = _SIGNS_FILE["signs"]
 GRAVE: dict[str, list[str]] = _SIGNS_FILE["grave"]
 # 「不是蚜虫」 denies a pest or disease; 「是不是蚜虫」, 「像不像」 and 「有没得蚜虫」 ask about it.
 # A sign denied a character or two on (不是烂软的 denies 软的): a sign is a description, not a name.
-SIGN_DENIED = r"(?<!是)不是[^\s,，。]{{0,2}}{0}|(?<!像)不像{0}|(?<!有)(没得|莫得){0}"
+SIGN_DENIED = r"(?<!是)不是[^\s,，。]{{0,2}}{0}|(?<!像)不像{0}|(?<!有)(没得|莫得){0}|(?<![是有])(不|没|冇){0}"
 DENIED = r"(?<!是)不是{0}|(?<!像)不像{0}|(?<!有)(没得|莫得){0}|(跟|和|与){0}不一样"
 MIN_GRAVE_SIGNS = 2  # signs a text must share with a grave-disease article that it does not name
 

@@ -322,3 +322,9 @@ def test_a_size_like_an_egg_is_no_chicken(searcher: Searcher) -> None:
 def test_a_sign_denied_a_character_on_is_not_said(searcher: Searcher) -> None:
     assert "发软" not in searcher._said_signs("番茄屁股上一块黑 凹下去干硬 不是烂软的")
     assert "发软" in searcher._said_signs("番茄屁股上一块黑 是不是烂软的")
+
+
+def test_a_sign_said_with_not_before_it_is_denied(searcher: Searcher) -> None:
+    assert "发臭" not in searcher._said_signs("西红柿屁股黑了一块 不臭")
+    assert "发臭" in searcher._said_signs("白菜心烂了 臭得很")
+    assert "冻" not in searcher._said_signs("草莓果子上一层白霜") and "冻" in searcher._said_signs("昨晚打霜了")
