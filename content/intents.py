@@ -39,8 +39,9 @@ class _Rule:
 
 
 def form(text: str) -> str:
-    """The folded text without punctuation, symbols (emoji) and spaces: what the rules look at."""
-    return "".join(ch for ch in fold(text) if unicodedata.category(ch)[0] not in "PSZC")
+    """The folded text without punctuation, symbols (emoji) and spaces: what the rules look at. 冇 is read
+    as 没 (冇得 is 没得 in Hubei and Sichuan), so every 没得 form also reads the dialect's."""
+    return "".join(ch for ch in fold(text) if unicodedata.category(ch)[0] not in "PSZC").replace("冇", "没")
 
 
 def _first(text: str, words: tuple[str, ...]) -> str:
@@ -125,7 +126,7 @@ def _without(text: str, words: tuple[str, ...]) -> str:
 
 
 def _longest_first(words: object) -> tuple[str, ...]:
-    return tuple(sorted({fold(str(w)) for w in words if str(w)}, key=len, reverse=True))  # type: ignore[attr-defined]
+    return tuple(sorted({fold(str(w)).replace("冇", "没") for w in words if str(w)}, key=len, reverse=True))  # type: ignore[attr-defined]
 
 
 def _made_of(text: str, cues: tuple[str, ...], filler: tuple[str, ...]) -> str:
