@@ -59,7 +59,10 @@ SETS = {"tuning": DATA / "answers_tuning.jsonl", "heldout": DATA / "answers_held
         **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in "styz"},
         # Stop 29's third round.
         **{f"tuning-{x}": DATA / f"answers_tuning_{x}.jsonl" for x in ("aa", "ab", "ac", "ad")},
-        **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in ("ae", "af")}}
+        **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in ("ae", "af")},
+        # Stop 29's fourth round: the fresh measure of everything fixed before it.
+        **{f"tuning-{x}": DATA / f"answers_tuning_{x}.jsonl" for x in ("ag", "ah", "ai", "aj")},
+        **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in ("ak", "al")}}
 GROUPS = {"both": ("tuning", "heldout"), "new": ("new-tuning", "new-heldout"), "b": ("tuning-b", "heldout-b"),
           "all": tuple(SETS)}
 TUNING = tuple(name for name in SETS if "heldout" not in name)  # the only sets --fit may learn from
