@@ -328,3 +328,10 @@ def test_a_sign_said_with_not_before_it_is_denied(searcher: Searcher) -> None:
     assert "发臭" not in searcher._said_signs("西红柿屁股黑了一块 不臭")
     assert "发臭" in searcher._said_signs("白菜心烂了 臭得很")
     assert "冻" not in searcher._said_signs("草莓果子上一层白霜") and "冻" in searcher._said_signs("昨晚打霜了")
+
+
+def test_a_sunken_spot_needs_an_article_that_says_it(searcher: Searcher) -> None:
+    ids = {e.ref: e for e in searcher.entries.values()}
+    text = "猕猴桃摘下来放几天 一头变软 剥开皮下一块凹下去发白"
+    assert searcher._unshown_sign(text, ids["kiwi-storage"]) == "凹陷"
+    assert searcher._unshown_sign(text, ids["kiwi-fruit-soft-rot"]) == ""
