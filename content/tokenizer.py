@@ -131,9 +131,24 @@ class Tokenizer:
         _load_jieba(self._jieba)
         # A file object, not a path: jieba never closes a path it opens (ResourceWarning).
         self._jieba.load_userdict(io.BytesIO("\n".join(entries).encode("utf-8")))
-        # Crops, pests and diseases: the names a slip must not lose (not every dialect word: 再剪 is no 再见).
-        self._heard = _by_sound([*self.vocab.crops, *(a for a, std in self.vocab.aliases.items() if std in self.vocab.crops),
-                                 *(w for w, tag in self.tags.items() if tag in ("dis", "pest"))], self.vocab.canonical)
+        # Crops, pests and diseases: the names a slip must not lose (not every dialect word: 再剪 is no 再见),
+        # by each of their characters. Nothing is sounded out here: pypinyin loads only when a text needs it.
+        self._names_by_char: dict[str, list[str]] = {}
+        for name in {*self.vocab.crops, *(a for a, std in self.vocab.aliases.items() if std in self.vocab.crops),
+                     *(w for w, tag in self.tags.items() if tag in ("dis", "pest"))}:
+            if 2 <= len(name) <= 5 and CJK_RUN.fullmatch(name):
+                for char in set(name):
+                    self._names_by_char.setdefault(char, []).append(name)
+
+    def _heard_as(self, typed: str) -> str | None:
+        """The one name (by its standard form) that sounds like `typed` and keeps a character of it: 米猴桃 →
+        猕猴桃. None when none does, or when names of two different things do."""
+        near = {n for c in set(typed) for n in self._names_by_char.get(c, ()) if len(n) == len(typed) and n != typed}
+        if not near:
+            return None
+        sound = [_sound(c) for c in typed]
+        alike = sorted(n for n in near if [_sound(c) for c in n] == sound)
+        return alike[0] if alike and len({self.vocab.canonical(n) for n in alike}) == 1 else None
 
     def _as_heard(self, pieces: list[str]) -> list[str]:
         """Names typed by sound joined again and spelled right: 米/猴/桃 → 猕猴桃, 甘子 → 柑子, 红/知/珠 → 红蜘蛛.
@@ -151,10 +166,10 @@ class Tokenizer:
                 if not ((len(run) > 2 and all(len(p) == 1 for p in run))
                         or (len(run) == 1 and self._jieba.FREQ.get(typed, 0) < RARE)):
                     continue
-                name = self._heard.get(" ".join(_sound(c) for c in typed))
+                name = self._heard_as(typed)
                 if len(run) == 1 and name is not None and self.vocab.crop(name) is None:
                     continue  # 老树 is an old tree, not 老鼠: a whole word is only ever a crop's slip
-                if name is not None and name != typed and set(name) & set(typed):
+                if name is not None:
                     out.append(name)
                     i = end
                     break
@@ -294,19 +309,6 @@ class Tokenizer:
     def entities(self, words: list[str]) -> set[str]:
         """The disease, pest and product names among `words` (used to refuse mismatched answers)."""
         return {w for w in words if self.tags.get(w) in ("dis", "pest")}
-
-
-def _by_sound(names: list[str], canonical: Callable[[str], str]) -> dict[str, str]:
-    """Each name of two to five Chinese characters by its toneless pinyin; a sound that names two different
-    things is left out (猕猴桃 and its alias 迷猴桃 sound alike and name one)."""
-    heard: dict[str, str] = {}
-    shared_sound: set[str] = set()
-    for name in names:
-        if 2 <= len(name) <= 5 and CJK_RUN.fullmatch(name):
-            key = " ".join(_sound(c) for c in name)
-            if canonical(heard.setdefault(key, name)) != canonical(name):
-                shared_sound.add(key)
-    return {k: v for k, v in heard.items() if k not in shared_sound}
 
 
 @functools.cache
