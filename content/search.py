@@ -213,8 +213,8 @@ class Searcher:
         first pass is weak, a second pass adds the question's pinyin pairs (typos, homophones: 洋玉 for
         洋芋); the returned Ranking says so (`by_sound`) and which articles that pass moved up (`rescued`)."""
         tk = self.tokenizer
-        words = tk.words(text)
-        terms = tk.terms(text)
+        words = tk.words(text, heard=True)
+        terms = tk.terms(text, heard=True)
         if not terms:
             return words, Ranking()
         ranked = Ranking(self.index.search(terms, limit=limit))
@@ -508,7 +508,7 @@ class Searcher:
         the signs it describes. A text that says no sign at all (禽流感疫苗要打不) is not a diagnosis."""
         names = [name for disease, names in GRAVE.items() if disease in entry.title for name in names]
         head = self._head[entry.id]
-        if not names or any(self._found(w, head) for w in self.tokenizer.entities(self.tokenizer.words(text))):
+        if not names or any(self._found(w, head) for w in self.tokenizer.entities(self.tokenizer.words(text, heard=True))):
             return False  # 「是木虱吗」: the pest the article is headed with (柑橘木虱，传黄龙病) named, no guess
         folded = fold(text)
         said = self._said_signs(text)
@@ -518,7 +518,7 @@ class Searcher:
         """Ids of ranked articles worth offering as "相近的资料": about the crop asked (or general) and
         about part of the problem — never honey harvest for a tree question."""
         tk = self.tokenizer
-        words = tk.words(text)
+        words = tk.words(text, heard=True)
         asked = self.crops_asked(words)
         near = []
         for hit in result.hits:

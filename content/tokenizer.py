@@ -133,21 +133,21 @@ class Tokenizer:
         self._jieba.load_userdict(io.BytesIO("\n".join(entries).encode("utf-8")))
         # Crops, pests and diseases: the names a slip must not lose (not every dialect word: 再剪 is no 再见),
         # by each of their characters. Nothing is sounded out here: pypinyin loads only when a text needs it.
-        self._names_by_char: dict[str, list[str]] = {}
-        for name in {*self.vocab.crops, *(a for a, std in self.vocab.aliases.items() if std in self.vocab.crops),
-                     *(w for w, tag in self.tags.items() if tag in ("dis", "pest"))}:
+        self._names_by_char: dict[tuple[int, str], list[str]] = {}  # (length, a character) -> names
+        for name in sorted({*self.vocab.crops, *(a for a, std in self.vocab.aliases.items() if std in self.vocab.crops),
+                            *(w for w, tag in self.tags.items() if tag in ("dis", "pest"))}):
             if 2 <= len(name) <= 5 and CJK_RUN.fullmatch(name):
                 for char in set(name):
-                    self._names_by_char.setdefault(char, []).append(name)
+                    self._names_by_char.setdefault((len(name), char), []).append(name)
 
     def _heard_as(self, typed: str) -> str | None:
         """The one name (by its standard form) that sounds like `typed` and keeps a character of it: 米猴桃 →
         猕猴桃. None when none does, or when names of two different things do."""
-        near = {n for c in set(typed) for n in self._names_by_char.get(c, ()) if len(n) == len(typed) and n != typed}
+        near = [n for c in set(typed) for n in self._names_by_char.get((len(typed), c), ()) if n != typed]
         if not near:
             return None
         sound = [_sound(c) for c in typed]
-        alike = sorted(n for n in near if [_sound(c) for c in n] == sound)
+        alike = sorted({n for n in near if [_sound(c) for c in n] == sound})
         return alike[0] if alike and len({self.vocab.canonical(n) for n in alike}) == 1 else None
 
     def _as_heard(self, pieces: list[str]) -> list[str]:
@@ -156,36 +156,40 @@ class Tokenizer:
         two common characters, 买苗, are too often meant) and the slip keeps a character of the name; a
         sound two names share is never guessed."""
         out: list[str] = []
-        i = 0
-        while i < len(pieces):
-            for end in range(min(len(pieces), i + HEARD_MAX), i, -1):
-                run = pieces[i:end]
-                typed = "".join(run)
-                if not (2 <= len(typed) <= 5 and CJK_RUN.fullmatch(typed)):
-                    continue
-                if not ((len(run) > 2 and all(len(p) == 1 for p in run))
-                        or (len(run) == 1 and self._jieba.FREQ.get(typed, 0) < RARE)):
-                    continue
-                name = self._heard_as(typed)
-                if len(run) == 1 and name is not None and self.vocab.crop(name) is None:
-                    continue  # 老树 is an old tree, not 老鼠: a whole word is only ever a crop's slip
+        i, n = 0, len(pieces)
+        while i < n:
+            piece = pieces[i]
+            single = len(piece) == 1 and CJK_RUN.match(piece) is not None
+            if single:  # the longest run of single characters from here, at most HEARD_MAX
+                end = i + 1
+                while end < min(n, i + HEARD_MAX) and len(pieces[end]) == 1 and CJK_RUN.match(pieces[end]):
+                    end += 1
+                name = next((found for stop in range(end, i + 2, -1)
+                             if (found := self._heard_as("".join(pieces[i:stop]))) is not None), None)
                 if name is not None:
                     out.append(name)
-                    i = end
-                    break
-            else:
-                out.append(pieces[i])
-                i += 1
+                    i += len(name)
+                    continue
+            elif 2 <= len(piece) <= 5 and self._jieba.FREQ.get(piece, 0) < RARE and CJK_RUN.fullmatch(piece):
+                name = self._heard_as(piece)
+                if name is not None and self.vocab.crop(name) is not None:  # 老树 is an old tree, not 老鼠:
+                    out.append(name)  # a whole word is only ever a crop's slip
+                    i += 1
+                    continue
+            out.append(piece)
+            i += 1
         return out
 
-    def _pieces(self, text: str) -> list[str]:
+    def _pieces(self, text: str, heard: bool = False) -> list[str]:
         """jieba's cut of the folded text (traditional → simplified, full-width → half-width, lower case
-        first); white space stays as one " " piece: it separates words and keywords."""
-        return self._as_heard([raw.strip() or " " for raw in self._jieba.lcut(fold(text), HMM=False)])
+        first); white space stays as one " " piece: it separates words and keywords. `heard`: a villager's
+        text, whose names typed by sound are spelled right (articles are written right: not worth the time)."""
+        pieces = [raw.strip() or " " for raw in self._jieba.lcut(fold(text), HMM=False)]
+        return self._as_heard(pieces) if heard else pieces
 
-    def words(self, text: str) -> list[str]:
-        """Standard-name words of `text`, stop words and punctuation removed."""
-        return self._words(self._pieces(text))
+    def words(self, text: str, heard: bool = False) -> list[str]:
+        """Standard-name words of `text`, stop words and punctuation removed (`heard`: see _pieces)."""
+        return self._words(self._pieces(text, heard))
 
     def _words(self, pieces: list[str]) -> list[str]:
         out: list[str] = []
@@ -265,12 +269,12 @@ class Tokenizer:
             return False
         return True
 
-    def terms(self, text: str) -> list[str]:
+    def terms(self, text: str, heard: bool = False) -> list[str]:
         """Words plus the character bigrams of the (dialect-mapped) text: robust to typos and odd cuts."""
-        return self._remembered("t", text, self._terms)
+        return self._terms(text, heard) if heard else self._remembered("t", text, self._terms)
 
-    def _terms(self, text: str) -> list[str]:
-        pieces = self._pieces(text)
+    def _terms(self, text: str, heard: bool = False) -> list[str]:
+        pieces = self._pieces(text, heard)
         words = self._words(pieces)
         bigrams = [
             run[i : i + 2]
