@@ -213,8 +213,7 @@ class Searcher:
         first pass is weak, a second pass adds the question's pinyin pairs (typos, homophones: 洋玉 for
         洋芋); the returned Ranking says so (`by_sound`) and which articles that pass moved up (`rescued`)."""
         tk = self.tokenizer
-        words = tk.words(text, heard=True)
-        terms = tk.terms(text, heard=True)
+        words, terms = tk.words_and_terms(text, heard=True)
         if not terms:
             return words, Ranking()
         ranked = Ranking(self.index.search(terms, limit=limit))

@@ -274,6 +274,10 @@ class Tokenizer:
         return self._terms(text, heard) if heard else self._remembered("t", text, self._terms)
 
     def _terms(self, text: str, heard: bool = False) -> list[str]:
+        return self.words_and_terms(text, heard)[1]
+
+    def words_and_terms(self, text: str, heard: bool = False) -> tuple[list[str], list[str]]:
+        """words() and terms() of a text from one cut (the question path needs both)."""
         pieces = self._pieces(text, heard)
         words = self._words(pieces)
         bigrams = [
@@ -285,7 +289,7 @@ class Tokenizer:
         joined = "".join(w for w in words if CJK_RUN.fullmatch(w))
         # Bigrams across word boundaries catch what jieba cut differently in article and question.
         across = {joined[i : i + 2] for i in range(len(joined) - 1)} - set(bigrams)
-        return words + bigrams + sorted(across) + self.names(pieces)
+        return words, words + bigrams + sorted(across) + self.names(pieces)
 
     def sounds(self, text: str, known: Callable[[str], bool] | None = None) -> list[str]:
         """Toneless pinyin syllable pairs ('yang yu', 'yu ye', …) within each stretch of words, as typed
