@@ -38,6 +38,7 @@ UNITS = frozenset("年月日天时分秒周岁代次个只头株粒穗叶片亩�
 # What the shared tokenizer's cuts of article fields are remembered in, for the next process (one file a user).
 MEMO_FILE = Path(tempfile.gettempdir()) / f"nongbot-terms-{getattr(os, 'getuid', lambda: 0)()}.marshal"
 HEARD_MAX = 4  # pieces a name typed by sound may span (米/猴/桃 for 猕猴桃)
+PARTS = frozenset("树苗叶园果花子籽秧藤根")  # the part a crop's name ends in: kept alone, it proves no slip
 RARE = 10  # jieba's count below which a whole word may still be a slip (甘子 for 柑子; 秆子 is a word)
 MEMO_LIMIT = 8000  # cuts kept (the bundled knowledge base needs 2,430: six fields of 405 articles)
 log = logging.getLogger("nongbot.search")
@@ -51,6 +52,15 @@ def _sound(char: str) -> str:
     """A character's toneless pinyin, its most common reading. Character by character, not by phrase:
     the same on both sides of a match, and thousands of times faster once seen."""
     return syllables(char)[0]
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _toned(char: str) -> str:
+    """As _sound, with the tone: two characters alike in sound and tone (板力, 板栗) are a slip far more
+    often than two that only sound alike (买苗, 麦苗)."""
+    from pypinyin import Style, lazy_pinyin
+
+    return str(lazy_pinyin(char, style=Style.TONE3, errors="default", neutral_tone_with_five=True)[0])
 
 
 def _lines(path: Path) -> list[str]:
@@ -140,14 +150,15 @@ class Tokenizer:
                 for char in set(name):
                     self._names_by_char.setdefault((len(name), char), []).append(name)
 
-    def _heard_as(self, typed: str) -> str | None:
+    def _heard_as(self, typed: str, toned: bool = False) -> str | None:
         """The one name (by its standard form) that sounds like `typed` and keeps a character of it: 米猴桃 →
-        猕猴桃. None when none does, or when names of two different things do."""
+        猕猴桃. None when none does, or when names of two different things do. `toned`: the tones too."""
         near = [n for c in set(typed) for n in self._names_by_char.get((len(typed), c), ()) if n != typed]
         if not near:
             return None
-        sound = [_sound(c) for c in typed]
-        alike = sorted({n for n in near if [_sound(c) for c in n] == sound})
+        say = _toned if toned else _sound
+        sound = [say(c) for c in typed]
+        alike = sorted({n for n in near if [say(c) for c in n] == sound})
         return alike[0] if alike and len({self.vocab.canonical(n) for n in alike}) == 1 else None
 
     def _as_heard(self, pieces: list[str]) -> list[str]:
@@ -166,6 +177,11 @@ class Tokenizer:
                     end += 1
                 name = next((found for stop in range(end, i + 2, -1)
                              if (found := self._heard_as("".join(pieces[i:stop]))) is not None), None)
+                if name is None and end > i + 1:  # two characters (板/力 for 板栗): only a crop, tones and all,
+                    typed = "".join(pieces[i : i + 2])  # keeping more of it than a part (离/树 is no 梨树)
+                    found = self._heard_as(typed, toned=True)
+                    kept = set(typed) & set(found or "")
+                    name = found if found is not None and self.vocab.crop(found) and kept - PARTS else None
                 if name is not None:
                     out.append(name)
                     i += len(name)

@@ -235,6 +235,10 @@ def test_names_typed_by_sound_are_spelled_right(searcher: Searcher) -> None:
     # Real words and two common characters stay as typed: 老树 is an old tree, 买苗 buys seedlings.
     assert "老鼠" not in words("老树不结果") and "小麦" not in words("买苗栽")
     assert "柑橘" not in words("苞谷秆子还青的")  # 秆子 is a word: no 柑子
+    # Two single characters alike in sound and tone are a crop's slip (板/力, 小/卖), unless all they
+    # keep of it is the part its name ends in: 离树 is "from the tree", 压苗 presses seedlings down.
+    assert "板栗" in words("板力打下来放几天就生霉了") and "小麦" in words("小卖穗子上好多虫")
+    assert "梨" not in words("窝子离树好远") and "鸭" not in words("能不能自己压苗")
 
 
 def test_the_small_of_an_animal_and_voice_fillers_weigh_nothing(searcher: Searcher) -> None:
