@@ -497,8 +497,9 @@ class Searcher:
                      if not any(w in article for w in SIGNS[sign]["shown"])), "")
 
     def _said_signs(self, text: str) -> list[str]:
-        """The signs the text names, not those it denies: 「不是虫咬的」 says no insect."""
-        folded = fold(text)
+        """The signs the text names, not those it denies: 「不是虫咬的」 says no insect. 肿么办 on its own
+        (online speech for 怎么办) names no swelling; 腿肿么办 (腿肿, 么办) does."""
+        folded = re.sub(r"(^|[^\u3400-\u9fff])肿么", r"\1怎么", fold(text))
         return [sign for sign, forms in SIGNS.items()
                 if any(w in folded and not re.search(SIGN_DENIED.format(re.escape(w)), folded) for w in forms["said"])]
 
