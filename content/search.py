@@ -39,7 +39,9 @@ GRAVE: dict[str, list[str]] = _SIGNS_FILE["grave"]
 # 「不是蚜虫」 denies a pest or disease; 「是不是蚜虫」, 「像不像」 and 「有没得蚜虫」 ask about it.
 # A sign denied a character or two on (不是烂软的 denies 软的): a sign is a description, not a name.
 SIGN_DENIED = r"(?<!是)不是[^\s,，。]{{0,2}}{0}|(?<!像)不像{0}|(?<!有)(没得|莫得){0}|(?<![是有])(不|没|冇){0}"
-DENIED = r"(?<!是)不是{0}|(?<!像)不像{0}|(?<!有)(没得|莫得){0}|(跟|和|与){0}不一样"
+# A name said only as what it is not (不是霜霉病), or as a vaccine already given (打过新城疫苗).
+DENIED = (r"(?<!是)不是{0}|(?<!像)不像{0}|(?<!有)(没得|莫得){0}|(跟|和|与){0}不一样"
+          r"|(打了|打过|接种过|免疫过)的?{0}(疫苗|苗)")
 MIN_GRAVE_SIGNS = 2  # signs a text must share with a grave-disease article that it does not name
 
 # Answer only at or above this confidence (see Searcher.confidence); chosen from the precision–coverage
@@ -59,6 +61,7 @@ EMBED_BATCH = 8  # articles embedded per thread hop
 SIBLINGS = 3
 QUESTIONS_KEPT = 256  # question vectors kept (a villager's 更多, the console asking again)
 SIBLING_SHARE = 0.6
+NAMED_WITHIN = 5  # how far down the article headed with a pest or disease named may be brought up from
 SIBLING_MARGIN = 0.02
 NEAR_ABOUT = 0.5  # share of the problem an article must be about to be offered as a close topic
 UNKNOWN_WEIGHT = 1.5
@@ -246,6 +249,8 @@ class Searcher:
         asked_crops = self.crops_asked(words)
         ranked, reordered = self.by_meaning_first(text, ranked)
         if not reordered:
+            ranked, reordered = self.by_names_first(words, asked_crops, ranked)
+        if not reordered:
             ranked = self.by_signs_first(text, ranked)
         hits = tuple(Hit(i, self.entries[i].ref, self.entries[i].title, round(s, 4)) for i, s in ranked[:limit])
         top = self.entries[ranked[0][0]]
@@ -260,7 +265,8 @@ class Searcher:
         denied = {w for w in tk.entities(words) if re.search(DENIED.format(re.escape(w)), folded)}
         if any(self._found(w, head) for w in denied):
             return Result(hits, False, "topic_mismatch", confidence)  # 「不是霜霉病」: not the downy-mildew article
-        if any(not self._found(w, head) or self._names_another(w, named) for w in tk.entities(words) - denied):
+        named_asked = tk.entities(words) - denied  # a rival not headed with these could not be sent: no tie
+        if any(not self._found(w, head) or self._names_another(w, named) for w in named_asked):
             return Result(hits, False, "topic_mismatch", confidence)  # 晚疫病 asked, the article is about 早疫病
         if self._unshown_sign(text, top):
             return Result(hits, False, "sign_unshown", confidence)  # hollow potatoes, a potato-harvest article
@@ -275,7 +281,12 @@ class Searcher:
         if confidence < MIN_CONFIDENCE:
             return Result(hits, False, "weak", confidence)
         lead = MIN_LEAD if self.meaning is not None else MIN_LEAD_WORDS
-        if not reordered and len(ranked) > 1 and ranked[1][1] >= ranked[0][1] * (1 - lead):
+        # The next article, or with a pest or disease named, the next that could be sent instead (headed with
+        # it, about the crop asked or none): 「柑子上好多蜗牛」 is no tie between snails and a citrus article.
+        rivals = [score for key, score in ranked[1:] if not named_asked or (
+            all(self._found(w, self._head[key]) for w in named_asked)
+            and (not asked_crops or not self.entries[key].crops or asked_crops & set(self.entries[key].crops)))]
+        if not reordered and rivals and rivals[0] >= ranked[0][1] * (1 - lead):
             return Result(hits, False, "tie", confidence)  # two articles fit equally: a coin toss is no answer
         if (not asked_crops and top.crops and self._other_crop_lead(ranked) < CROP_UNSAID_LEAD
                 and not self._named_for(words, top)):
@@ -354,6 +365,23 @@ class Searcher:
         if first_id not in sims or sims[best] - sims[first_id] < SIBLING_MARGIN:
             return ranked, False
         return ranked.first(best), True
+
+    def by_names_first(self, words: list[str], asked_crops: set[str], ranked: Ranking) -> tuple[Ranking, bool]:
+        """When the question names a pest or disease the first article is not headed with (「柑子园蜗牛多啃果皮」:
+        a citrus winter-work article) and one of the best few, near in score and about the crop asked or
+        about none, is headed with every name said (the snail article), that one goes first. The first
+        could never be sent (see search: topic_mismatch), so it is no tie either. Also says if it moved."""
+        named = self.tokenizer.entities(words)
+        if len(ranked) < 2 or not named or all(self._found(w, self._head[ranked[0][0]]) for w in named):
+            return ranked, False
+        first = ranked[0][1]
+        for key, score in ranked[1:NAMED_WITHIN]:
+            entry, head = self.entries[key], self._head[key]
+            about_crop = not entry.crops or not asked_crops or bool(asked_crops & set(entry.crops))
+            if (score >= first * SIBLING_SHARE and about_crop and all(self._found(w, head) for w in named)
+                    and not any(self._names_another(w, self.tokenizer.entities(list(head))) for w in named)):
+                return ranked.first(key), True
+        return ranked, False
 
     def by_signs_first(self, text: str, ranked: Ranking) -> Ranking:
         """When the first article never mentions a sign the question says (「天麻挖出来烂了」: the harvest
@@ -486,10 +514,12 @@ class Searcher:
         return weight * (SINGLE_CHAR if len(word) == 1 else 1.0)
 
     def _subject_said(self, text: str, entry: Entry) -> bool:
-        """The question names the life stage or sex the article's title is about, if it is about one."""
+        """The question names the life stage or sex the article's title is about, if it is about one (one of
+        them, when it names several: 「母羊、母牛乳房炎」 answers about either)."""
         folded = fold(text)
-        return all(any(w in folded and f"不是{w}" not in folded for w in said)  # "大牛拉稀 不是小牛"
-                   for subject, said in SUBJECTS.items() if subject in entry.title)
+        named = [said for subject, said in SUBJECTS.items() if subject in entry.title]
+        return not named or any(any(w in folded and f"不是{w}" not in folded for w in said)  # "大牛拉稀 不是小牛"
+                                for said in named)
 
     def _unshown_sign(self, text: str, entry: Entry) -> str:
         """The first sign the question names (content/dict/signs.toml) that the article never mentions, or "":

@@ -147,8 +147,8 @@ def test_a_negated_subject_is_not_said(searcher: Searcher) -> None:
 
 
 def test_a_crop_no_article_covers_is_not_answered_with_another_crops_article(searcher: Searcher) -> None:
-    """花椒 has no article; both 花椒 and peach trees 流胶, but the peach article does not answer for 花椒."""
-    result = searcher.search("花椒树流胶咋办")
+    """李子 has no article; both 李子 and peach trees 流胶, but the peach article does not answer for 李子."""
+    result = searcher.search("李子树流胶咋办")
     assert not result.answered and result.reason == "crop_mismatch"
 
 

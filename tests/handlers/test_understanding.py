@@ -105,8 +105,14 @@ async def test_greetings_and_thanks_get_a_friendly_line_and_no_officer(
     assert cue in reply and "没看懂" not in reply and not opened
 
 
-async def test_sichuan_pepper_gum_offers_no_honey_harvest_and_1_opens_nothing(county: web.Application) -> None:
-    handler, reply, opened = await outcome(county, "花椒树流胶咋办")
+async def test_sichuan_pepper_gum_is_answered_by_its_own_article(county: web.Application) -> None:
+    handler, _, opened = await outcome(county, "花椒树流胶咋办")
+    assert handler == "search.answer_question" and not opened
+    assert await answered_ref(county) == "sichuan-pepper-gummosis"
+
+
+async def test_a_tree_without_an_article_offers_no_honey_harvest_and_1_opens_nothing(county: web.Application) -> None:
+    handler, reply, opened = await outcome(county, "李子树流胶咋办")  # 花椒's case before it had an article
     assert handler == "search.answer_question" and len(opened) == 1
     assert "取蜜" not in reply and "蜂" not in reply
     handler, reply, _ = await outcome(county, "1")
