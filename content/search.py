@@ -260,13 +260,12 @@ class Searcher:
         if not self._subject_said(text, top):
             return Result(hits, False, "subject_mismatch", confidence)  # a sow article for any pig
         head = self._head[top.id]
-        named = tk.entities(list(head))
         folded = fold(text)
         denied = {w for w in tk.entities(words) if re.search(DENIED.format(re.escape(w)), folded)}
         if any(self._found(w, head) for w in denied):
             return Result(hits, False, "topic_mismatch", confidence)  # 「不是霜霉病」: not the downy-mildew article
         named_asked = tk.entities(words) - denied  # a rival not headed with these could not be sent: no tie
-        if any(not self._found(w, head) or self._names_another(w, named) for w in named_asked):
+        if not self._headed_with(named_asked, top.id):
             return Result(hits, False, "topic_mismatch", confidence)  # 晚疫病 asked, the article is about 早疫病
         if self._unshown_sign(text, top):
             return Result(hits, False, "sign_unshown", confidence)  # hollow potatoes, a potato-harvest article
@@ -284,7 +283,7 @@ class Searcher:
         # The next article, or with a pest or disease named, the next that could be sent instead (headed with
         # it, about the crop asked or none): 「柑子上好多蜗牛」 is no tie between snails and a citrus article.
         rivals = [score for key, score in ranked[1:] if not named_asked or (
-            all(self._found(w, self._head[key]) for w in named_asked)
+            self._headed_with(named_asked, key)
             and (not asked_crops or not self.entries[key].crops or asked_crops & set(self.entries[key].crops)))]
         if not reordered and rivals and rivals[0] >= ranked[0][1] * (1 - lead):
             return Result(hits, False, "tie", confidence)  # two articles fit equally: a coin toss is no answer
@@ -372,14 +371,13 @@ class Searcher:
         about none, is headed with every name said (the snail article), that one goes first. The first
         could never be sent (see search: topic_mismatch), so it is no tie either. Also says if it moved."""
         named = self.tokenizer.entities(words)
-        if len(ranked) < 2 or not named or all(self._found(w, self._head[ranked[0][0]]) for w in named):
+        if len(ranked) < 2 or not named or self._headed_with(named, ranked[0][0]):
             return ranked, False
         first = ranked[0][1]
         for key, score in ranked[1:NAMED_WITHIN]:
-            entry, head = self.entries[key], self._head[key]
+            entry = self.entries[key]
             about_crop = not entry.crops or not asked_crops or bool(asked_crops & set(entry.crops))
-            if (score >= first * SIBLING_SHARE and about_crop and all(self._found(w, head) for w in named)
-                    and not any(self._names_another(w, self.tokenizer.entities(list(head))) for w in named)):
+            if score >= first * SIBLING_SHARE and about_crop and self._headed_with(named, key):
                 return ranked.first(key), True
         return ranked, False
 
@@ -564,6 +562,15 @@ class Searcher:
             if (self._about_share(words, entry) or 0.0) >= NEAR_ABOUT:
                 near.append(hit.id)
         return near[:limit]
+
+    def _headed_with(self, named: set[str], key: int) -> bool:
+        """The article is headed with every pest and disease named (and no near namesake: 早疫病 for 晚疫病),
+        and with one of the kinds of produce named, if any (「只会炒绿茶 想做红茶」: the black-tea article)."""
+        head = self._head[key]
+        in_head = self.tokenizer.entities(list(head))
+        kinds = {w for w in named if self.tokenizer.tags.get(w) == "kind"}
+        return (all(self._found(w, head) and not self._names_another(w, in_head) for w in named - kinds)
+                and (not kinds or any(self._found(w, head) and not self._names_another(w, in_head) for w in kinds)))
 
     @staticmethod
     def _found(word: str, have: frozenset[str]) -> bool:

@@ -342,3 +342,29 @@ def test_a_sunken_spot_needs_an_article_that_says_it(searcher: Searcher) -> None
     text = "猕猴桃摘下来放几天 一头变软 剥开皮下一块凹下去发白"
     assert searcher._unshown_sign(text, ids["kiwi-storage"]) == "凹陷"
     assert searcher._unshown_sign(text, ids["kiwi-fruit-soft-rot"]) == ""
+
+
+def test_the_article_headed_with_the_pest_named_comes_before_one_that_is_not(searcher: Searcher) -> None:
+    # A citrus article scores close on 柑子 and 果皮; only the snail article is headed with 蜗牛.
+    result = searcher.search("橘子树上好多蜗牛 夜里爬出来啃果子皮 咋弄")
+    assert result.answered and result.best is not None and result.best.ref == "pest-snails-slugs"
+
+
+def test_a_kind_of_produce_no_article_makes_is_not_answered_by_another_kind(searcher: Searcher) -> None:
+    white = searcher.search("自家茶叶想做成白茶 咋个晒 要不要炒")
+    assert not white.answered and white.reason == "topic_mismatch"  # the green-tea article is no white tea
+    black = searcher.search("想把夏茶做成红茶 萎凋发酵咋个搞 我只会炒绿茶")  # one kind named is enough
+    assert black.best is not None and black.best.ref == "tea-black-tea-home-processing"
+    assert not searcher.search("想养小龙虾 稻田里养 虾苗好久放").answered  # not 稻田养鱼
+
+
+def test_insemination_asked_is_not_answered_by_the_sow_out_of_heat_article(searcher: Searcher) -> None:
+    result = searcher.search("母猪闹圈了 屋里冇得公猪 听说可以买精液自己输 咋个输")
+    assert not (result.answered and result.best is not None and result.best.ref == "pig-sow-no-heat")
+
+
+def test_an_article_on_either_of_two_animals_answers_about_one(searcher: Searcher) -> None:
+    mastitis = next(e for e in searcher.entries.values() if e.ref == "livestock-mastitis")  # 母羊、母牛乳房炎
+    assert searcher._subject_said("母羊奶包一边硬邦邦的 发烫", mastitis)
+    assert searcher._subject_said("牛奶包子红肿发硬", mastitis)  # only a cow has an udder
+    assert not searcher._subject_said("羊拉稀不吃草", mastitis)
