@@ -39,9 +39,10 @@ class _Rule:
 
 
 def form(text: str) -> str:
-    """The folded text without punctuation, symbols (emoji) and spaces: what the rules look at. 冇 is read
-    as 没 (冇得 is 没得 in Hubei and Sichuan), so every 没得 form also reads the dialect's."""
-    return "".join(ch for ch in fold(text) if unicodedata.category(ch)[0] not in "PSZC").replace("冇", "没")
+    """The folded text without punctuation, symbols (emoji) and spaces: what the rules look at. 冇 and 冒得
+    are read as 没 and 没得 (Hubei and Sichuan), so every 没得 form also reads the dialect's."""
+    kept = "".join(ch for ch in fold(text) if unicodedata.category(ch)[0] not in "PSZC")
+    return kept.replace("冇", "没").replace("冒得", "没得")
 
 
 def _first(text: str, words: tuple[str, ...]) -> str:
