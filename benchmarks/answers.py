@@ -65,7 +65,10 @@ SETS = {"tuning": DATA / "answers_tuning.jsonl", "heldout": DATA / "answers_held
         **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in ("ak", "al")},
         # Stop 30's first round, measured on stop 29's final code before anything was fixed on it.
         **{f"tuning-{x}": DATA / f"answers_tuning_{x}.jsonl" for x in ("am", "an", "ao", "ap")},
-        **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in ("aq", "ar")}}
+        **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in ("aq", "ar")},
+        # Stop 30's second round: the fresh measure of everything fixed on the first.
+        **{f"tuning-{x}": DATA / f"answers_tuning_{x}.jsonl" for x in ("as", "at", "au", "av")},
+        **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in ("aw", "ax")}}
 GROUPS = {"both": ("tuning", "heldout"), "new": ("new-tuning", "new-heldout"), "b": ("tuning-b", "heldout-b"),
           "all": tuple(SETS)}
 TUNING = tuple(name for name in SETS if "heldout" not in name)  # the only sets --fit may learn from
