@@ -39,9 +39,9 @@ GRAVE: dict[str, list[str]] = _SIGNS_FILE["grave"]
 # 「不是蚜虫」 denies a pest or disease; 「是不是蚜虫」, 「像不像」 and 「有没得蚜虫」 ask about it.
 # A sign denied a character or two on (不是烂软的 denies 软的): a sign is a description, not a name.
 SIGN_DENIED = r"(?<!是)不是[^\s,，。]{{0,2}}{0}|(?<!像)不像{0}|(?<!有)(没得|莫得){0}|(?<![是有])(不|没|冇){0}"
-# A name said only as what it is not (不是霜霉病), or as a vaccine already given (打过新城疫苗).
+# A name said only as what it is not (不是霜霉病, 除了红茶绿茶), or as a vaccine already given (打过新城疫苗).
 DENIED = (r"(?<!是)不是{0}|(?<!像)不像{0}|(?<!有)(没得|莫得){0}|(跟|和|与){0}不一样"
-          r"|(打了|打过|接种过|免疫过)的?{0}(疫苗|苗)")
+          r"|(打了|打过|接种过|免疫过)的?{0}(疫苗|苗)|除了[^\s,，。]{{0,6}}{0}")
 MIN_GRAVE_SIGNS = 2  # signs a text must share with a grave-disease article that it does not name
 
 # Answer only at or above this confidence (see Searcher.confidence); chosen from the precision–coverage
