@@ -143,6 +143,7 @@ class Searcher:
         self._about: dict[int, frozenset[str]] = {}
         self.sound_pass = True  # rank()'s second pass on pinyin when the first is weak (off: to measure it)
         self._head: dict[int, frozenset[str]] = {}
+        self._head_names: dict[int, set[str]] = {}  # the pests, diseases and kinds each head names
         self._text: dict[int, str] = {}  # an article's whole text, folded: for the signs it mentions
         self._phrases: dict[int, list[frozenset[str]]] = {}  # filled as articles come top (_phrase_share)
         self._about_chars: dict[int, frozenset[str]] = {}
@@ -180,6 +181,7 @@ class Searcher:
         # A named disease or pest must be what the article is headed with, not a side remark.
         self._head = {e.id: frozenset(t for f in ("title", "lead", "keywords") for t in docs[i].fields[f])
                       for i, e in enumerate(ordered)}
+        self._head_names = {key: self.tokenizer.entities(list(head)) for key, head in self._head.items()}
         self._text = {e.id: fold(" ".join((e.title, *e.keywords, *e.phrasings, e.summary, e.body)))
                       for e in ordered}
         self._phrases = {}
@@ -282,10 +284,10 @@ class Searcher:
         lead = MIN_LEAD if self.meaning is not None else MIN_LEAD_WORDS
         # The next article, or with a pest or disease named, the next that could be sent instead (headed with
         # it, about the crop asked or none): 「柑子上好多蜗牛」 is no tie between snails and a citrus article.
-        rivals = [score for key, score in ranked[1:] if not named_asked or (
+        rival = next((score for key, score in ranked[1:] if not named_asked or (
             self._headed_with(named_asked, key)
-            and (not asked_crops or not self.entries[key].crops or asked_crops & set(self.entries[key].crops)))]
-        if not reordered and rivals and rivals[0] >= ranked[0][1] * (1 - lead):
+            and (not asked_crops or not self.entries[key].crops or asked_crops & set(self.entries[key].crops)))), None)
+        if not reordered and rival is not None and rival >= ranked[0][1] * (1 - lead):
             return Result(hits, False, "tie", confidence)  # two articles fit equally: a coin toss is no answer
         if (not asked_crops and top.crops and self._other_crop_lead(ranked) < CROP_UNSAID_LEAD
                 and not self._named_for(words, top)):
@@ -566,8 +568,7 @@ class Searcher:
     def _headed_with(self, named: set[str], key: int) -> bool:
         """The article is headed with every pest and disease named (and no near namesake: 早疫病 for 晚疫病),
         and with one of the kinds of produce named, if any (「只会炒绿茶 想做红茶」: the black-tea article)."""
-        head = self._head[key]
-        in_head = self.tokenizer.entities(list(head))
+        head, in_head = self._head[key], self._head_names[key]
         kinds = {w for w in named if self.tokenizer.tags.get(w) == "kind"}
         return (all(self._found(w, head) and not self._names_another(w, in_head) for w in named - kinds)
                 and (not kinds or any(self._found(w, head) and not self._names_another(w, in_head) for w in kinds)))

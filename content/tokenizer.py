@@ -163,9 +163,9 @@ class Tokenizer:
 
     def _as_heard(self, pieces: list[str]) -> list[str]:
         """Names typed by sound joined again and spelled right: 米/猴/桃 → 猕猴桃, 甘子 → 柑子, 红/知/珠 → 红蜘蛛.
-        Only where jieba found no word (three single characters or more, or one word it has barely seen:
-        two common characters, 买苗, are too often meant) and the slip keeps a character of the name; a
-        sound two names share is never guessed."""
+        Only where jieba found no word (three single characters or more; two alike in tone as well, toward a
+        crop: 板/力 → 板栗; or one word it has barely seen, toward a crop: two common characters, 买苗, are too
+        often meant) and the slip keeps a character of the name; a sound two names share is never guessed."""
         out: list[str] = []
         i, n = 0, len(pieces)
         while i < n:
