@@ -39,6 +39,8 @@ GRAVE: dict[str, list[str]] = _SIGNS_FILE["grave"]
 # 「不是蚜虫」 denies a pest or disease; 「是不是蚜虫」, 「像不像」 and 「有没得蚜虫」 ask about it.
 # A sign denied a character or two on (不是烂软的 denies 软的): a sign is a description, not a name.
 SIGN_DENIED = r"(?<!是)不是[^\s,，。]{{0,2}}{0}|(?<!像)不像{0}|(?<!有)(没得|莫得){0}|(?<![是有])(不|没|冇){0}"
+# A sign seen to be absent (没流胶, 不是起泡那种); 「咋存才不霉」 wants it absent, it does not say it is.
+SIGN_ABSENT = r"(?<!是)不是[^\s,，。]{{0,2}}{0}|(?<!像)不像{0}|(?<!有)(没得|莫得|没有|没|冇){0}"
 # A name said only as what it is not (不是霜霉病, 除了红茶绿茶), or as a vaccine already given (打过新城疫苗).
 DENIED = (r"(?<!是)不是{0}|(?<!像)不像{0}|(?<!有)(没得|莫得){0}|(跟|和|与){0}不一样"
           r"|(打了|打过|接种过|免疫过)的?{0}(疫苗|苗)|除了[^\s,，。]{{0,6}}{0}")
@@ -264,7 +266,7 @@ class Searcher:
         head = self._head[top.id]
         folded = fold(text)
         denied = {w for w in tk.entities(words) if re.search(DENIED.format(re.escape(w)), folded)}
-        if any(self._found(w, head) for w in denied):
+        if any(self._found(w, head) for w in denied) or self._denies_title(text, top):
             return Result(hits, False, "topic_mismatch", confidence)  # 「不是霜霉病」: not the downy-mildew article
         named_asked = tk.entities(words) - denied  # a rival not headed with these could not be sent: no tie
         if not self._headed_with(named_asked, top.id):
@@ -527,6 +529,13 @@ class Searcher:
         article = self._text.get(entry.id, "")
         return next((sign for sign in self._said_signs(text)
                      if not any(w in article for w in SIGNS[sign]["shown"])), "")
+
+    @staticmethod
+    def _denies_title(text: str, entry: Entry) -> bool:
+        """The text says a sign is absent that the article's title is about: 「杆子上没流胶」 is not for 花椒流胶病."""
+        folded, title = fold(text), fold(entry.title)
+        return any(w in title and w in folded and re.search(SIGN_ABSENT.format(re.escape(w)), folded)
+                   for forms in SIGNS.values() for w in forms["said"])
 
     def _said_signs(self, text: str) -> list[str]:
         """The signs the text names, not those it denies: 「不是虫咬的」 says no insect. 肿么办 on its own

@@ -326,6 +326,23 @@ def test_a_size_like_an_egg_is_no_chicken(searcher: Searcher) -> None:
     assert "鸡" not in searcher.crops_asked(searcher.tokenizer.words("茄子长到鸡蛋大就不长了"))
 
 
+def test_a_sign_seen_absent_rules_out_the_article_headed_with_it(searcher: Searcher) -> None:
+    # 「杆子上没流胶」: yellow dots under the leaves, not the gummosis article; wanting grain 「不霉」 denies nothing.
+    result = searcher.search("花椒树叶子背后长好多黄点点 叶子掉光了 杆子上没流胶")
+    assert not (result.answered and result.best is not None and result.best.ref == "sichuan-pepper-gummosis")
+    gummosis = Entry(0, "x", "花椒流胶病", (), (), "", "")
+    assert searcher._denies_title("杆子上没流胶", gummosis) and not searcher._denies_title("花椒树流胶了", gummosis)
+    assert not searcher._denies_title("谷子咋存才不霉", Entry(0, "y", "粮食防霉防虫储存", (), (), "", ""))
+
+
+def test_a_blistered_leaf_needs_an_article_that_says_blister(searcher: Searcher) -> None:
+    # Blistered above and felted below (a mite's 毛毡病) is not grape downy mildew, which never says 泡 or 鼓.
+    result = searcher.search("葡萄叶子正面鼓起泡泡 背面一层白毛毛像毡子")
+    assert not (result.answered and result.best is not None and result.best.ref == "grape-downy-mildew")
+    assert "起泡" in searcher._said_signs("茶树嫩叶上起泡 背面白粉")
+    assert "起泡" not in searcher._said_signs("茄子挨着地的果子烂成水泡泡")
+
+
 def test_a_sign_denied_a_character_on_is_not_said(searcher: Searcher) -> None:
     assert "发软" not in searcher._said_signs("番茄屁股上一块黑 凹下去干硬 不是烂软的")
     assert "发软" in searcher._said_signs("番茄屁股上一块黑 是不是烂软的")
