@@ -26,8 +26,12 @@ CANCEL = re.compile(r"^(?:取消|关闭)(?:价格)?提醒(?P<name>\D*)$")
 KINDS = {"高于": "above", "超过": "above", "低于": "below", "跌破": "below", "涨跌": "change", "变动": "change"}
 
 
+# 价 in a complaint, not a question: 「卖不起价」 (fetches little), 「收洋芋的压价」 (the buyer beats it down).
+NOT_ASKED = re.compile("压价|起价|上价|讲价|还价|砍价")
+
+
 def _asks_price(msg: InboundMessage, ctx: Context) -> bool:
-    form = keyword_form(msg.text)
+    form = NOT_ASKED.sub("", keyword_form(msg.text))
     return len(form) <= 20 and any(w in form for w in PRICE_WORDS) and "提醒" not in form
 
 

@@ -107,6 +107,13 @@ async def test_price_questions_through_the_pipeline(market: web.Application, que
     assert segments("【农技通】" + text) <= 3
 
 
+@pytest.mark.parametrize("complaint", ["柑橘皮发黑 卖不起价", "柑橘皮上好多疤 收柑橘的压价"])
+async def test_a_price_complained_of_is_no_price_asked(market: web.Application, complaint: str) -> None:
+    # 「卖不起价」 says the fruit fetches little: the question is what is wrong with it, not today's price.
+    await store(market, row(-1, 2.4))
+    assert "柑橘（元/斤）" not in await reply_text(market, complaint)
+
+
 async def test_pig_price_and_wechat_week_line(market: web.Application) -> None:
     await store(market, *(row(-i, 7.0 + i / 10, commodity="生猪") for i in range(1, 6)))
     assert "生猪（元/斤）" in await reply_text(market, "猪价")
