@@ -322,6 +322,16 @@ def test_wen_for_the_plague_names_the_plague(searcher: Searcher) -> None:
     assert words("大棚温度高") == ["大棚", "温度", "高"]
 
 
+def test_local_names_of_a_pest_a_fertiliser_and_wheat(searcher: Searcher) -> None:
+    # 巢虫 is the wax moth, cut whole; 攻苞肥 is maize's 攻穗肥; 麦 cut alone (麦叶上一层白粉) is wheat.
+    assert "巢虫" in searcher.tokenizer.words("巢虫咋治")
+    wax = searcher.search("巢虫咋治")
+    assert wax.answered and wax.best is not None and wax.best.ref == "bee-wax-moth"
+    assert "攻穗肥" in searcher.tokenizer.words("苞谷攻苞肥好久下")
+    assert searcher.crops_asked(searcher.tokenizer.words("麦叶上一层白粉 后来有小黑点")) == {"小麦"}
+    assert "小麦" not in searcher.crops_asked(searcher.tokenizer.words("荞麦叶子发红"))
+
+
 def test_a_size_like_an_egg_is_no_chicken(searcher: Searcher) -> None:
     assert "鸡" not in searcher.crops_asked(searcher.tokenizer.words("茄子长到鸡蛋大就不长了"))
 
