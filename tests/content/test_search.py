@@ -332,6 +332,12 @@ def test_local_names_of_a_pest_a_fertiliser_and_wheat(searcher: Searcher) -> Non
     assert "小麦" not in searcher.crops_asked(searcher.tokenizer.words("荞麦叶子发红"))
 
 
+def test_a_lambing_article_answers_of_the_newborn_lamb(searcher: Searcher) -> None:
+    lambing = next(e for e in searcher.entries.values() if e.ref == "goat-lambing")  # 母羊产羔与接羔护理
+    assert searcher._subject_said("羊羔生下来不会吃奶 脐带要剪不", lambing)
+    assert not searcher._subject_said("羊拉稀不吃草", lambing)
+
+
 def test_a_size_like_an_egg_is_no_chicken(searcher: Searcher) -> None:
     assert "鸡" not in searcher.crops_asked(searcher.tokenizer.words("茄子长到鸡蛋大就不长了"))
 
