@@ -265,7 +265,7 @@ def test_a_sibling_that_shows_the_sign_said_goes_before_one_that_never_mentions_
     assert searcher.by_signs_first("天麻挖出来好多都烂了", other_crop) == other_crop  # a sibling only
 
 
-@pytest.mark.parametrize("text", ["驴子不吃草 老回头看肚子", "天麻窝子里有白蚁", "段木种灵芝咋弄", "麦子里有吸浆虫咋办"])
+@pytest.mark.parametrize("text", ["驴子不吃草 老回头看肚子", "天麻窝子里有白蚁", "段木种灵芝咋弄", "苞谷得了粗缩病咋办"])
 def test_an_animal_crop_or_pest_no_article_covers_is_not_answered(searcher: Searcher, text: str) -> None:
     assert not searcher.search(text).answered, text
 
@@ -330,6 +330,16 @@ def test_local_names_of_a_pest_a_fertiliser_and_wheat(searcher: Searcher) -> Non
     assert "攻穗肥" in searcher.tokenizer.words("苞谷攻苞肥好久下")
     assert searcher.crops_asked(searcher.tokenizer.words("麦叶上一层白粉 后来有小黑点")) == {"小麦"}
     assert "小麦" not in searcher.crops_asked(searcher.tokenizer.words("荞麦叶子发红"))
+
+
+def test_signs_keep_a_new_article_to_its_own_problem(searcher: Searcher) -> None:
+    # A horned green caterpillar (天蛾) is no cutworm; waxy streaks under the leaf (粗缩病) are no zinc deficiency.
+    for text, ref in (("红苕叶子被一种大肥虫啃光 屁股上有个角", "pest-common-cutworm"),
+                      ("苞谷苗矮一截叶子浓绿 叶背有白条条", "maize-zinc-deficiency")):
+        result = searcher.search(text)
+        assert not (result.answered and result.best is not None and result.best.ref == ref), text
+    midge = searcher.search("麦子里有吸浆虫咋办")
+    assert midge.answered and midge.best is not None and midge.best.ref == "wheat-blossom-midge"
 
 
 def test_a_lambing_article_answers_of_the_newborn_lamb(searcher: Searcher) -> None:
