@@ -71,7 +71,10 @@ SETS = {"tuning": DATA / "answers_tuning.jsonl", "heldout": DATA / "answers_held
         **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in ("aw", "ax")},
         # Stop 31's round: the fresh measure of stop 30's work, measured before anything was fixed on it.
         **{f"tuning-{x}": DATA / f"answers_tuning_{x}.jsonl" for x in ("ay", "az", "ba", "bb")},
-        **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in ("bc", "bd")}}
+        **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in ("bc", "bd")},
+        # Stop 31's second round: the fresh measure of the fixes made on the first (and of seven new articles).
+        **{f"tuning-{x}": DATA / f"answers_tuning_{x}.jsonl" for x in ("be", "bf", "bg", "bh")},
+        **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in ("bi",)}}
 GROUPS = {"both": ("tuning", "heldout"), "new": ("new-tuning", "new-heldout"), "b": ("tuning-b", "heldout-b"),
           "all": tuple(SETS)}
 TUNING = tuple(name for name in SETS if "heldout" not in name)  # the only sets --fit may learn from

@@ -338,6 +338,10 @@ def test_signs_keep_a_new_article_to_its_own_problem(searcher: Searcher) -> None
                       ("苞谷苗矮一截叶子浓绿 叶背有白条条", "maize-zinc-deficiency")):
         result = searcher.search(text)
         assert not (result.answered and result.best is not None and result.best.ref == ref), text
+    # 小红虫 is no alias of 红蜘蛛 (the midge's larvae are 小红虫 too): spider mites on wheat are not the midge.
+    mites = searcher.search("麦地里好多小红蜘蛛 麦苗叶子上一片灰白点点")
+    assert not (mites.answered and mites.best is not None and mites.best.ref == "wheat-blossom-midge")
+    assert "铁锈" in searcher._said_signs("豇豆叶子背面好多黄褐色的小点点像铁锈")
     midge = searcher.search("麦子里有吸浆虫咋办")
     assert midge.answered and midge.best is not None and midge.best.ref == "wheat-blossom-midge"
 
