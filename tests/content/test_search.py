@@ -346,6 +346,15 @@ def test_signs_keep_a_new_article_to_its_own_problem(searcher: Searcher) -> None
     assert midge.answered and midge.best is not None and midge.best.ref == "wheat-blossom-midge"
 
 
+def test_near_scores_are_no_tie_when_the_top_article_says_clearly_more_of_the_problem(searcher: Searcher) -> None:
+    # Foot rot and the foot-and-mouth vaccine both speak of hooves; only foot rot is about rotting, stinking hooves.
+    text = "牛蹄子缝里烂了 臭烘烘的 走路瘸"
+    foot_rot = next(e for e in searcher.entries.values() if e.ref == "cattle-foot-rot")
+    vaccine = next(e for e in searcher.entries.values() if e.ref == "cattle-fmd-vaccination")
+    words = searcher.tokenizer.words(text, heard=True)
+    assert searcher._says_more(words, foot_rot, vaccine) and not searcher._says_more(words, vaccine, foot_rot)
+
+
 def test_a_lambing_article_answers_of_the_newborn_lamb(searcher: Searcher) -> None:
     lambing = next(e for e in searcher.entries.values() if e.ref == "goat-lambing")  # 母羊产羔与接羔护理
     assert searcher._subject_said("羊羔生下来不会吃奶 脐带要剪不", lambing)
