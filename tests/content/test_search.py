@@ -429,6 +429,7 @@ def test_an_article_on_either_of_two_animals_answers_about_one(searcher: Searche
 
 def test_no_droppings_is_not_the_scours_an_article_treats(searcher: Searcher) -> None:
     assert "便秘" in searcher._said_signs("兔子几天冇拉屎了 肚子胀鼓鼓的 不吃草")
+    assert "便秘" not in searcher._said_signs("公羊屙尿屙不出来 一滴一滴的")  # the urine, not the bowels
     result = searcher.search("兔子几天冇拉屎了 肚子胀鼓鼓的 不吃草 咋办")
     assert not (result.answered and result.best is not None and result.best.ref == "rabbit-coccidiosis")
     assert not searcher.search("鸭蛋想腌成咸蛋 咋个腌 盐放好多").answered  # no article makes 咸蛋
