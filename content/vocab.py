@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 VOCAB_FILE = Path(__file__).parent / "dict" / "vocab.toml"
+# A count cut together with what is counted: 几只羊, 两头猪, 三十只鸡 (jieba keeps some whole).
+COUNTED = re.compile(r"[0-9一二两三四五六七八九十百千几多]+[只头条匹窝箱棵株群个]")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class Vocabulary:
         """The crop a word names or is made from: 麦穗 and 猪圈 start with one (any crop name or alias),
         春茶园 ends with one (two characters at least, so 荞麦 is not wheat); listed exceptions name none."""
         if (crop := self.crop(word)) is not None or word in self.not_crops or len(word) < 2:
+            return crop
+        if (counted := COUNTED.match(word)) is not None and (crop := self.crop(word[counted.end():])) is not None:
             return crop
         for size in range(len(word) - 1, 0, -1):
             if (crop := self.crop(word[:size]) or self.starts.get(word[:size])) is not None:

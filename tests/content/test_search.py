@@ -330,6 +330,8 @@ def test_local_names_of_a_pest_a_fertiliser_and_wheat(searcher: Searcher) -> Non
     assert "攻穗肥" in searcher.tokenizer.words("苞谷攻苞肥好久下")
     assert searcher.crops_asked(searcher.tokenizer.words("麦叶上一层白粉 后来有小黑点")) == {"小麦"}
     assert "小麦" not in searcher.crops_asked(searcher.tokenizer.words("荞麦叶子发红"))
+    assert searcher.tokenizer.vocab.crop_within("几只羊") == "山羊"  # a count cut together with the animal
+    assert searcher.tokenizer.vocab.crop_within("几个人") is None
 
 
 def test_signs_keep_a_new_article_to_its_own_problem(searcher: Searcher) -> None:
