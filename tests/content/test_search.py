@@ -332,6 +332,8 @@ def test_local_names_of_a_pest_a_fertiliser_and_wheat(searcher: Searcher) -> Non
     assert "小麦" not in searcher.crops_asked(searcher.tokenizer.words("荞麦叶子发红"))
     assert searcher.tokenizer.vocab.crop_within("几只羊") == "山羊"  # a count cut together with the animal
     assert searcher.tokenizer.vocab.crop_within("几个人") is None
+    assert "小麦" not in searcher.crops_asked(searcher.tokenizer.words("油菜地里看麦娘多"))  # a weed, not wheat
+    assert searcher.crops_asked(searcher.tokenizer.words("毛梨子冬天咋剪")) == {"猕猴桃"}  # kiwi, by its local name
 
 
 def test_signs_keep_a_new_article_to_its_own_problem(searcher: Searcher) -> None:
