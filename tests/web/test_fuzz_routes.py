@@ -12,6 +12,7 @@ in tests/test_request_validation.py."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -512,6 +513,9 @@ async def test_webhooks_behind_their_signature_or_secret(hooks: tuple[Any, Walk,
         for name in base:
             for value in FIELD_VALUES[:-1]:
                 response = await walk.send("POST", push, json=[{**base, name: value}])
+                if response.status == 503:  # the insert outran push_budget on a busy machine: the provider
+                    await asyncio.sleep(0.2)  # pushes again (stored once); a real fault answers 5xx again
+                    response = await walk.send("POST", push, json=[{**base, name: value}])
                 await walk.check(f"POST {push} item", f"{name}={json.dumps(value)[:60]}", response)
     for raw in RAW_BODIES:
         for method, path in others:
