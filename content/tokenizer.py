@@ -40,6 +40,10 @@ MEMO_FILE = Path(tempfile.gettempdir()) / f"nongbot-terms-{getattr(os, 'getuid',
 HEARD_MAX = 4  # pieces a name typed by sound may span (米/猴/桃 for 猕猴桃)
 PARTS = frozenset("树苗叶园果花子籽秧藤根")  # the part a crop's name ends in: kept alone, it proves no slip
 RARE = 10  # jieba's count below which a whole word may still be a slip (甘子 for 柑子; 秆子 is a word)
+# 「核桃树栽了七八年了 不结果」: the tree's age, not a planting question. The verb and the age are dropped.
+PLANTED = frozenset(("栽", "种", "栽种", "种植", "栽上", "种上", "栽下", "种下", "养"))
+AGE = re.compile(r"^[0-9一二两三四五六七八九十几]+多?(年|个月)多?$")
+AGE_START = re.compile(r"^[0-9一二两三四五六七八九十几]+多?$")
 MEMO_LIMIT = 8000  # cuts kept (the bundled knowledge base needs 2,430: six fields of 405 articles)
 log = logging.getLogger("nongbot.search")
 # ("t" for terms or "s" for sounds, the text) -> what it cut to.
@@ -201,7 +205,7 @@ class Tokenizer:
         first); white space stays as one " " piece: it separates words and keywords. `heard`: a villager's
         text, whose names typed by sound are spelled right (articles are written right: not worth the time)."""
         pieces = [raw.strip() or " " for raw in self._jieba.lcut(fold(text), HMM=False)]
-        return self._as_heard(pieces) if heard else pieces
+        return _without_age(self._as_heard(pieces)) if heard else pieces
 
     def words(self, text: str, heard: bool = False) -> list[str]:
         """Standard-name words of `text`, stop words and punctuation removed (`heard`: see _pieces)."""
@@ -333,6 +337,24 @@ class Tokenizer:
     def entities(self, words: list[str]) -> set[str]:
         """The disease, pest and product names among `words` (used to refuse mismatched answers)."""
         return {w for w in words if self.tags.get(w) in ("dis", "pest", "kind")}
+
+
+def _without_age(pieces: list[str]) -> list[str]:
+    """栽/了/七八年 or 种/了/5/年 (how old the tree or herd is) cut out: it says nothing about the problem."""
+    out: list[str] = []
+    i = 0
+    while i < len(pieces):
+        if pieces[i] in PLANTED:
+            j = i + 1 + (i + 1 < len(pieces) and pieces[i + 1] == "了")
+            end = j + 1 if j < len(pieces) and AGE.match(pieces[j]) else 0
+            if not end and j + 1 < len(pieces) and AGE_START.match(pieces[j]) and pieces[j + 1] in ("年", "个月"):
+                end = j + 2
+            if end:
+                i = end + (end < len(pieces) and pieces[end] == "多")
+                continue
+        out.append(pieces[i])
+        i += 1
+    return out
 
 
 @functools.cache
