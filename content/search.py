@@ -591,6 +591,8 @@ class Searcher:
         and with one of the kinds of produce named, if any (「只会炒绿茶 想做红茶」: the black-tea article)."""
         head, in_head = self._head[key], self._head_names[key]
         kinds = {w for w in named if self.tokenizer.tags.get(w) == "kind"}
+        if any(self.tokenizer.tags.get(w) == "gap" and w not in head for w in named):
+            return False  # a name no article covers is matched whole: 白叶枯 is not the leaf roller's 白叶
         return (all(self._found(w, head) and not self._names_another(w, in_head) for w in named - kinds)
                 and (not kinds or any(self._found(w, head) and not self._names_another(w, in_head) for w in kinds)))
 

@@ -336,7 +336,7 @@ class Tokenizer:
 
     def entities(self, words: list[str]) -> set[str]:
         """The disease, pest and product names among `words` (used to refuse mismatched answers)."""
-        return {w for w in words if self.tags.get(w) in ("dis", "pest", "kind")}
+        return {w for w in words if self.tags.get(w) in ("dis", "pest", "kind", "gap")}
 
 
 def _without_age(pieces: list[str]) -> list[str]:
