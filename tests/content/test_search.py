@@ -438,3 +438,30 @@ def test_no_droppings_is_not_the_scours_an_article_treats(searcher: Searcher) ->
     assert not (result.answered and result.best is not None and result.best.ref == "rabbit-coccidiosis")
     assert not searcher.search("鸭蛋想腌成咸蛋 咋个腌 盐放好多").answered  # no article makes 咸蛋
 
+
+
+def test_a_disease_no_article_covers_is_matched_only_whole(searcher: Searcher) -> None:
+    # 白叶枯 (bacterial leaf blight) shares the leaf roller's keyword 白叶: near enough for a typo, not for a name
+    # the dictionary knows no article covers.
+    assert "白叶枯" in searcher.tokenizer.entities(searcher.tokenizer.words("是白叶枯不"))
+    result = searcher.search("水稻叶子边边发白 一条条枯 是白叶枯不")
+    assert not result.answered and result.reason == "topic_mismatch"
+
+
+def test_a_trees_age_is_no_planting_question(searcher: Searcher) -> None:
+    words = searcher.tokenizer.words("核桃树栽了七八年了 光开花不结果", heard=True)
+    assert "栽" not in words and "七八年" not in words and "结果" in words
+    assert "栽" not in searcher.tokenizer.words("柑橘栽了5年不挂果", heard=True)
+    assert "栽" in searcher.tokenizer.words("柑橘苗啥时候栽", heard=True)  # asked how to plant: kept
+    result = searcher.search("核桃树栽了七八年了 光开花不结果 结了也掉")
+    assert result.answered and result.best is not None and result.best.ref == "walnut-no-fruit"
+
+
+def test_words_typed_or_heard_by_sound(searcher: Searcher) -> None:
+    words = searcher.tokenizer.words
+    assert "施肥" in words("核桃树啥时候施飞") and "结果" in words("光开花不结国")
+    assert "发黄" in words("橘子树页子一片片发簧") and "发酵" in words("咋发孝")
+    assert {"生", "虫"} <= set(words("板栗咋放不生冲"))  # 生虫 stays two words, as the articles cut it
+    assert searcher.crops_asked(words("阳羽秧子还没黄能挖不")) == {"马铃薯"}
+    assert searcher.crops_asked(words("今年养的残子身子发软")) == {"家蚕"}
+    assert "干旱" in words("两个月没下雨了 苞谷叶子卷了")
