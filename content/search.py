@@ -287,11 +287,12 @@ class Searcher:
         if confidence < MIN_CONFIDENCE:
             return Result(hits, False, "weak", confidence)
         lead = MIN_LEAD if self.meaning is not None else MIN_LEAD_WORDS
-        # The next article, or with a pest or disease named, the next that could be sent instead (headed with
-        # it, about the crop asked or none): 「柑子上好多蜗牛」 is no tie between snails and a citrus article.
-        rival = next(((key, score) for key, score in ranked[1:] if not named_asked or (
-            self._headed_with(named_asked, key)
-            and (not asked_crops or not self.entries[key].crops or asked_crops & set(self.entries[key].crops)))), None)
+        # The next article that could be sent instead: about the crop asked (or none), and with a pest or disease
+        # named, headed with it. 「柑子上好多蜗牛」 is no tie between snails and a citrus article, nor 「柑子咋存到
+        # 过年」 between citrus and pear storage.
+        rival = next(((key, score) for key, score in ranked[1:]
+                      if (not asked_crops or not self.entries[key].crops or asked_crops & set(self.entries[key].crops))
+                      and (not named_asked or self._headed_with(named_asked, key))), None)
         if (not reordered and rival is not None and rival[1] >= ranked[0][1] * (1 - lead)
                 and not self._says_more(words, top, self.entries[rival[0]])):
             return Result(hits, False, "tie", confidence)  # two articles fit equally: a coin toss is no answer
