@@ -80,7 +80,11 @@ SETS = {"tuning": DATA / "answers_tuning.jsonl", "heldout": DATA / "answers_held
         **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in ("bn",)},
         # Stop 32's round: the fresh measure of stop 31's final code, measured before anything was fixed on it.
         **{f"tuning-{x}": DATA / f"answers_tuning_{x}.jsonl" for x in ("bo", "bp", "bq", "br")},
-        **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in ("bs",)}}
+        **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in ("bs",)},
+        # Stop 32's second round: the fresh measure of the session's final code (written while it was being
+        # changed, read only after it was frozen).
+        **{f"tuning-{x}": DATA / f"answers_tuning_{x}.jsonl" for x in ("bt", "bu", "bv", "bw")},
+        **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in ("bx",)}}
 GROUPS = {"both": ("tuning", "heldout"), "new": ("new-tuning", "new-heldout"), "b": ("tuning-b", "heldout-b"),
           "all": tuple(SETS)}
 TUNING = tuple(name for name in SETS if "heldout" not in name)  # the only sets --fit may learn from

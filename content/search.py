@@ -593,7 +593,7 @@ class Searcher:
         head, in_head = self._head[key], self._head_names[key]
         kinds = {w for w in named if self.tokenizer.tags.get(w) == "kind"}
         if any(self.tokenizer.tags.get(w) == "gap" and w not in head for w in named):
-            return False  # a name no article covers is matched whole: 白叶枯 is not the leaf roller's 白叶
+            return False  # a name no article covers is matched whole: 毛毡病 is no other 毛毡
         return (all(self._found(w, head) and not self._names_another(w, in_head) for w in named - kinds)
                 and (not kinds or any(self._found(w, head) and not self._names_another(w, in_head) for w in kinds)))
 
