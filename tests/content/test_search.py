@@ -110,7 +110,6 @@ def test_results_are_deterministic(tokenizer: Tokenizer) -> None:
 
 
 @pytest.mark.parametrize(("text", "sign"), [
-    ("洋芋挖出来切开中间是空的 咋回事", "空心"),  # the potato-harvest article never says 空
     ("黄瓜结的瓜是苦的", "发苦"),  # the fruit-set article never says 苦
     ("茶叶新梢上有好多卷叶的虫 把叶子包起来", "有虫"),  # the summer-drought article has no pest
     ("母猪怀起小产了", "流产"),  # the farrowing-care article never says 流产
@@ -120,6 +119,14 @@ def test_a_sign_the_article_never_mentions_is_not_answered(searcher: Searcher, t
     assert not result.answered
     assert result.best is not None
     assert searcher._unshown_sign(text, searcher.entries[result.best.id]) == sign or result.reason != "sign_unshown"
+
+
+def test_a_hollow_potato_is_answered_by_the_article_that_says_hollow(searcher: Searcher) -> None:
+    text = "洋芋挖出来切开中间是空的 咋回事"
+    harvest = next(e for e in searcher.entries.values() if e.ref == "potato-harvest")
+    assert searcher._unshown_sign(text, harvest) == "空心"  # the potato-harvest article never says 空
+    result = searcher.search(text)
+    assert result.answered and result.best is not None and result.best.ref == "potato-hollow-heart"
 
 
 def test_signs_the_article_shows_are_still_answered(searcher: Searcher) -> None:
@@ -213,7 +220,8 @@ def test_an_emoji_is_read_as_the_crop_it_shows(searcher: Searcher) -> None:
 def test_a_crop_named_outright_outweighs_a_word_that_implies_a_whole_kind(searcher: Searcher) -> None:
     # 青虫 implies every vegetable; on konjac or sweet potato a big green caterpillar is another pest.
     assert searcher.crops_asked(searcher.tokenizer.words("魔芋叶子被大青虫吃了")) == {"魔芋"}
-    assert not searcher.search("魔芋叶子被大青虫吃了好多").answered
+    big_green = searcher.search("魔芋叶子被大青虫吃了好多")  # a hawkmoth's caterpillar, not the cabbage worm
+    assert big_green.best is not None and big_green.best.ref == "pest-hornworm"
     assert "白菜" in searcher.crops_asked(searcher.tokenizer.words("白菜上好多青虫"))
     # One crop implied stays beside one named: pig feed made of maize is about pigs.
     assert searcher.crops_asked(searcher.tokenizer.words("猪饲料 苞谷咋配")) == {"生猪", "玉米"}
