@@ -80,7 +80,8 @@ async def test_list_page_lists_filters_and_searches_as_villagers_do(kb: Console)
     text = await page.text()
     assert page.status == 200
     assert "知识库" in text and "按农户提问方式搜索" in text and "写新文章" in text
-    assert "第 1 / 9 页" in text and len(re.findall(r'<td><a href="/admin/articles/\d+">', text)) == 50
+    pages = -(-len(read_path(BUNDLED).articles) // 50)  # 50 a page
+    assert f"第 1 / {pages} 页" in text and len(re.findall(r'<td><a href="/admin/articles/\d+">', text)) == 50
 
     potato = await (await kb.client.get("/admin/articles", params={"crop": "马铃薯"})).text()
     assert "马铃薯晚疫病（洋芋瘟）" in potato and "柑橘" not in potato.split("<tbody>")[1]
@@ -114,7 +115,7 @@ async def test_created_article_is_a_draft_until_a_supervisor_publishes_it(kb: Co
     version = await ArticleVersion.get(article_id=article.id)
     assert (version.number, version.state, version.author_name) == (1, "draft", OFFICER_NAMES["officer"])
     assert await AuditEvent.filter(action="POST /admin/articles", detail__contains="新文章第 1 版").exists()
-    drafted = await ask(kb, "我家黄瓜瓜蔓开裂流胶咋办")
+    drafted = await ask(kb, "黄瓜蔓枯病咋治")
     assert not drafted["answered"] and article.id not in [h["id"] for h in drafted["hits"]]
 
     await kb.login("supervisor")
