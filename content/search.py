@@ -280,11 +280,8 @@ class Searcher:
             return Result(hits, False, "grave_unsure", confidence)  # 鹅拉绿稀屎 is not enough to say 鸭瘟
         if classify(text).name != TECHNIQUE:
             return Result(hits, False, "out_of_scope", confidence)  # a price, weather, 供求 or job text
-        about = self._about_share(words, top)
-        if asked_crops and about is None:
+        if asked_crops and self._about_share(words, top) is None:
             return Result(hits, False, "vague", confidence)  # "苞谷": a crop alone, no problem said
-        if about == 0.0:  # none of the problem is what the article is about, however alone it stands
-            return Result(hits, False, "weak", confidence)  # 「养驴子好养不」 is not the donkey-colic article
         if self.meaning is not None:
             confidence = self.confidence(words, asked_crops, ranked, text)  # a second opinion, where it counts
         if confidence < MIN_CONFIDENCE:
