@@ -478,13 +478,24 @@ def test_words_typed_or_heard_by_sound(searcher: Searcher) -> None:
     assert "干旱" in words("两个月没下雨了 苞谷叶子卷了")
 
 
-def test_a_plant_poisoning_article_answers_only_when_the_plant_is_named(searcher: Searcher) -> None:
-    # Foaming after grass sprayed with a pesticide is not 马桑 poisoning: the treatment differs.
-    sprayed = searcher.search("羊吃了路边打过药的草 口吐白沫站不稳 咋救")
-    assert not (sprayed.answered and sprayed.best is not None and sprayed.best.ref == "goat-coriaria-poisoning")
-    named = searcher.search("羊子上山吃了马桑叶子 回来倒在地上抽 口吐白沫")
-    assert named.answered and named.best is not None and named.best.ref == "goat-coriaria-poisoning"
+@pytest.mark.parametrize(("ref", "unnamed", "named"), [
+    # Foaming after grass sprayed with a pesticide is neither 马桑 nor rat poison: the treatment differs.
+    ("goat-coriaria-poisoning", "羊吃了路边打过药的草 口吐白沫站不稳 咋救", "羊子上山吃了马桑叶子 回来倒在地上抽 口吐白沫"),
+    ("livestock-rat-poison", "羊误吃了刚打过除草剂的草 口吐白沫 还有救没", "猪吃了老鼠药 口吐白沫 咋办"),
+])
+def test_a_poisoning_article_answers_only_when_its_poison_is_named(searcher: Searcher, ref: str, unnamed: str,
+                                                                   named: str) -> None:
+    other = searcher.search(unnamed)
+    assert not (other.answered and other.best is not None and other.best.ref == ref)
+    said = searcher.search(named)
+    assert said.answered and said.best is not None and said.best.ref == ref
 
 
 def test_filler_words_alone_are_no_question(searcher: Searcher) -> None:
     assert not searcher.search("懂这么多").answered  # 多 alone matched 种鹅多下蛋
+
+
+def test_an_animal_no_article_covers_is_not_the_pond_articles_water_snake(searcher: Searcher) -> None:
+    assert not searcher.search("养蛇赚钱不").answered
+    pond = searcher.search("塘里有水蛇吃鱼苗咋办")
+    assert pond.answered and pond.best is not None and pond.best.ref == "fish-pond-bird-predators"
