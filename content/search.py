@@ -446,7 +446,8 @@ class Searcher:
         miss = max([wt for w, wt in zip(problem, weights, strict=True) if not self._found(w, have)] or [0.0])
         head = sum(wt for w, wt in zip(problem, weights, strict=True) if self._found(w, self._head[top.id]))
         return (about, margin, strength, unsaid, named, body, miss / self.index.max_idf,
-                head / sum(weights), self._other_crop_lead(ranked), self._char_share(problem, top),
+                head / sum(weights), self._other_crop_lead(ranked, problem if asked_crops & set(top.crops) else None),
+                self._char_share(problem, top),
                 self._phrase_share(words, top))
 
     def _says_more(self, words: list[str], top: Entry, rival: Entry) -> bool:
@@ -494,15 +495,23 @@ class Searcher:
         holders = [e for e in self.entries.values() if named <= self._head[e.id]]  # as written: 斑病 is not 大斑病
         return bool(holders) and all(e.crops and crops & set(e.crops) for e in holders)
 
-    def _other_crop_lead(self, ranked: list[tuple[int, float]]) -> float:
+    def _other_crop_lead(self, ranked: list[tuple[int, float]], problem: list[str] | None = None) -> float:
         """How far the top article leads the best one about other crops (1.0: none in sight). When the
         crop goes unsaid, an answer needs the problem to point at one crop: 背面长白毛 fits potato and
-        tomato alike."""
+        tomato alike. Given the problem words (the crop said), an article about another crop counts only
+        when it is about a problem word the top article is not: the chestnut-aphid article is no rival
+        to the peach-aphid one for 「桃树叶子卷了 里头全是绿色小虫」, however densely it speaks of aphids."""
         top_id, first = ranked[0]
         crops = set(self.entries[top_id].crops)
+        covered = None if problem is None else self._about_words(problem, top_id)
         other = max((score for key, score in ranked[1:]
-                     if self.entries[key].crops and not crops & set(self.entries[key].crops)), default=0.0)
+                     if self.entries[key].crops and not crops & set(self.entries[key].crops)
+                     and (covered is None or not self._about_words(problem or [], key) <= covered)), default=0.0)
         return (first - other) / first if first > 0 else 0.0
+
+    def _about_words(self, problem: list[str], key: int) -> frozenset[str]:
+        about = self._about[key]
+        return frozenset(w for w in problem if self._found(w, about))
 
     def _about_share(self, words: list[str], entry: Entry) -> float | None:
         """Share of the problem words (not crop names; weighted by how telling they are) that the article
