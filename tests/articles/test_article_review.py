@@ -29,7 +29,7 @@ from tests.helpers import OFFICER_NAMES, OFFICER_PASSWORD, Console, say
 
 pytestmark = pytest.mark.db
 BLIGHT_QUESTION = "我家黄瓜瓜蔓开裂流胶咋办"
-RUST_QUESTION = "豇豆锈病咋治"
+RUST_QUESTION = "蚕豆锈病咋治"
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ async def test_draft_review_publish_edit_and_rollback(kb: Console) -> None:
     assert await answered_by(kb, BLIGHT_QUESTION) == article.id and await answered_by(kb, RUST_QUESTION) is None
     assert (await Article.get(id=article.id)).title == "黄瓜蔓枯病怎么防治"
     page = await (await kb.client.get(f"/admin/articles/{article.id}")).text()
-    assert 'value="豇豆锈病的防治"' in page and "农户现在收到的仍是已发布的内容" in page  # the form holds the draft
+    assert 'value="蚕豆锈病的防治"' in page and "农户现在收到的仍是已发布的内容" in page  # the form holds the draft
 
     await kb.login("supervisor")
     assert (await kb.post_form(f"/admin/articles/{article.id}/publish", {"version": "3"})).status == 303

@@ -39,14 +39,14 @@ STEM_BLIGHT = {
     "sources": "《中国农作物病虫害》（中国农业出版社）\nGB/T 8321《农药合理使用准则》",
 }
 RUST = {
-    "title": "豇豆锈病的防治",
-    "summary": "豇豆锈病是叶背先长黄白色小点，后变成锈褐色粉堆，一摸掉锈粉，叶子早落。"
+    "title": "蚕豆锈病的防治",
+    "summary": "蚕豆锈病是叶背先长黄白色小点，后变成锈褐色粉堆，一摸掉锈粉，叶子早落。"
              "发病初期喷三唑酮或戊唑醇，7到10天一次。",
     "body": "## 症状\n叶背出现黄白色小斑点，隆起后破裂散出锈褐色粉末，叶面对应处褪绿发黄。\n\n"
             "## 怎么办\n- 收获后清除病残体，深翻土地。\n"
             "- 发病初期喷15%三唑酮可湿性粉剂或43%戊唑醇悬浮剂，按标签用量，7到10天一次，连喷2次。",
-    "crops": ["豇豆"], "topics": ["病害"], "months": ["6", "7", "8"],
-    "keywords": "锈病、豇豆叶子锈粉、豆角锈病",
+    "crops": ["蚕豆"], "topics": ["病害"], "months": ["3", "4", "5"],
+    "keywords": "锈病、蚕豆叶子锈粉、胡豆锈病",
     "sources": "《中国农作物病虫害》（中国农业出版社）",
 }
 
@@ -141,7 +141,7 @@ async def test_a_supervisors_edit_changes_what_villagers_get_at_once(kb: Console
     await kb.login("supervisor")
     await post(kb, "/admin/articles", {**STEM_BLIGHT, "action": "publish"})
     article = await Article.get(title="黄瓜蔓枯病的防治")
-    assert not (await ask(kb, "豇豆锈病咋治"))["answered"]
+    assert not (await ask(kb, "蚕豆锈病咋治"))["answered"]
 
     edit = await kb.client.get(f"/admin/articles/{article.id}")
     stamp = re.search(r'name="stamp" value="([^"]+)"', await edit.text())
@@ -149,19 +149,19 @@ async def test_a_supervisors_edit_changes_what_villagers_get_at_once(kb: Console
     response = await post(kb, f"/admin/articles/{article.id}", {**RUST, "stamp": stamp.group(1), "action": "publish"})
     assert response.status == 303, await response.text()
     changed = await Article.get(id=article.id)
-    assert changed.title == "豇豆锈病的防治" and changed.ref == article.ref and changed.origin == article.origin
+    assert changed.title == "蚕豆锈病的防治" and changed.ref == article.ref and changed.origin == article.origin
 
-    rust = await ask(kb, "豇豆锈病咋治")
+    rust = await ask(kb, "蚕豆锈病咋治")
     assert rust["answered"] and rust["hits"][0]["id"] == article.id
     mildew = await ask(kb, "黄瓜蔓枯病咋治")
     assert article.id not in [h["id"] for h in mildew["hits"][:1]] and not mildew["answered"]
 
     # Someone saved in between: the second editor is told, and keeps what they typed.
     stale = await post(kb, f"/admin/articles/{article.id}",
-                       {**RUST, "title": "豇豆锈病（我的改法）", "stamp": stamp.group(1), "action": "publish"})
+                       {**RUST, "title": "蚕豆锈病（我的改法）", "stamp": stamp.group(1), "action": "publish"})
     text = await stale.text()
-    assert stale.status == 409 and "已被别人改过" in text and "豇豆锈病（我的改法）" in text
-    assert (await Article.get(id=article.id)).title == "豇豆锈病的防治"
+    assert stale.status == 409 and "已被别人改过" in text and "蚕豆锈病（我的改法）" in text
+    assert (await Article.get(id=article.id)).title == "蚕豆锈病的防治"
 
 
 @pytest.mark.parametrize(("word", "named"), [("甲胺磷", "甲胺磷"), ("多灭灵", "即甲胺磷")])

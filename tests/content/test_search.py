@@ -110,7 +110,6 @@ def test_results_are_deterministic(tokenizer: Tokenizer) -> None:
 
 
 @pytest.mark.parametrize(("text", "sign"), [
-    ("黄瓜结的瓜是苦的", "发苦"),  # the fruit-set article never says 苦
     ("茶叶新梢上有好多卷叶的虫 把叶子包起来", "有虫"),  # the summer-drought article has no pest
     ("母猪怀起小产了", "流产"),  # the farrowing-care article never says 流产
 ])
