@@ -504,3 +504,14 @@ def test_an_article_about_the_same_problem_on_another_crop_is_no_rival(searcher:
     # not about does not make the answer less sure.
     result = searcher.search("猕猴桃叶子边边焦了 一块块褐的 往下掉")
     assert result.answered and result.best is not None and result.best.ref == "kiwi-brown-spot"
+
+
+@pytest.mark.parametrize(("text", "ref"), [
+    ("黄瓜结的瓜是苦的", "veg-cucumber-bitterness"),  # once a sign no article showed (发苦)
+    ("鸭蛋想腌成咸蛋 咋个腌 盐放好多", "salted-duck-eggs"),  # once a topic no article covered
+    ("苞谷得了粗缩病咋办", "maize-rough-dwarf"),  # once a gap name
+])
+def test_what_no_article_covered_is_answered_by_the_article_written_for_it(searcher: Searcher, text: str,
+                                                                           ref: str) -> None:
+    result = searcher.search(text)
+    assert result.answered and result.best is not None and result.best.ref == ref
