@@ -130,3 +130,29 @@ async def test_push_not_stored_is_not_acknowledged(aiohttp_client: Any, db_url: 
     monkeypatch.setattr(PushItem, "bulk_create", down)
     status, body = await push(client, [fake.up_item(phone(1), "帮助")])
     assert status == 503 and body["code"] != 0  # the provider pushes it again later
+
+
+async def test_one_numbers_replies_in_a_batch_are_read_in_order(
+        aiohttp_client: Any, db_url: str, fake: FakeAliyun, fake_server: TestServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Numbers are worked on side by side; one number's replies keep the order they were sent in,
+    even when one of them takes longer to work out."""
+    inbound = aliyun.push._inbound
+
+    async def slow_help(app: Any, item: dict[str, Any]) -> Any:
+        if item["content"] == "帮助":
+            await asyncio.sleep(0.2)
+        return await inbound(app, item)
+
+    monkeypatch.setattr(aliyun.push, "_inbound", slow_help)
+    client = await aiohttp_client(create_app(aliyun_config(db_url, fake_server)))
+    items = [fake.up_item(phone(n), text) for text in ("帮助", "价格", "订阅", "帮助") for n in range(3)]
+    assert (await push(client, items))[0] == 200
+    await wait_until(lambda: _all_done(len(items)), 60)
+    for n in range(3):
+        got = [m.body for m in await Message.filter(direction="in", address="+86" + phone(n)).order_by("id")]
+        assert got == [item["content"] for item in items if item["phone_number"] == phone(n)]
+
+
+async def _all_done(count: int) -> bool:
+    return await PushItem.filter(processed_at__not_isnull=True).count() == count

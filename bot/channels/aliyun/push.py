@@ -35,6 +35,7 @@ CALLBACK_PATH = "/webhooks/aliyun/{secret}"
 logs.hide_route(CALLBACK_PATH)  # the path is the secret: logged as the route, always
 ACK = {"code": 0, "msg": "接收成功"}
 PING_ACK = {"code": 0, "msg": "成功"}
+LANES = 4  # numbers worked on at once: a burst of replies is not answered one by one (database pool: 5)
 TASKS: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("aliyun_tasks", set)
 
 
@@ -126,33 +127,47 @@ async def process_items(app: web.Application, rows: list[PushItem]) -> None:
     A row processed again after a crash resumes: a recorded reply is not recorded twice, and its
     answer is sent only if it never was (or, when the crash came mid-send, not found at the provider)."""
     answers: list[tuple[PushItem, Message]] = []
-    for row in sorted(rows, key=lambda r: (r.kind != "report", r.id)):
-        try:
-            if not await intake.still_held(row):
-                continue  # held past its lease, and a sweep took it: the sweep does it
-            if row.kind == "report":
-                await _receipt(app, row.payload)
-            else:
-                pending = await _inbound(app, row.payload)
-                if pending is not None:
-                    answers.append((row, pending))
-                    continue
-            await intake.done(row)
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            raise
-        except Exception as exc:  # this row waits for a later sweep; the others go on
-            log.exception("pushed item not processed", extra={"item": row.id})
-            await intake.failed(row, f"{type(exc).__name__}: {exc}")
+    lanes = asyncio.Semaphore(LANES)
+
+    async def record(rows_of_one: list[PushItem]) -> None:
+        async with lanes:
+            for row in rows_of_one:  # one number's rows in order: its replies are read as sent
+                await _record(app, row, answers)
 
     async def answer_one(row: PushItem, message: Message) -> None:
-        try:
-            await _answer(app, message)
-            await intake.done(row)
-        except Exception as exc:
-            log.exception("answer not delivered", extra={"message_id": message.id})
-            await intake.failed(row, f"{type(exc).__name__}: {exc}")
+        async with lanes:
+            try:
+                await _answer(app, message)
+                await intake.done(row)
+            except Exception as exc:
+                log.exception("answer not delivered", extra={"message_id": message.id})
+                await intake.failed(row, f"{type(exc).__name__}: {exc}")
 
-    await asyncio.gather(*(answer_one(row, message) for row, message in answers))
+    by_number: dict[str, list[PushItem]] = {}
+    for row in sorted(rows, key=lambda r: (r.kind != "report", r.id)):
+        by_number.setdefault(str(row.payload.get("phone_number")), []).append(row)
+    await asyncio.gather(*(record(group) for group in by_number.values()))
+    await asyncio.gather(*(answer_one(row, message) for row, message in sorted(answers, key=lambda a: a[0].id)))
+
+
+async def _record(app: web.Application, row: PushItem, answers: list[tuple[PushItem, Message]]) -> None:
+    """Apply a receipt or record a reply (its answer, still to go out, added to `answers`)."""
+    try:
+        if not await intake.still_held(row):
+            return  # held past its lease, and a sweep took it: the sweep does it
+        if row.kind == "report":
+            await _receipt(app, row.payload)
+        else:
+            pending = await _inbound(app, row.payload)
+            if pending is not None:
+                answers.append((row, pending))
+                return
+        await intake.done(row)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # this row waits for a later sweep; the others go on
+        log.exception("pushed item not processed", extra={"item": row.id})
+        await intake.failed(row, f"{type(exc).__name__}: {exc}")
 
 
 async def _receipt(app: web.Application, item: dict[str, Any]) -> None:
