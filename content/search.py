@@ -145,10 +145,12 @@ class Searcher:
         self._lock = asyncio.Lock()
         self.version = ""
         self._positions: dict[int, int] = {}
+        self._covered: frozenset[str] = frozenset()  # the crops some article is about
         self._about: dict[int, frozenset[str]] = {}
         self.sound_pass = True  # rank()'s second pass on pinyin when the first is weak (off: to measure it)
         self._head: dict[int, frozenset[str]] = {}
         self._head_names: dict[int, set[str]] = {}  # the pests, diseases and kinds each head names
+        self._head_words: dict[int, set[str]] = {}  # the same, said as whole words
         self._text: dict[int, str] = {}  # an article's whole text, folded: for the signs it mentions
         self._phrases: dict[int, list[frozenset[str]]] = {}  # filled as articles come top (_phrase_share)
         self._about_chars: dict[int, frozenset[str]] = {}
@@ -179,6 +181,7 @@ class Searcher:
         index = Index(docs)
         self._terms, self.entries, self.index = cache, {e.id: e for e in ordered}, index
         self._positions = {e.id: i for i, e in enumerate(ordered)}
+        self._covered = frozenset(c for e in ordered for c in e.crops)
         # What an article is about (not merely mentions): its title and keywords.
         self._about = {e.id: frozenset(t for f in ("title", "lead", "keywords", "summary")
                                  for t in docs[i].fields[f])
@@ -187,6 +190,9 @@ class Searcher:
         self._head = {e.id: frozenset(t for f in ("title", "lead", "keywords") for t in docs[i].fields[f])
                       for i, e in enumerate(ordered)}
         self._head_names = {key: self.tokenizer.entities(list(head)) for key, head in self._head.items()}
+        # The names the head says as words (not a pair of characters across two words: 「一圈白 茶叶」 is no 白茶).
+        self._head_words = {e.id: self.tokenizer.entities(self.tokenizer.words_and_terms(
+            " ".join((e.title, *e.keywords)))[0]) for e in ordered}
         self._text = {e.id: fold(" ".join((e.title, *e.keywords, *e.phrasings, e.summary, e.body)))
                       for e in ordered}
         self._phrases = {}
@@ -263,6 +269,11 @@ class Searcher:
         top = self.entries[ranked[0][0]]
         confidence = self.confidence(words, asked_crops, ranked)
         if asked_crops and top.crops and not asked_crops & set(top.crops):
+            return Result(hits, False, "crop_mismatch", confidence)
+        said = {c for w in words if (c := tk.vocab.crop(w)) is not None} or asked_crops
+        if said and not said & self._covered and not said & self._head[top.id]:
+            # 「荞麦啥时候种」「牛粪能养蚯蚓不」: no article is about them (an article without crops must be headed
+            # with the one asked: imported material on 羊肚菌 answers for 羊肚菌)
             return Result(hits, False, "crop_mismatch", confidence)
         if not self._subject_said(text, top):
             return Result(hits, False, "subject_mismatch", confidence)  # a sow article for any pig
@@ -601,10 +612,11 @@ class Searcher:
         and with one of the kinds of produce named, if any (「只会炒绿茶 想做红茶」: the black-tea article)."""
         head, in_head = self._head[key], self._head_names[key]
         kinds = {w for w in named if self.tokenizer.tags.get(w) == "kind"}
-        if any(self.tokenizer.tags.get(w) == "gap" and w not in head for w in named):
+        if any(self.tokenizer.tags.get(w) == "gap" and w not in self._head_words[key] for w in named):
             return False  # a name no article covers is matched whole: 毛毡病 is no other 毛毡
+        # A kind is matched whole too: 「能做白茶不」 is not an article with 「一圈白 茶叶」 in its head.
         return (all(self._found(w, head) and not self._names_another(w, in_head) for w in named - kinds)
-                and (not kinds or any(self._found(w, head) and not self._names_another(w, in_head) for w in kinds)))
+                and (not kinds or any(w in self._head_words[key] for w in kinds)))
 
     @staticmethod
     def _found(word: str, have: frozenset[str]) -> bool:

@@ -515,3 +515,30 @@ def test_what_no_article_covered_is_answered_by_the_article_written_for_it(searc
                                                                            ref: str) -> None:
     result = searcher.search(text)
     assert result.answered and result.best is not None and result.best.ref == ref
+
+
+@pytest.mark.parametrize("text", ["荞麦啥时候种", "牛粪能养蚯蚓不 咋养", "黄连咋个种 搭棚要搭好高"])
+def test_a_crop_no_article_is_about_is_not_answered_by_a_general_article(searcher: Searcher, text: str) -> None:
+    # 荞麦 had the drought article, 黄连 land renting, 养蚯蚓 a cattle article (牛粪): none is about the crop.
+    result = searcher.search(text)
+    assert not result.answered and result.reason == "crop_mismatch"
+
+
+def test_a_weed_named_for_a_crop_does_not_name_the_crop(searcher: Searcher) -> None:
+    result = searcher.search("麦地里野燕麦猪殃殃多 开春打啥药")  # 野燕麦 is a weed, not 燕麦 (no article)
+    assert result.answered and result.best is not None and result.best.ref == "wheat-weeds"
+
+
+@pytest.mark.parametrize("text", ["茶叶能做白茶不 咋个做的", "养的意蜂咋取蜂王浆", "谷子割了想留再生稻 咋管",
+                                  "牛鼻子要穿鼻圈 咋个穿不伤到它"])
+def test_a_product_or_task_no_article_covers_is_matched_whole(searcher: Searcher, text: str) -> None:
+    # 白茶 once matched the pair 「白 茶」 across two words of the tea blackfly article's keywords.
+    assert not searcher.search(text).answered
+
+
+def test_a_word_starting_with_bee_is_about_bees(searcher: Searcher) -> None:
+    words = searcher.tokenizer.words
+    assert searcher.crops_asked(words("蜂箱里好多白虫子 巢脾上牵丝")) == {"蜜蜂"}
+    assert searcher.crops_asked(words("叶子被咬得像蜂窝一样")) == set()  # a honeycomb is no hive
+    result = searcher.search("蜂箱里好多白虫子 巢脾上牵丝")
+    assert result.answered and result.best is not None and result.best.ref == "bee-wax-moth"
