@@ -244,7 +244,15 @@ class FakeAliyun:
 
     @staticmethod
     async def push(session: aiohttp.ClientSession, url: str, items: list[dict[str, Any]]) -> aiohttp.ClientResponse:
-        """One batch push, as Alibaba Cloud sends it: a JSON array, application/json, UTF-8."""
+        """One batch push, as Alibaba Cloud sends it: a JSON array, application/json, UTF-8; pushed again
+        (up to 5 times) while the answer is 503, "not stored in time" on a loaded machine."""
+        for _ in range(4):
+            resp = await session.post(url, data=json.dumps(items, ensure_ascii=False).encode(),
+                                      headers={"Content-Type": "application/json;charset=utf-8"})
+            if resp.status != 503:
+                return resp
+            resp.release()
+            await asyncio.sleep(0.2)
         return await session.post(url, data=json.dumps(items, ensure_ascii=False).encode(),
                                   headers={"Content-Type": "application/json;charset=utf-8"})
 
