@@ -423,7 +423,8 @@ def test_a_kind_of_produce_no_article_makes_is_not_answered_by_another_kind(sear
     assert white.answered and white.best is not None and white.best.ref == "tea-white-tea-home-processing"
     black = searcher.search("想把夏茶做成红茶 萎凋发酵咋个搞 我只会炒绿茶")  # one kind named is enough
     assert black.best is not None and black.best.ref == "tea-black-tea-home-processing"
-    assert not searcher.search("想养小龙虾 稻田里养 虾苗好久放").answered  # not 稻田养鱼
+    crayfish = searcher.search("想养小龙虾 稻田里养 虾苗好久放")  # not 稻田养鱼
+    assert crayfish.best is not None and crayfish.best.ref == "crayfish-rice-field"
     other = searcher.search("茶叶除了红茶绿茶 想试下做白茶 咋晒咋做")  # 除了: the kinds not asked
     assert other.best is not None and other.best.ref == "tea-white-tea-home-processing"
 
