@@ -553,3 +553,10 @@ def test_a_word_starting_with_bee_is_about_bees(searcher: Searcher) -> None:
     assert searcher.crops_asked(words("叶子被咬得像蜂窝一样")) == set()  # a honeycomb is no hive
     result = searcher.search("蜂箱里好多白虫子 巢脾上牵丝")
     assert result.answered and result.best is not None and result.best.ref == "bee-wax-moth"
+
+
+@pytest.mark.parametrize("text", ["芋头叶子上长斑 烂了", "蓝莓叶子发红"])
+def test_the_only_article_on_a_crop_does_not_answer_a_sign_it_never_mentions(searcher: Searcher, text: str) -> None:
+    # How to grow taro says nothing of spots, how to grow blueberries nothing of red leaves.
+    result = searcher.search(text)
+    assert not result.answered and result.reason == "sign_unshown"
