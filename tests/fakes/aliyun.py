@@ -243,18 +243,18 @@ class FakeAliyun:
                 "sequence_id": sequence_id if sequence_id is not None else 100000 + next(self._seq)}
 
     @staticmethod
-    async def push(session: aiohttp.ClientSession, url: str, items: list[dict[str, Any]]) -> aiohttp.ClientResponse:
+    async def push(session: aiohttp.ClientSession, url: str, items: list[dict[str, Any]],
+                   tries: int = 5) -> aiohttp.ClientResponse:
         """One batch push, as Alibaba Cloud sends it: a JSON array, application/json, UTF-8; pushed again
-        (up to 5 times) while the answer is 503, "not stored in time" on a loaded machine."""
-        for _ in range(4):
+        (up to `tries` in all) while the answer is 503, "not stored in time", as the provider does."""
+        for attempt in range(tries):
             resp = await session.post(url, data=json.dumps(items, ensure_ascii=False).encode(),
                                       headers={"Content-Type": "application/json;charset=utf-8"})
-            if resp.status != 503:
-                return resp
+            if resp.status != 503 or attempt == tries - 1:
+                break
             resp.release()
             await asyncio.sleep(0.2)
-        return await session.post(url, data=json.dumps(items, ensure_ascii=False).encode(),
-                                  headers={"Content-Type": "application/json;charset=utf-8"})
+        return resp
 
 
 async def _by_hand(nongbot: str, port: int) -> None:
