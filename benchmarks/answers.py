@@ -84,7 +84,10 @@ SETS = {"tuning": DATA / "answers_tuning.jsonl", "heldout": DATA / "answers_held
         # Stop 32's second round: the fresh measure of the session's final code (written while it was being
         # changed, read only after it was frozen).
         **{f"tuning-{x}": DATA / f"answers_tuning_{x}.jsonl" for x in ("bt", "bu", "bv", "bw")},
-        **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in ("bx",)}}
+        **{f"new-tuning-{x}": DATA / f"new_topics_tuning_{x}.jsonl" for x in ("bx",)},
+        # Stop 35's round: the fresh measure of stop 34's final code (four blind writers, titles only),
+        # measured before anything was fixed on it.
+        **{f"tuning-{x}": DATA / f"answers_tuning_{x}.jsonl" for x in ("by", "bz", "ca", "cb")}}
 GROUPS = {"both": ("tuning", "heldout"), "new": ("new-tuning", "new-heldout"), "b": ("tuning-b", "heldout-b"),
           "all": tuple(SETS)}
 TUNING = tuple(name for name in SETS if "heldout" not in name)  # the only sets --fit may learn from

@@ -32,6 +32,9 @@ from content.vocab import VOCAB_FILE, Vocabulary, vocabulary
 DICT_DIR = Path(__file__).parent / "dict"
 CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
 KEEP = re.compile(r"^[\u3400-\u9fff0-9a-z.%]+$")  # words, numbers and units; not punctuation
+# What only makes an animal small after its name: 猪娃子, 鹅娃子, 羊崽子 are the animal.
+DIMINUTIVE = frozenset({"子", "娃子", "娃儿", "崽子", "崽儿"})
+DOUBLED = re.compile(r"^([\u4e00-\u9fff])\1的$")  # 黄黄的, 鼓鼓的: the sign itself (黄, 鼓)
 NAME_PIECE = re.compile(r"^(?:[\u3400-\u9fff]|[0-9a-z]*[0-9][0-9a-z]*|[a-z])$")  # one character or a code
 DIGIT = re.compile(r"[0-9]")
 UNITS = frozenset("年月日天时分秒周岁代次个只头株粒穗叶片亩斤克吨米升度倍元万亿千百%℃")  # 2019年 is no name
@@ -214,8 +217,10 @@ class Tokenizer:
     def _words(self, pieces: list[str]) -> list[str]:
         out: list[str] = []
         for n, word in enumerate(pieces):
-            if not KEEP.match(word) or (word == "子" and n and self.vocab.crop(pieces[n - 1])):
-                continue  # 猪娃子, 羊羔子: the 子 only makes the animal small
+            if not KEEP.match(word) or (word in DIMINUTIVE and n and self.vocab.crop(pieces[n - 1])):
+                continue  # 猪娃子, 羊羔子, 鹅娃子: the 子 only makes the animal small
+            if doubled := DOUBLED.match(word):
+                word = doubled.group(1)
             out.extend(std for std in self.vocab.canonical(word).split() if std not in self.stop)
         return out
 

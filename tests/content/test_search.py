@@ -560,3 +560,29 @@ def test_the_only_article_on_a_crop_does_not_answer_a_sign_it_never_mentions(sea
     # How to grow taro says nothing of spots, how to grow blueberries nothing of red leaves.
     result = searcher.search(text)
     assert not result.answered and result.reason == "sign_unshown"
+
+
+@pytest.mark.parametrize(("text", "ref"), [
+    ("麻芋叶子上好多褐色斑点 边边焦枯 一片片死", "konjac-leaf-disease"),  # 麻芋: konjac, as said in the hills
+    ("想用牛粪养曲蟮卖给钓鱼的 床子咋个铺", "earthworm-farming"),  # 曲蟮, 地龙: earthworms
+    ("癞格宝吃蜂子", "bee-toads-predators"),  # 癞格宝: the toad
+    ("樱珠子熟了 捏开里头白蛆在拱", "cherry-fruit-fly"),  # 樱珠: cherries
+    ("种的药材能打啥药 怕农残超了收购的不要", "herb-safe-pesticide-use"),  # 药材: the herbs the county grows
+    ("瓜秧子中午蔫起 早晚又好了 过几天整根死了", "veg-melon-wilt"),  # 瓜秧: melons and cucumbers
+])
+def test_dialect_and_kind_names_name_the_crop(searcher: Searcher, text: str, ref: str) -> None:
+    result = searcher.search(text)
+    assert result.answered and result.best is not None and result.best.ref == ref
+
+
+def test_an_amount_says_how_much_not_what_is_wrong(searcher: Searcher) -> None:
+    # 几十只, 两亩, 三四天 once weighed like words no article uses, and the answers went weak.
+    words = searcher.tokenizer.words("想养几十只兔子 笼子咋个搭 喂草还是喂料", heard=True)
+    assert "几十只" in words
+    assert searcher._weight("几十只") < 0.2 * searcher._weight("笼子")
+
+
+def test_a_sole_hit_in_an_articles_body_is_no_answer(searcher: Searcher) -> None:
+    # 「今天几号」 matched only the labour-contract article's body; no crop, nothing of it in what the article is about.
+    result = searcher.search("今天几号")
+    assert not result.answered and result.reason == "weak"
