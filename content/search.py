@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import math
@@ -588,8 +589,19 @@ class Searcher:
         """The signs the text names, not those it denies: 「不是虫咬的」 says no insect. 肿么办 on its own
         (online speech for 怎么办) names no swelling; 腿肿么办 (腿肿, 么办) does."""
         folded = re.sub(r"(^|[^\u3400-\u9fff])肿么", r"\1怎么", fold(text))
+        if self._named_like_signs is not None:  # 落花生 (peanuts) says no 落花
+            folded = self._named_like_signs.sub("・", folded)
         return [sign for sign, forms in SIGNS.items()
                 if any(w in folded and not re.search(SIGN_DENIED.format(re.escape(w)), folded) for w in forms["said"])]
+
+    @functools.cached_property
+    def _named_like_signs(self) -> re.Pattern[str] | None:
+        """The crops' names that hold a sign's words (落花生 holds 落花): they name the crop, not the sign."""
+        vocab = self.tokenizer.vocab
+        names = {*vocab.crops, *(alias for alias, std in vocab.aliases.items() if std in vocab.crops)}
+        said = [w for forms in SIGNS.values() for w in forms["said"]]
+        hit = sorted((n for n in names if any(w in n for w in said)), key=len, reverse=True)
+        return re.compile("|".join(map(re.escape, hit))) if hit else None
 
     def _guessed_grave(self, text: str, entry: Entry) -> bool:
         """The article diagnoses a grave disease the text does not name, from fewer than MIN_GRAVE_SIGNS of
