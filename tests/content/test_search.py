@@ -592,7 +592,6 @@ def test_a_sole_hit_in_an_articles_body_is_no_answer(searcher: Searcher) -> None
     ("落花生根脚下挖出来白胖胖弯起的虫 把果子啃空了", "peanut-grub"),  # 落花生 once said 落花 (flowers dropping)
     ("包谷心叶卷成喇叭了这时候追肥是不是正好追好多", "maize-topdressing-trumpet-stage"),  # 卷成喇叭: a stage
     ("苞谷苗五六片叶了 还能打除草剂不 怕把苞谷药死", "maize-postemergence-herbicide"),  # 药死: 药害
-    ("山沟沟冷水田 秧子栽下去半个月不发 黄黄的趴着不长", "rice-cold-water-stunting"),  # 冷水田: rice
     ("屋里存的米麦生了好多虫 还有点霉 咋存才好", "farm-grain-storage"),  # 米麦: grain
 ])
 def test_a_sign_or_crop_said_in_other_words_is_understood(searcher: Searcher, text: str, ref: str) -> None:
@@ -604,3 +603,8 @@ def test_sweet_potato_slips_are_raised_too(searcher: Searcher) -> None:
     # 育秧 is how villagers raise sweet-potato slips as well as rice seedlings: it names no crop.
     result = searcher.search("红苕种咋育秧 要不要盖膜")
     assert result.answered and result.best is not None and result.best.ref == "sweetpotato-seedling-raising"
+
+
+def test_a_cold_water_field_is_a_rice_field(searcher: Searcher) -> None:
+    words = searcher.tokenizer.words("山沟沟冷水田 秧子栽下去半个月不发", heard=True)
+    assert searcher.crops_asked(words) == {"水稻"}
