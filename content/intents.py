@@ -86,8 +86,11 @@ class Classifier:
         return Intent(TECHNIQUE)
 
     def _match(self, rule: _Rule, text: str) -> str:
-        if rule.whole:
-            return _made_of(text, rule.cues, rule.filler)
+        if rule.whole:  # nothing but cues and filler; or a pattern, where no `unless` word is said
+            made = _made_of(text, rule.cues, rule.filler)
+            if made or not rule.patterns or any(_first(text, self.lists[n]) for n in rule.unless):
+                return made
+            return next((p.pattern for p in rule.patterns if p.search(text)), "")
         if sure := next((p for p in rule.sure if p.search(text)), None):
             return sure.pattern
         if rule.unless and any(_first(_without(text, rule.words), self.lists[n]) for n in rule.unless):
