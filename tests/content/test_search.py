@@ -569,6 +569,10 @@ def test_the_only_article_on_a_crop_does_not_answer_a_sign_it_never_mentions(sea
     ("樱珠子熟了 捏开里头白蛆在拱", "cherry-fruit-fly"),  # 樱珠: cherries
     ("种的药材能打啥药 怕农残超了收购的不要", "herb-safe-pesticide-use"),  # 药材: the herbs the county grows
     ("瓜秧子中午蔫起 早晚又好了 过几天整根死了", "veg-melon-wilt"),  # 瓜秧: melons and cucumbers
+    ("想养地龙卖给钓鱼的 牛粪咋个弄 床咋做", "earthworm-farming"),  # 地龙: earthworms
+    ("母牛生了犊子七八个月了还没起性 咋回事", "cattle-cow-no-heat"),  # 起性: 发情 (once the abortion article)
+    ("小鹅儿一窝一窝死 拉白稀 打蔫", "goose-parvovirus"),  # 鹅儿: goslings; once the gout article (白色稀屎)
+    ("塘里鱼生病了 能用啥药 哪些药不能用", "fish-disease-prevention"),  # once the article on birds eating fish
 ])
 def test_dialect_and_kind_names_name_the_crop(searcher: Searcher, text: str, ref: str) -> None:
     result = searcher.search(text)
