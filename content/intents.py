@@ -86,7 +86,8 @@ class Classifier:
         return Intent(TECHNIQUE)
 
     def _match(self, rule: _Rule, text: str) -> str:
-        if rule.whole:  # nothing but cues and filler; or a pattern, where no `unless` word is said
+        if rule.whole:  # nothing but cues and filler; or a pattern, where no `unless` word is said anywhere
+            # (not only outside the cues, as below: small talk's cues include 好, which 好久 and 好多 begin with)
             made = _made_of(text, rule.cues, rule.filler)
             if made or not rule.patterns or any(_first(text, self.lists[n]) for n in rule.unless):
                 return made

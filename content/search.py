@@ -459,7 +459,7 @@ class Searcher:
         strength = min(first / mass, 3.0) if mass > 0 else 0.0
         unsaid = float(not asked_crops and bool(top.crops))  # "叶子发黄咋办": which crop?
         named = float(bool(self.tokenizer.entities(words)))
-        problem = [w for w in words if self.tokenizer.vocab.crop(w) is None and not w.isdigit()]
+        problem = self._problem(words)
         have = self.index.doc_terms[self._positions[top.id]]
         weights = [self._weight(w) for w in problem]
         body = sum(wt for w, wt in zip(problem, weights, strict=True) if self._found(w, have)) / sum(weights)
@@ -470,17 +470,21 @@ class Searcher:
                 self._char_share(problem, top),
                 self._phrase_share(words, top))
 
+    def _problem(self, words: list[str]) -> list[str]:
+        """The words that say the problem: crop names and bare numbers aside."""
+        return [w for w in words if self.tokenizer.vocab.crop(w) is None and not w.isdigit()]
+
     def _about_nothing(self, words: list[str], top: Entry) -> bool:
         """Nothing of the problem, not a word nor a character, is in what the article is about (its title,
         keywords, questions and summary): only its body matched."""
-        problem = [w for w in words if self.tokenizer.vocab.crop(w) is None and not w.isdigit()]
+        problem = self._problem(words)
         return self._about_share(words, top) == 0 and self._char_share(problem, top) == 0
 
     def _says_more(self, words: list[str], top: Entry, rival: Entry) -> bool:
         """Near in score, yet the top article holds clearly more of the problem's characters in what it is about
         and more of one of its own phrasings: 「牛蹄子缝里烂了 臭烘烘的 走路瘸」 is foot rot, not a tie with the
         foot-and-mouth vaccine that also speaks of hooves (see TIE_CHARS)."""
-        problem = [w for w in words if self.tokenizer.vocab.crop(w) is None and not w.isdigit()]
+        problem = self._problem(words)
         return (self._char_share(problem, top) - self._char_share(problem, rival) >= TIE_CHARS
                 and self._phrase_share(words, top) - self._phrase_share(words, rival) >= TIE_PHRASE)
 
@@ -543,7 +547,7 @@ class Searcher:
         """Share of the problem words (not crop names; weighted by how telling they are) that the article
         is about: its title, keywords, officers' phrasings and summary. None when no problem is said."""
         tk = self.tokenizer
-        problem = [w for w in words if tk.vocab.crop(w) is None and not w.isdigit()]
+        problem = self._problem(words)
         if not any(CJK.search(w) for w in problem) or (
                 not any(tk.vocab.crop(w) for w in words) and max(map(len, problem)) < 2):
             return None
