@@ -47,6 +47,7 @@ RARE = 10  # jieba's count below which a whole word may still be a slip (甘子 
 PLANTED = frozenset(("栽", "种", "栽种", "种植", "栽上", "种上", "栽下", "种下", "养"))
 AGE = re.compile(r"^[0-9一二两三四五六七八九十几]+多?(年|个月)多?$")
 AGE_START = re.compile(r"^[0-9一二两三四五六七八九十几]+多?$")
+DAY_WORD = 1000  # jieba's count from which 冬天, 两天, 每天 are common words (see Tokenizer._recut)
 MEMO_LIMIT = 8000  # cuts kept (the bundled knowledge base needs 2,430: six fields of 405 articles)
 log = logging.getLogger("nongbot.search")
 # ("t" for terms or "s" for sounds, the text) -> what it cut to.
@@ -208,7 +209,23 @@ class Tokenizer:
         first); white space stays as one " " piece: it separates words and keywords. `heard`: a villager's
         text, whose names typed by sound are spelled right (articles are written right: not worth the time)."""
         pieces = [raw.strip() or " " for raw in self._jieba.lcut(fold(text), HMM=False)]
-        return _without_age(self._as_heard(pieces)) if heard else pieces
+        return _without_age(self._as_heard(self._recut(pieces))) if heard else pieces
+
+    def _recut(self, pieces: list[str]) -> list[str]:
+        """Two cuts jieba gets wrong in villagers' texts. 「冬天牛就瘦」 cuts 冬/天牛 (the longhorn beetle): a day
+        word and 牛 when the character before makes a common word with 天 (冬天, 两天, 每天). And 杂 typed for 咋
+        (both za on a pinyin keyboard): 杂喂, 杂剪, a text ending 杂种 (咋种); 杂草 and 杂交 are cut whole."""
+        out: list[str] = []
+        for n, piece in enumerate(pieces):
+            before = out[-1] if out else ""
+            after = pieces[n + 1] if n + 1 < len(pieces) else ""
+            if piece == "天牛" and len(before) == 1 and self._jieba.FREQ.get(before + "天", 0) >= DAY_WORD:
+                out[-1:] = [before + "天", "牛"]
+            elif piece == "杂" or (piece == "杂种" and not CJK_RUN.match(after)):
+                out.extend(("咋", piece[1:]) if piece[1:] else ("咋",))
+            else:
+                out.append(piece)
+        return out
 
     def words(self, text: str, heard: bool = False) -> list[str]:
         """Standard-name words of `text`, stop words and punctuation removed (`heard`: see _pieces)."""

@@ -19,7 +19,8 @@ ARTICLES = read_path(BUNDLED).articles
 
 def entries(skip: tuple[str, ...] = ()) -> list[Entry]:
     return [Entry(id=i + 1, ref=a.ref, title=a.title, crops=a.crops, keywords=a.keywords, summary=a.summary,
-                  body=a.body) for i, a in enumerate(ARTICLES) if a.ref not in skip]
+                  body=a.body, phrasings=a.questions)  # as the app builds them (entry_from_row)
+            for i, a in enumerate(ARTICLES) if a.ref not in skip]
 
 
 @pytest.fixture(scope="module")
@@ -612,3 +613,30 @@ def test_sweet_potato_slips_are_raised_too(searcher: Searcher) -> None:
 def test_a_cold_water_field_is_a_rice_field(searcher: Searcher) -> None:
     words = searcher.tokenizer.words("山沟沟冷水田 秧子栽下去半个月不发", heard=True)
     assert searcher.crops_asked(words) == {"水稻"}
+
+
+@pytest.mark.parametrize(("text", "ref"), [
+    ("冬天牛光喂干草够不 要加啥", "cattle-winter-feeding"),  # 冬/天牛 would be the longhorn beetle
+    ("想种点黄姜 杂种", "herb-huangjiang-planting"),  # 杂种 at the end: 咋种, not a hybrid
+    ("猪哇好久阉好", "pig-piglet-castration"),  # 猪哇: 猪娃 typed by sound, a piglet
+    ("山上茶籽树不结果 杂管", "camellia-oil-growing"),  # 茶籽树: the oil-tea tree, not tea
+])
+def test_cuts_jieba_gets_wrong_in_villagers_texts(searcher: Searcher, text: str, ref: str) -> None:
+    result = searcher.search(text)
+    assert result.answered and result.best is not None and result.best.ref == ref
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("夏天天牛多", ["夏天", "天牛", "多"]),  # the beetle, after a day word
+    ("杂交苞谷种", ["杂交", "玉米", "种"]),
+    ("杂种猪好养不", ["杂种", "生猪"]),
+])
+def test_the_beetle_and_the_hybrid_keep_their_names(searcher: Searcher, text: str, words: list[str]) -> None:
+    assert searcher.tokenizer.words(text, heard=True) == words
+
+
+def test_a_pet_is_no_crop_an_article_covers(searcher: Searcher) -> None:
+    # 跳蚤 is the flea beetle's local name; a dog's fleas are no vegetable question.
+    assert not searcher.search("狗身上好多跳蚤，咋弄干净").answered
+    result = searcher.search("狗吃了老鼠药咋办")
+    assert result.answered and result.best is not None and result.best.ref == "livestock-rat-poison"
