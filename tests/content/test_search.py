@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from content import search as search_module
 from content.fold import fold
 from content.loader import BUNDLED, read_path
 from content.search import Entry, Ranking, Searcher
@@ -574,6 +575,10 @@ def test_the_only_article_on_a_crop_does_not_answer_a_sign_it_never_mentions(sea
     ("母牛生了犊子七八个月了还没起性 咋回事", "cattle-cow-no-heat"),  # 起性: 发情 (once the abortion article)
     ("小鹅儿一窝一窝死 拉白稀 打蔫", "goose-parvovirus"),  # 鹅儿: goslings; once the gout article (白色稀屎)
     ("塘里鱼生病了 能用啥药 哪些药不能用", "fish-disease-prevention"),  # once the article on birds eating fish
+    ("二花叶子发白 像撒了一层面粉", "herb-honeysuckle-powdery-mildew"),  # 二花: honeysuckle, as the hills say it
+    ("黄花条啥时候摘 青的摘还是黄了摘", "herb-lianqiao"),  # 黄花条: forsythia
+    ("辣角叶子花花绿绿的 皱缩起 长不高 果子也小", "veg-virus-disease"),  # 辣角: peppers
+    ("柑子花苞苞肿得像个小灯笼 发白 不开花就掉了", "citrus-bud-midge"),  # 肿: the article says 膨大
 ])
 def test_dialect_and_kind_names_name_the_crop(searcher: Searcher, text: str, ref: str) -> None:
     result = searcher.search(text)
@@ -640,3 +645,23 @@ def test_a_pet_is_no_crop_an_article_covers(searcher: Searcher) -> None:
     assert not searcher.search("狗身上好多跳蚤，咋弄干净").answered
     result = searcher.search("狗吃了老鼠药咋办")
     assert result.answered and result.best is not None and result.best.ref == "livestock-rat-poison"
+
+
+def test_every_feature_has_its_weight(searcher: Searcher) -> None:
+    # confidence() zips weights and values loosely (the bias is last): a feature added without its weight
+    # would shift every weight after it without an error.
+    words, ranked = searcher.rank("柑子叶子上长黄斑 背面起疙瘩")
+    found = searcher.features(words, searcher.crops_asked(words), ranked)
+    assert found is not None
+    assert len(search_module.WEIGHTS) == len(found) + 1
+    assert len(search_module.WEIGHTS_MEANING) == len(found) + 2 + 1  # by_meaning's two, then the bias
+
+
+@pytest.mark.parametrize(("text", "ref"), [
+    ("五组王嫂养的麻鸭，下蛋时多时少，咋喂能多下", "duck-laying"),
+    ("茶页子上鼓泡泡 背面白的", "tea-blister-blight"),
+])
+def test_no_tie_when_the_first_is_about_more_of_the_problem(searcher: Searcher, text: str, ref: str) -> None:
+    # Near in score to another article, but about more of the problem's words and characters: no coin toss.
+    result = searcher.search(text)
+    assert result.answered and result.best is not None and result.best.ref == ref
