@@ -319,7 +319,8 @@ class Searcher:
                       if (not asked_crops or not self.entries[key].crops or asked_crops & set(self.entries[key].crops))
                       and (not named_asked or self._headed_with(named_asked, key))), None)
         if (not reordered and rival is not None and rival[1] >= ranked[0][1] * (1 - lead)
-                and not self._says_more(words, top, self.entries[rival[0]])):
+                and not self._says_more(words, top, self.entries[rival[0]],
+                                        crowded=sum(score >= ranked[0][1] * (1 - lead) for _, score in ranked[1:]) > 1)):
             return Result(hits, False, "tie", confidence)  # two articles fit equally: a coin toss is no answer
         if (not asked_crops and top.crops and self._other_crop_lead(ranked) < CROP_UNSAID_LEAD
                 and not self._named_for(words, top)):
@@ -495,15 +496,17 @@ class Searcher:
         problem = self._problem(words)
         return self._about_share(words, top) == 0 and self._char_share(problem, top) == 0
 
-    def _says_more(self, words: list[str], top: Entry, rival: Entry) -> bool:
+    def _says_more(self, words: list[str], top: Entry, rival: Entry, crowded: bool = False) -> bool:
         """Near in score, yet the top article holds clearly more of the problem's characters in what it is about
         and more of one of its own phrasings: 「牛蹄子缝里烂了 臭烘烘的 走路瘸」 is foot rot, not a tie with the
-        foot-and-mouth vaccine that also speaks of hooves (see TIE_CHARS)."""
+        foot-and-mouth vaccine that also speaks of hooves (see TIE_CHARS). Or, with one rival near (not several:
+        「柑橘树叶子卷起来了」 fits leaf miner, aphids and anthracnose alike), more of the problem's characters
+        and more of its words."""
         problem = self._problem(words)
         chars = self._char_share(problem, top) - self._char_share(problem, rival)
         if chars >= TIE_CHARS and self._phrase_share(words, top) - self._phrase_share(words, rival) >= TIE_PHRASE:
             return True
-        return chars >= TIE_ABOUT_CHARS and (self._about_share(words, top) or 0.0) - (
+        return not crowded and chars >= TIE_ABOUT_CHARS and (self._about_share(words, top) or 0.0) - (
             self._about_share(words, rival) or 0.0) >= TIE_ABOUT
 
     def _char_share(self, problem: list[str], entry: Entry) -> float:
