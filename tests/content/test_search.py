@@ -625,6 +625,7 @@ def test_a_cold_water_field_is_a_rice_field(searcher: Searcher) -> None:
     ("想种点黄姜 杂种", "herb-huangjiang-planting"),  # 杂种 at the end: 咋种, not a hybrid
     ("猪哇好久阉好", "pig-piglet-castration"),  # 猪哇: 猪娃 typed by sound, a piglet
     ("山上茶籽树不结果 杂管", "camellia-oil-growing"),  # 茶籽树: the oil-tea tree, not tea
+    ("花生咋种 一窝点几颗 隔好远", "peanut-planting"),  # 一窝/点, not 窝点
 ])
 def test_cuts_jieba_gets_wrong_in_villagers_texts(searcher: Searcher, text: str, ref: str) -> None:
     result = searcher.search(text)
@@ -635,6 +636,8 @@ def test_cuts_jieba_gets_wrong_in_villagers_texts(searcher: Searcher, text: str,
     ("夏天天牛多", ["夏天", "天牛", "多"]),  # the beetle, after a day word
     ("杂交苞谷种", ["杂交", "玉米", "种"]),
     ("杂种猪好养不", ["杂种", "生猪"]),
+    ("母牛生了小牛", ["黄牛", "生", "黄牛"]),  # not 母牛生, a word of jieba's own dictionary
+    ("一窝点几颗", ["一", "窝", "点", "几颗"]),  # not 窝点, a den
 ])
 def test_the_beetle_and_the_hybrid_keep_their_names(searcher: Searcher, text: str, words: list[str]) -> None:
     assert searcher.tokenizer.words(text, heard=True) == words
@@ -655,6 +658,17 @@ def test_every_feature_has_its_weight(searcher: Searcher) -> None:
     assert found is not None
     assert len(search_module.WEIGHTS) == len(found) + 1
     assert len(search_module.WEIGHTS_MEANING) == len(found) + 2 + 1  # by_meaning's two, then the bias
+
+
+@pytest.mark.parametrize(("text", "ref"), [
+    ("白菜叶子背面密密麻麻的小绿虫 叶子都卷起了", "veg-aphid"),
+    ("苞谷天花上密密麻麻的黑虫虫 油汪汪的", "maize-aphid"),
+])
+def test_a_crowd_of_anything_says_no_problem(searcher: Searcher, text: str, ref: str) -> None:
+    # 密密麻麻 (dense) is said of aphids, mites, scale and fruit alike: it must not pull the red-spider-mite
+    # article, whose villagers' questions happen to say it, above the aphid articles.
+    result = searcher.search(text)
+    assert result.answered and result.best is not None and result.best.ref == ref
 
 
 @pytest.mark.parametrize(("text", "ref"), [
