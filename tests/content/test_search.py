@@ -679,3 +679,22 @@ def test_no_tie_when_the_first_is_about_more_of_the_problem(searcher: Searcher, 
     # Near in score to another article, but about more of the problem's words and characters: no coin toss.
     result = searcher.search(text)
     assert result.answered and result.best is not None and result.best.ref == ref
+
+
+@pytest.mark.parametrize(("text", "ref"), [
+    ("柑子叶子两面都鼓起黄褐色的小疙瘩 摸着粗糙 周围一圈黄晕", "citrus-canker"),  # 黄晕 is canker's, not scab's
+    ("魔芋几时下种 种好深", "konjac-planting"),  # not the seed-corm storage article (种芋 is one word)
+    ("谷子 杆软 爱倒 咋防", "rice-lodging"),  # the sheath-blight article is no longer keyed on lodging
+])
+def test_siblings_keep_their_own_signs(searcher: Searcher, text: str, ref: str) -> None:
+    result = searcher.search(text)
+    assert result.answered and result.best is not None and result.best.ref == ref
+
+
+def test_a_wilt_that_oozes_white_is_no_blight(searcher: Searcher) -> None:
+    # Pepper's bacterial wilt has no article; the blight article never speaks of an ooze.
+    assert not searcher.search("辣椒大晴天整棵绿着就蔫了 拔起来根不烂 茎切开有白浆").answered
+    result = searcher.search("洋芋秧好好的突然蔫了 掐断茎冒白浆")
+    assert result.answered and result.best is not None and result.best.ref == "potato-bacterial-wilt"
+    result = searcher.search("冬天果树干子要刷白 那个白浆咋调")  # whitewash is also called 白浆
+    assert result.answered and result.best is not None and result.best.ref == "fruit-winter-cleanup"
