@@ -309,7 +309,7 @@ class Searcher:
             return Result(hits, False, "vague", confidence)  # "苞谷": a crop alone, no problem said
         if self.meaning is not None:
             confidence = self.confidence(words, asked_crops, ranked, text)  # a second opinion, where it counts
-        if confidence < MIN_CONFIDENCE or (not asked_crops and self._about_nothing(words, top)):
+        if confidence < MIN_CONFIDENCE or self._about_nothing(words, top, asked_crops):
             return Result(hits, False, "weak", confidence)  # 「今天几号」: a sole hit in a body is no answer
         lead = MIN_LEAD if self.meaning is not None else MIN_LEAD_WORDS
         # The next article that could be sent instead: about the crop asked (or none), and with a pest or disease
@@ -490,11 +490,16 @@ class Searcher:
         """The words that say the problem: crop names and bare numbers aside."""
         return [w for w in words if self.tokenizer.vocab.crop(w) is None and not w.isdigit()]
 
-    def _about_nothing(self, words: list[str], top: Entry) -> bool:
-        """Nothing of the problem, not a word nor a character, is in what the article is about (its title,
-        keywords, questions and summary): only its body matched."""
-        problem = self._problem(words)
-        return self._about_share(words, top) == 0 and self._char_share(problem, top) == 0
+    def _about_nothing(self, words: list[str], top: Entry, asked_crops: set[str]) -> bool:
+        """Nothing of the problem is in what the article is about (its title, keywords, questions and summary):
+        only its body or the crop matched (「红苕想切片晒成红苕干」 and the weevil article, about none of 切片, 晒,
+        发黑). Imported material without a summary says little of what it is about: there, with a crop said,
+        its body will do, and with none, a character of the problem in its title."""
+        if self._about_share(words, top) != 0:
+            return False
+        if top.summary:
+            return True
+        return not asked_crops and self._char_share(self._problem(words), top) == 0
 
     def _says_more(self, words: list[str], top: Entry, rival: Entry, crowded: bool = False) -> bool:
         """Near in score, yet the top article holds clearly more of the problem's characters in what it is about

@@ -698,3 +698,9 @@ def test_a_wilt_that_oozes_white_is_no_blight(searcher: Searcher) -> None:
     assert result.answered and result.best is not None and result.best.ref == "potato-bacterial-wilt"
     result = searcher.search("冬天果树干子要刷白 那个白浆咋调")  # whitewash is also called 白浆
     assert result.answered and result.best is not None and result.best.ref == "fruit-winter-cleanup"
+
+
+def test_an_article_about_none_of_the_problem_is_no_answer(searcher: Searcher) -> None:
+    # The crop alone matched (the weevil article says 红苕 often, and none of 切片, 晒, 发黑): not sure.
+    assert not searcher.search("红苕想切片晒成红苕干 咋晒不发黑").answered
+    assert not searcher.search("想种银耳 菌包哪里搞 咋管").answered  # 银耳 is no wood ear
