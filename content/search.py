@@ -638,7 +638,10 @@ class Searcher:
     def _guessed_grave(self, text: str, entry: Entry) -> bool:
         """The article diagnoses a grave disease the text does not name, from fewer than MIN_GRAVE_SIGNS of
         the signs it describes. A text that says no sign at all (禽流感疫苗要打不) is not a diagnosis."""
-        names = [name for disease, names in GRAVE.items() if disease in entry.title for name in names]
+        # Named after 防 (「柑橘木虱的防治（防黄龙病）」), the disease is what the article helps prevent, not one it
+        # diagnoses: the psyllid article answers a text describing psyllids.
+        names = [name for disease, names in GRAVE.items()
+                 if disease in entry.title and f"防{disease}" not in entry.title for name in names]
         head = self._head[entry.id]
         if not names or any(self._found(w, head) for w in self.tokenizer.entities(self.tokenizer.words(text, heard=True))):
             return False  # 「是木虱吗」: the pest the article is headed with (柑橘木虱，传黄龙病) named, no guess

@@ -325,6 +325,15 @@ def test_naming_the_pest_an_article_is_headed_with_is_no_guess_at_the_grave_dise
     assert not searcher._guessed_grave("橘子嫩梢上有小虫 屁股翘起来 是木虱吗", psyllid)
 
 
+def test_an_article_that_helps_prevent_a_grave_disease_does_not_diagnose_it(searcher: Searcher) -> None:
+    # 「柑橘木虱的防治（防黄龙病）」 is about the psyllid: a text describing psyllids gets it, a yellowing tree not.
+    result = searcher.search("橘子嫩芽上好多小虫子 屁股翘起 有白色絮絮")
+    assert result.answered and result.best is not None and result.best.ref == "citrus-psyllid"
+    assert not searcher.search("柑橘树叶子卷起来了咋搞").answered
+    yellow = searcher.search("柑橘叶子发黄咋办")  # the yellow-leaves article (fertiliser or roots), not the psyllid one
+    assert yellow.answered and yellow.best is not None and yellow.best.ref == "citrus-yellow-leaves"
+
+
 def test_wen_for_the_plague_names_the_plague(searcher: Searcher) -> None:
     # 温 and 瘟 sound alike (wen): a keyboard's first choice for 猪瘟 is 猪温.
     words = searcher.tokenizer.words
