@@ -315,8 +315,12 @@ class Searcher:
         # The next article that could be sent instead: about the crop asked (or none), and with a pest or disease
         # named, headed with it. 「柑子上好多蜗牛」 is no tie between snails and a citrus article, nor 「柑子咋存到
         # 过年」 between citrus and pear storage.
+        # An article about the crop asked is no tie with a general one (「苞谷一刮风倒了一大片」: maize lodging, not
+        # lodging of any crop).
+        on_crop = bool(asked_crops & set(top.crops))
         rival = next(((key, score) for key, score in ranked[1:]
                       if (not asked_crops or not self.entries[key].crops or asked_crops & set(self.entries[key].crops))
+                      and not (on_crop and not self.entries[key].crops)
                       and (not named_asked or self._headed_with(named_asked, key))), None)
         if (not reordered and rival is not None and rival[1] >= ranked[0][1] * (1 - lead)
                 and not self._says_more(words, top, self.entries[rival[0]],

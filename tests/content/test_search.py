@@ -713,3 +713,9 @@ def test_an_article_about_none_of_the_problem_is_no_answer(searcher: Searcher) -
     # The crop alone matched (the weevil article says 红苕 often, and none of 切片, 晒, 发黑): not sure.
     assert not searcher.search("红苕想切片晒成红苕干 咋晒不发黑").answered
     assert not searcher.search("想种银耳 菌包哪里搞 咋管").answered  # 银耳 is no wood ear
+
+
+def test_an_article_about_the_crop_asked_is_no_tie_with_a_general_one(searcher: Searcher) -> None:
+    # Near in score to the article on frost and cold springs for any crop, the walnut one fits better.
+    result = searcher.search("核桃刚发芽就遭霜打了 嫩叶黑了 今年还结不")
+    assert result.answered and result.best is not None and result.best.ref == "walnut-frost"
