@@ -293,7 +293,8 @@ class Searcher:
             return Result(hits, False, "subject_mismatch", confidence)  # a sow article for any pig
         head = self._head[top.id]
         folded = fold(text)
-        denied = {w for w in tk.entities(words) if re.search(DENIED.format(re.escape(w)), folded)}
+        denied = {w for w in tk.entities(words)
+                  if any(re.search(DENIED.format(re.escape(form)), folded) for form in tk.vocab.forms(w))}
         if any(self._found(w, head) for w in denied) or self._denies_title(text, top):
             return Result(hits, False, "topic_mismatch", confidence)  # 「不是霜霉病」: not the downy-mildew article
         named_asked = tk.entities(words) - denied  # a rival not headed with these could not be sent: no tie

@@ -719,3 +719,14 @@ def test_an_article_about_the_crop_asked_is_no_tie_with_a_general_one(searcher: 
     # Near in score to the article on frost and cold springs for any crop, the walnut one fits better.
     result = searcher.search("核桃刚发芽就遭霜打了 嫩叶黑了 今年还结不")
     assert result.answered and result.best is not None and result.best.ref == "walnut-frost"
+
+
+def test_a_disease_denied_by_a_shorter_name_is_denied(searcher: Searcher) -> None:
+    # 晚疫 is 晚疫病 said without 病: 「不是晚疫那种」 rules the late-blight article out.
+    assert searcher.tokenizer.vocab.forms("晚疫病") == ("晚疫病", "晚疫")
+    assert not searcher.search("番茄叶子上有一圈一圈的褐斑 下部老叶先起 不是晚疫那种水浸状").answered
+
+
+def test_sheep_are_no_angora_rabbits(searcher: Searcher) -> None:
+    assert searcher.crops_asked(searcher.tokenizer.words("几十只绵羊", heard=True)) == {"山羊"}
+    assert not searcher.search("屋里养了几十只绵羊 啥时候剪毛 用啥剪").answered
