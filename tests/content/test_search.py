@@ -730,3 +730,12 @@ def test_a_disease_denied_by_a_shorter_name_is_denied(searcher: Searcher) -> Non
 def test_sheep_are_no_angora_rabbits(searcher: Searcher) -> None:
     assert searcher.crops_asked(searcher.tokenizer.words("几十只绵羊", heard=True)) == {"山羊"}
     assert not searcher.search("屋里养了几十只绵羊 啥时候剪毛 用啥剪").answered
+
+
+@pytest.mark.parametrize(("text", "ref"), [
+    ("油菜角果黄了好多 啥时候割 怕炸角", "rapeseed-harvest"),  # 角, 角果, 角角: the rapeseed pod (荚)
+    ("油菜花开得好好的 就是不结角 光开花", "rapeseed-boron"),
+])
+def test_rapeseed_pods_by_their_local_name(searcher: Searcher, text: str, ref: str) -> None:
+    result = searcher.search(text)
+    assert result.answered and result.best is not None and result.best.ref == ref
