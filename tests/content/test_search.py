@@ -739,3 +739,9 @@ def test_sheep_are_no_angora_rabbits(searcher: Searcher) -> None:
 def test_rapeseed_pods_by_their_local_name(searcher: Searcher, text: str, ref: str) -> None:
     result = searcher.search(text)
     assert result.answered and result.best is not None and result.best.ref == ref
+
+
+def test_the_afterbirth_by_its_village_names(searcher: Searcher) -> None:
+    for text in ("母牛生了小牛一天了 胞衣还挂起没下来", "牛生了一天了衣胞还没下来"):  # 胞衣, 衣胞: 胎衣
+        result = searcher.search(text)
+        assert result.answered and result.best is not None and result.best.ref == "cattle-retained-placenta"
