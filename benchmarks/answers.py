@@ -99,7 +99,10 @@ SETS = {"tuning": DATA / "answers_tuning.jsonl", "heldout": DATA / "answers_held
         **{f"tuning-{x}": DATA / f"answers_tuning_{x}.jsonl" for x in ("ci", "cj")},
         # Stop 37's round: the fresh measure of stop 36's final code (four blind writers, titles only),
         # measured before anything was fixed on it (wages-owed texts relabelled as answers, as in every set).
-        **{f"tuning-{x}": DATA / f"answers_tuning_{x}.jsonl" for x in ("ck", "cl", "cm", "cn")}}
+        **{f"tuning-{x}": DATA / f"answers_tuning_{x}.jsonl" for x in ("ck", "cl", "cm", "cn")},
+        # Stop 37's second round: the fresh measure of the session's final code (two blind writers, written
+        # while it was being changed, read only after it was frozen).
+        **{f"tuning-{x}": DATA / f"answers_tuning_{x}.jsonl" for x in ("co", "cp")}}
 GROUPS = {"both": ("tuning", "heldout"), "new": ("new-tuning", "new-heldout"), "b": ("tuning-b", "heldout-b"),
           "all": tuple(SETS)}
 TUNING = tuple(name for name in SETS if "heldout" not in name)  # the only sets --fit may learn from
