@@ -316,8 +316,8 @@ class Searcher:
         # The next article that could be sent instead: about the crop asked (or none), and with a pest or disease
         # named, headed with it. 「柑子上好多蜗牛」 is no tie between snails and a citrus article, nor 「柑子咋存到
         # 过年」 between citrus and pear storage.
-        # An article about the crop asked is no tie with a general one (「苞谷一刮风倒了一大片」: maize lodging, not
-        # lodging of any crop).
+        # An article about the crop asked is no tie with a general one (「核桃刚发芽就遭霜打了」: walnut frost, not
+        # frost on any crop).
         on_crop = bool(asked_crops & set(top.crops))
         rival = next(((key, score) for key, score in ranked[1:]
                       if (not asked_crops or not self.entries[key].crops or asked_crops & set(self.entries[key].crops))
