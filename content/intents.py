@@ -56,7 +56,7 @@ class Classifier:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         vocab = vocab or vocabulary()
         commodities = tomllib.loads(COMMODITIES_FILE.read_text(encoding="utf-8")).get("commodities", {})
-        crops = {*vocab.crops, *(a for a, std in vocab.aliases.items() if std in vocab.crops), *commodities}
+        crops = {*vocab.crop_names(), *commodities}
         crops |= {a for spec in commodities.values() for a in spec.get("aliases", [])}
         self.lists: dict[str, tuple[str, ...]] = {k: _longest_first(v) for k, v in data["lists"].items()}
         self.lists["crops"] = _longest_first(crops)

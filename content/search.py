@@ -635,7 +635,7 @@ class Searcher:
     def _named_like_signs(self) -> re.Pattern[str] | None:
         """The crops' names that hold a sign's words (落花生 holds 落花): they name the crop, not the sign."""
         vocab = self.tokenizer.vocab
-        names = {*vocab.crops, *(alias for alias, std in vocab.aliases.items() if std in vocab.crops)}
+        names = vocab.crop_names()
         said = [w for forms in SIGNS.values() for w in forms["said"]]
         hit = sorted((n for n in names if any(w in n for w in said)), key=len, reverse=True)
         return re.compile("|".join(map(re.escape, hit))) if hit else None

@@ -152,7 +152,7 @@ class Tokenizer:
         # Crops, pests and diseases: the names a slip must not lose (not every dialect word: 再剪 is no 再见),
         # by each of their characters. Nothing is sounded out here: pypinyin loads only when a text needs it.
         self._names_by_char: dict[tuple[int, str], list[str]] = {}  # (length, a character) -> names
-        for name in sorted({*self.vocab.crops, *(a for a, std in self.vocab.aliases.items() if std in self.vocab.crops),
+        for name in sorted({*self.vocab.crop_names(),
                             *(w for w, tag in self.tags.items() if tag in ("dis", "pest"))}):
             if 2 <= len(name) <= 5 and CJK_RUN.fullmatch(name):
                 for char in set(name):

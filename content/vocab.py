@@ -24,18 +24,22 @@ class Vocabulary:
     group_words: dict[str, str] = dataclasses.field(default_factory=dict)  # 青菜 -> 蔬菜
     _said_as: dict[str, tuple[str, ...]] = dataclasses.field(init=False, repr=False, compare=False)
 
-    def canonical(self, word: str) -> str:
-        return self.aliases.get(word, word)
-
     def __post_init__(self) -> None:
         said: dict[str, list[str]] = {}
         for alias, standard in self.aliases.items():
             said.setdefault(standard, []).append(alias)
         object.__setattr__(self, "_said_as", {standard: tuple(forms) for standard, forms in said.items()})
 
+    def canonical(self, word: str) -> str:
+        return self.aliases.get(word, word)
+
     def forms(self, standard: str) -> tuple[str, ...]:
         """The standard word and every alias of it, as a villager may write it (晚疫病, 晚疫)."""
         return (standard, *self._said_as.get(standard, ()))
+
+    def crop_names(self) -> frozenset[str]:
+        """Every crop's standard name and every local name for it (玉米, 苞谷, 包谷 …)."""
+        return frozenset(form for crop in self.crops for form in self.forms(crop))
 
     def crop(self, word: str) -> str | None:
         """The standard crop name for a word, or None when it names no crop we know."""

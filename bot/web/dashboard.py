@@ -128,11 +128,7 @@ _SCRATCH: ContextVar[dict[Any, Any] | None] = ContextVar("dashboard_scratch", de
 def _crop_names() -> dict[str, list[str]]:
     """Each crop with its local names (苞谷 is 玉米)."""
     vocab = vocabulary()
-    names: dict[str, list[str]] = {crop: [crop] for crop in vocab.crops}
-    for alias, standard in vocab.aliases.items():
-        if standard in names:
-            names[standard].append(alias)
-    return names
+    return {crop: list(vocab.forms(crop)) for crop in vocab.crops}
 
 
 class _CropCounter:

@@ -36,6 +36,12 @@ def searcher(tokenizer: Tokenizer) -> Searcher:
     return s
 
 
+def answered_with(searcher: Searcher, text: str) -> str | None:
+    """The article the search sends for `text`, or None when it declines."""
+    result = searcher.search(text)
+    return result.best.ref if result.answered and result.best is not None else None
+
+
 def test_question_set_size() -> None:
     assert sum(1 for q in QUERIES if q["refs"]) >= 200
     assert sum(1 for q in QUERIES if not q["refs"]) >= 50
@@ -133,8 +139,7 @@ def test_a_hollow_potato_is_answered_by_the_article_that_says_hollow(searcher: S
 def test_signs_the_article_shows_are_still_answered(searcher: Searcher) -> None:
     result = searcher.search("板栗空苞咋回事")
     assert result.answered and result.best is not None and result.best.ref == "chestnut-empty-bur"
-    result = searcher.search("发霉玉米喂母猪会流产不")
-    assert result.answered and result.best is not None and result.best.ref == "pig-moldy-feed"
+    assert answered_with(searcher, "发霉玉米喂母猪会流产不") == "pig-moldy-feed"
 
 
 def test_one_vague_sign_is_no_grave_diagnosis(searcher: Searcher) -> None:
@@ -142,10 +147,9 @@ def test_one_vague_sign_is_no_grave_diagnosis(searcher: Searcher) -> None:
     assert not goose.answered  # green droppings alone do not make duck plague
     offered = [searcher.entries[i].ref for i in searcher.plausible("鹅拉绿稀屎", goose)]
     assert "duck-plague" not in offered  # not even as a close topic
-    legs = searcher.search("鸭子腿软站不起来")  # weak legs are one sign, however said: not duck plague
-    assert legs.answered and legs.best is not None and legs.best.ref == "poultry-leg-weakness"
-    named = searcher.search("鸭瘟疫苗好久打")
-    assert named.answered and named.best is not None and named.best.ref == "duck-plague"
+    # Weak legs are one sign, however said: not duck plague.
+    assert answered_with(searcher, "鸭子腿软站不起来") == "poultry-leg-weakness"
+    assert answered_with(searcher, "鸭瘟疫苗好久打") == "duck-plague"
     several = searcher.search("鸡歪脖子 拉绿屎 死了好几只")
     assert several.answered and several.best is not None and "新城疫" in several.best.title
 
@@ -167,8 +171,7 @@ def test_a_crop_no_article_covers_is_not_answered_with_another_crops_article(sea
     ("毛豆有虫 豆荚上有小洞 里面有虫屎", "soybean-pod-borer"),  # 毛豆 is soybean
 ])
 def test_a_word_made_from_a_crops_name_names_the_crop(searcher: Searcher, text: str, ref: str) -> None:
-    result = searcher.search(text)
-    assert result.answered and result.best is not None and result.best.ref == ref
+    assert answered_with(searcher, text) == ref
 
 
 def test_words_that_only_start_like_a_crop_name_none(searcher: Searcher) -> None:
@@ -327,11 +330,10 @@ def test_naming_the_pest_an_article_is_headed_with_is_no_guess_at_the_grave_dise
 
 def test_an_article_that_helps_prevent_a_grave_disease_does_not_diagnose_it(searcher: Searcher) -> None:
     # 「柑橘木虱的防治（防黄龙病）」 is about the psyllid: a text describing psyllids gets it, a yellowing tree not.
-    result = searcher.search("橘子嫩芽上好多小虫子 屁股翘起 有白色絮絮")
-    assert result.answered and result.best is not None and result.best.ref == "citrus-psyllid"
+    assert answered_with(searcher, "橘子嫩芽上好多小虫子 屁股翘起 有白色絮絮") == "citrus-psyllid"
     assert not searcher.search("柑橘树叶子卷起来了咋搞").answered
-    yellow = searcher.search("柑橘叶子发黄咋办")  # the yellow-leaves article (fertiliser or roots), not the psyllid one
-    assert yellow.answered and yellow.best is not None and yellow.best.ref == "citrus-yellow-leaves"
+    # The yellow-leaves article (fertiliser or roots), not the psyllid one.
+    assert answered_with(searcher, "柑橘叶子发黄咋办") == "citrus-yellow-leaves"
 
 
 def test_wen_for_the_plague_names_the_plague(searcher: Searcher) -> None:
@@ -344,8 +346,7 @@ def test_wen_for_the_plague_names_the_plague(searcher: Searcher) -> None:
 def test_local_names_of_a_pest_a_fertiliser_and_wheat(searcher: Searcher) -> None:
     # 巢虫 is the wax moth, cut whole; 攻苞肥 is maize's 攻穗肥; 麦 cut alone (麦叶上一层白粉) is wheat.
     assert "巢虫" in searcher.tokenizer.words("巢虫咋治")
-    wax = searcher.search("巢虫咋治")
-    assert wax.answered and wax.best is not None and wax.best.ref == "bee-wax-moth"
+    assert answered_with(searcher, "巢虫咋治") == "bee-wax-moth"
     assert "攻穗肥" in searcher.tokenizer.words("苞谷攻苞肥好久下")
     assert searcher.crops_asked(searcher.tokenizer.words("麦叶上一层白粉 后来有小黑点")) == {"小麦"}
     assert "小麦" not in searcher.crops_asked(searcher.tokenizer.words("荞麦叶子发红"))
@@ -365,8 +366,7 @@ def test_signs_keep_a_new_article_to_its_own_problem(searcher: Searcher) -> None
     mites = searcher.search("麦地里好多小红蜘蛛 麦苗叶子上一片灰白点点")
     assert not (mites.answered and mites.best is not None and mites.best.ref == "wheat-blossom-midge")
     assert "铁锈" in searcher._said_signs("豇豆叶子背面好多黄褐色的小点点像铁锈")
-    midge = searcher.search("麦子里有吸浆虫咋办")
-    assert midge.answered and midge.best is not None and midge.best.ref == "wheat-blossom-midge"
+    assert answered_with(searcher, "麦子里有吸浆虫咋办") == "wheat-blossom-midge"
 
 
 def test_near_scores_are_no_tie_when_the_top_article_says_clearly_more_of_the_problem(searcher: Searcher) -> None:
@@ -425,13 +425,12 @@ def test_a_sunken_spot_needs_an_article_that_says_it(searcher: Searcher) -> None
 
 def test_the_article_headed_with_the_pest_named_comes_before_one_that_is_not(searcher: Searcher) -> None:
     # A citrus article scores close on 柑子 and 果皮; only the snail article is headed with 蜗牛.
-    result = searcher.search("橘子树上好多蜗牛 夜里爬出来啃果子皮 咋弄")
-    assert result.answered and result.best is not None and result.best.ref == "pest-snails-slugs"
+    assert answered_with(searcher, "橘子树上好多蜗牛 夜里爬出来啃果子皮 咋弄") == "pest-snails-slugs"
 
 
 def test_a_kind_of_produce_no_article_makes_is_not_answered_by_another_kind(searcher: Searcher) -> None:
-    white = searcher.search("自家茶叶想做成白茶 咋个晒 要不要炒")  # the green-tea article is no white tea
-    assert white.answered and white.best is not None and white.best.ref == "tea-white-tea-home-processing"
+    # The green-tea article is no white tea.
+    assert answered_with(searcher, "自家茶叶想做成白茶 咋个晒 要不要炒") == "tea-white-tea-home-processing"
     black = searcher.search("想把夏茶做成红茶 萎凋发酵咋个搞 我只会炒绿茶")  # one kind named is enough
     assert black.best is not None and black.best.ref == "tea-black-tea-home-processing"
     crayfish = searcher.search("想养小龙虾 稻田里养 虾苗好久放")  # not 稻田养鱼
@@ -476,8 +475,7 @@ def test_a_trees_age_is_no_planting_question(searcher: Searcher) -> None:
     assert "栽" not in words and "七八年" not in words and "结果" in words
     assert "栽" not in searcher.tokenizer.words("柑橘栽了5年不挂果", heard=True)
     assert "栽" in searcher.tokenizer.words("柑橘苗啥时候栽", heard=True)  # asked how to plant: kept
-    result = searcher.search("核桃树栽了七八年了 光开花不结果 结了也掉")
-    assert result.answered and result.best is not None and result.best.ref == "walnut-no-fruit"
+    assert answered_with(searcher, "核桃树栽了七八年了 光开花不结果 结了也掉") == "walnut-no-fruit"
 
 
 def test_words_typed_or_heard_by_sound(searcher: Searcher) -> None:
@@ -509,15 +507,13 @@ def test_filler_words_alone_are_no_question(searcher: Searcher) -> None:
 
 def test_an_animal_no_article_covers_is_not_the_pond_articles_water_snake(searcher: Searcher) -> None:
     assert not searcher.search("养蛇赚钱不").answered
-    pond = searcher.search("塘里有水蛇吃鱼苗咋办")
-    assert pond.answered and pond.best is not None and pond.best.ref == "fish-pond-bird-predators"
+    assert answered_with(searcher, "塘里有水蛇吃鱼苗咋办") == "fish-pond-bird-predators"
 
 
 def test_an_article_about_the_same_problem_on_another_crop_is_no_rival(searcher: Searcher) -> None:
     # An article on another crop that scores higher but is about no word of the question the kiwi article is
     # not about does not make the answer less sure.
-    result = searcher.search("猕猴桃叶子边边焦了 一块块褐的 往下掉")
-    assert result.answered and result.best is not None and result.best.ref == "kiwi-brown-spot"
+    assert answered_with(searcher, "猕猴桃叶子边边焦了 一块块褐的 往下掉") == "kiwi-brown-spot"
 
 
 @pytest.mark.parametrize(("text", "ref"), [
@@ -534,8 +530,7 @@ def test_an_article_about_the_same_problem_on_another_crop_is_no_rival(searcher:
 ])
 def test_what_no_article_covered_is_answered_by_the_article_written_for_it(searcher: Searcher, text: str,
                                                                            ref: str) -> None:
-    result = searcher.search(text)
-    assert result.answered and result.best is not None and result.best.ref == ref
+    assert answered_with(searcher, text) == ref
 
 
 @pytest.mark.parametrize("text", ["燕麦啥时候种", "高粱咋个种 搭棚要搭好高", "骡子咋个喂 好养不"])
@@ -547,8 +542,7 @@ def test_a_crop_no_article_is_about_is_not_answered_by_a_general_article(searche
 
 
 def test_a_weed_named_for_a_crop_does_not_name_the_crop(searcher: Searcher) -> None:
-    result = searcher.search("麦地里野燕麦猪殃殃多 开春打啥药")  # 野燕麦 is a weed, not 燕麦 (no article)
-    assert result.answered and result.best is not None and result.best.ref == "wheat-weeds"
+    assert answered_with(searcher, "麦地里野燕麦猪殃殃多 开春打啥药") == "wheat-weeds"  # 野燕麦 is a weed, not 燕麦 (no article)
 
 
 def test_a_product_or_task_no_article_covers_is_matched_whole(searcher: Searcher) -> None:
@@ -562,8 +556,7 @@ def test_a_word_starting_with_bee_is_about_bees(searcher: Searcher) -> None:
     words = searcher.tokenizer.words
     assert searcher.crops_asked(words("蜂箱里好多白虫子 巢脾上牵丝")) == {"蜜蜂"}
     assert searcher.crops_asked(words("叶子被咬得像蜂窝一样")) == set()  # a honeycomb is no hive
-    result = searcher.search("蜂箱里好多白虫子 巢脾上牵丝")
-    assert result.answered and result.best is not None and result.best.ref == "bee-wax-moth"
+    assert answered_with(searcher, "蜂箱里好多白虫子 巢脾上牵丝") == "bee-wax-moth"
 
 
 @pytest.mark.parametrize("text", ["芋头叶子上长斑 烂了", "蓝莓叶子发红"])
@@ -590,8 +583,7 @@ def test_the_only_article_on_a_crop_does_not_answer_a_sign_it_never_mentions(sea
     ("柑子花苞苞肿得像个小灯笼 发白 不开花就掉了", "citrus-bud-midge"),  # 肿: the article says 膨大
 ])
 def test_dialect_and_kind_names_name_the_crop(searcher: Searcher, text: str, ref: str) -> None:
-    result = searcher.search(text)
-    assert result.answered and result.best is not None and result.best.ref == ref
+    assert answered_with(searcher, text) == ref
 
 
 def test_an_amount_says_how_much_not_what_is_wrong(searcher: Searcher) -> None:
@@ -614,14 +606,12 @@ def test_a_sole_hit_in_an_articles_body_is_no_answer(searcher: Searcher) -> None
     ("屋里存的米麦生了好多虫 还有点霉 咋存才好", "farm-grain-storage"),  # 米麦: grain
 ])
 def test_a_sign_or_crop_said_in_other_words_is_understood(searcher: Searcher, text: str, ref: str) -> None:
-    result = searcher.search(text)
-    assert result.answered and result.best is not None and result.best.ref == ref
+    assert answered_with(searcher, text) == ref
 
 
 def test_sweet_potato_slips_are_raised_too(searcher: Searcher) -> None:
     # 育秧 is how villagers raise sweet-potato slips as well as rice seedlings: it names no crop.
-    result = searcher.search("红苕种咋育秧 要不要盖膜")
-    assert result.answered and result.best is not None and result.best.ref == "sweetpotato-seedling-raising"
+    assert answered_with(searcher, "红苕种咋育秧 要不要盖膜") == "sweetpotato-seedling-raising"
 
 
 def test_a_cold_water_field_is_a_rice_field(searcher: Searcher) -> None:
@@ -637,8 +627,7 @@ def test_a_cold_water_field_is_a_rice_field(searcher: Searcher) -> None:
     ("花生咋种 一窝点几颗 隔好远", "peanut-planting"),  # 一窝/点, not 窝点
 ])
 def test_cuts_jieba_gets_wrong_in_villagers_texts(searcher: Searcher, text: str, ref: str) -> None:
-    result = searcher.search(text)
-    assert result.answered and result.best is not None and result.best.ref == ref
+    assert answered_with(searcher, text) == ref
 
 
 @pytest.mark.parametrize(("text", "words"), [
@@ -655,8 +644,7 @@ def test_the_beetle_and_the_hybrid_keep_their_names(searcher: Searcher, text: st
 def test_a_pet_is_no_crop_an_article_covers(searcher: Searcher) -> None:
     # 跳蚤 is the flea beetle's local name; a dog's fleas are no vegetable question.
     assert not searcher.search("狗身上好多跳蚤，咋弄干净").answered
-    result = searcher.search("狗吃了老鼠药咋办")
-    assert result.answered and result.best is not None and result.best.ref == "livestock-rat-poison"
+    assert answered_with(searcher, "狗吃了老鼠药咋办") == "livestock-rat-poison"
 
 
 def test_every_feature_has_its_weight(searcher: Searcher) -> None:
@@ -676,8 +664,7 @@ def test_every_feature_has_its_weight(searcher: Searcher) -> None:
 def test_a_crowd_of_anything_says_no_problem(searcher: Searcher, text: str, ref: str) -> None:
     # 密密麻麻 (dense) is said of aphids, mites, scale and fruit alike: it must not pull the red-spider-mite
     # article, whose villagers' questions happen to say it, above the aphid articles.
-    result = searcher.search(text)
-    assert result.answered and result.best is not None and result.best.ref == ref
+    assert answered_with(searcher, text) == ref
 
 
 @pytest.mark.parametrize(("text", "ref"), [
@@ -686,8 +673,7 @@ def test_a_crowd_of_anything_says_no_problem(searcher: Searcher, text: str, ref:
 ])
 def test_no_tie_when_the_first_is_about_more_of_the_problem(searcher: Searcher, text: str, ref: str) -> None:
     # Near in score to another article, but about more of the problem's words and characters: no coin toss.
-    result = searcher.search(text)
-    assert result.answered and result.best is not None and result.best.ref == ref
+    assert answered_with(searcher, text) == ref
 
 
 @pytest.mark.parametrize(("text", "ref"), [
@@ -696,8 +682,7 @@ def test_no_tie_when_the_first_is_about_more_of_the_problem(searcher: Searcher, 
     ("谷子 杆软 爱倒 咋防", "rice-lodging"),  # the sheath-blight article is no longer keyed on lodging
 ])
 def test_siblings_keep_their_own_signs(searcher: Searcher, text: str, ref: str) -> None:
-    result = searcher.search(text)
-    assert result.answered and result.best is not None and result.best.ref == ref
+    assert answered_with(searcher, text) == ref
 
 
 def test_a_wilt_that_oozes_white_is_no_blight(searcher: Searcher) -> None:
@@ -705,8 +690,7 @@ def test_a_wilt_that_oozes_white_is_no_blight(searcher: Searcher) -> None:
     assert not searcher.search("辣椒大晴天整棵绿着就蔫了 拔起来根不烂 茎切开有白浆").answered
     result = searcher.search("洋芋秧好好的突然蔫了 掐断茎冒白浆")
     assert result.answered and result.best is not None and result.best.ref == "potato-bacterial-wilt"
-    result = searcher.search("冬天果树干子要刷白 那个白浆咋调")  # whitewash is also called 白浆
-    assert result.answered and result.best is not None and result.best.ref == "fruit-winter-cleanup"
+    assert answered_with(searcher, "冬天果树干子要刷白 那个白浆咋调") == "fruit-winter-cleanup"  # whitewash is also called 白浆
 
 
 def test_an_article_about_none_of_the_problem_is_no_answer(searcher: Searcher) -> None:
@@ -717,8 +701,7 @@ def test_an_article_about_none_of_the_problem_is_no_answer(searcher: Searcher) -
 
 def test_an_article_about_the_crop_asked_is_no_tie_with_a_general_one(searcher: Searcher) -> None:
     # Near in score to the article on frost and cold springs for any crop, the walnut one fits better.
-    result = searcher.search("核桃刚发芽就遭霜打了 嫩叶黑了 今年还结不")
-    assert result.answered and result.best is not None and result.best.ref == "walnut-frost"
+    assert answered_with(searcher, "核桃刚发芽就遭霜打了 嫩叶黑了 今年还结不") == "walnut-frost"
 
 
 def test_a_disease_denied_by_a_shorter_name_is_denied(searcher: Searcher) -> None:
@@ -737,8 +720,7 @@ def test_sheep_are_no_angora_rabbits(searcher: Searcher) -> None:
     ("油菜花开得好好的 就是不结角 光开花", "rapeseed-boron"),
 ])
 def test_rapeseed_pods_by_their_local_name(searcher: Searcher, text: str, ref: str) -> None:
-    result = searcher.search(text)
-    assert result.answered and result.best is not None and result.best.ref == ref
+    assert answered_with(searcher, text) == ref
 
 
 def test_the_afterbirth_by_its_village_names(searcher: Searcher) -> None:
